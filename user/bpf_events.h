@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * bpf_events.h - the kernel side's user-space half: skeleton life cycle
+ * (open, load, attach, pin), the ring buffer inside the epoll loop, and the
+ * maps other modules change at run time (tracked processes, watched ports).
+ *
+ * When BPF is off (--no-bpf, not root, no BTF, load failure) every function
+ * here is safe to call and reports -EOPNOTSUPP / false; callers then use the
+ * fallbacks (waitid for exits, sock_diag polling for ports).
+ */
+#ifndef CTLD_BPF_EVENTS_H
+#define CTLD_BPF_EVENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ctld.pb.h"
+
+struct loop;
+
+struct bpf_events_config {
+	bool disabled;        /* --no-bpf */
+	const char *pin_dir;  /* default /sys/fs/bpf/ctld */
+};
+
+/* Tries to bring BPF up; never fails the daemon: on error it logs loudly and
+ * stays off. Returns true when BPF is on. */
+bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg);
+void bpf_events_shutdown(void);
+bool bpf_events_enabled(void);
+/* "on", or why it is off. */
+const char *bpf_events_status(void);
+
+/* Tracked processes (map `tracked`): the daemon's children are added by the
+ * kernel at fork; this records which job a root pid belongs to. */
+int bpf_events_set_job(pid_t pid, uint64_t job);
+/* Fills pids[] with live tracked processes of job; returns the count (may
+ * exceed max: only max are stored) or -EOPNOTSUPP. */
+int bpf_events_job_pids(uint64_t job, pid_t *pids, size_t max);
+/* True if pid is still tracked for job (used right before signalling). */
+bool bpf_events_pid_in_job(pid_t pid, uint64_t job);
+
+/* Watched ports (map `watched_ports`): reference-counted per {netns, port}. */
+int bpf_events_watch_port(uint64_t netns_ino, uint16_t port);
+int bpf_events_unwatch_port(uint64_t netns_ino, uint16_t port);
+
+void bpf_events_fill_stats(ctld_StatsReply *st);
+
+#endif

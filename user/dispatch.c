@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * dispatch.c - one straight path per request: session decodes, this file
+ * picks the owning module's handler, the handler replies through session.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpf_events.h"
+#include "dispatch.h"
+#include "jobs.h"
+#include "util.h"
+#include "watch_file.h"
+#include "watch_port.h"
+#include "wire.h"
+
+static struct {
+	uint64_t start_ns;
+	size_t max_frame;
+} D;
+
+void dispatch_init(size_t max_frame)
+{
+	D.start_ns = now_monotonic_ns();
+	D.max_frame = max_frame;
+}
+
+static void handle_hello(struct request_ctx *ctx)
+{
+	ctld_Reply *r = reply_begin(ctx);
+	ctld_HelloReply *h = &r->result.hello;
+
+	r->which_result = ctld_Reply_hello_tag;
+	h->protocol_version = CTLD_PROTOCOL_VERSION;
+	snprintf(h->server, sizeof(h->server), "ctld-bpf %s", CTLD_VERSION);
+	gethostname(h->hostname, sizeof(h->hostname) - 1);
+	h->pid = (uint32_t)getpid();
+	h->bpf = bpf_events_enabled();
+	h->max_frame = (uint32_t)D.max_frame;
+	reply_send(ctx);
+}
+
+static uint64_t self_rss_kb(void)
+{
+	char line[128];
+	uint64_t kb = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static void handle_stats(struct request_ctx *ctx)
+{
+	ctld_Reply *r = reply_begin(ctx);
+	ctld_StatsReply *st = &r->result.stats;
+
+	r->which_result = ctld_Reply_stats_tag;
+	st->uptime_ns = now_monotonic_ns() - D.start_ns;
+	st->clients = session_count();
+	st->protocol_errors = session_protocol_errors();
+	st->output_dropped_bytes = session_output_dropped_bytes();
+	st->rss_kb = self_rss_kb();
+	jobs_fill_stats(st);
+	watch_port_fill_stats(st);
+	watch_file_fill_stats(st);
+	bpf_events_fill_stats(st);
+	reply_send(ctx);
+}
+
+void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
+{
+	switch (req->which_body) {
+	case ctld_Request_hello_tag:
+		handle_hello(ctx);
+		break;
+	case ctld_Request_run_tag:
+		jobs_handle_run(ctx, &req->body.run);
+		break;
+	case ctld_Request_signal_tag:
+		jobs_handle_signal(ctx, &req->body.signal);
+		break;
+	case ctld_Request_list_tag:
+		jobs_handle_list(ctx, &req->body.list);
+		break;
+	case ctld_Request_attach_tag:
+		jobs_handle_attach(ctx, &req->body.attach);
+		break;
+	case ctld_Request_detach_tag:
+		jobs_handle_detach(ctx, &req->body.detach);
+		break;
+	case ctld_Request_write_stdin_tag:
+		jobs_handle_write_stdin(ctx, &req->body.write_stdin);
+		break;
+	case ctld_Request_watch_port_tag:
+		watch_port_handle_watch(ctx, &req->body.watch_port);
+		break;
+	case ctld_Request_unwatch_port_tag:
+		watch_port_handle_unwatch(ctx, &req->body.unwatch_port);
+		break;
+	case ctld_Request_watch_file_tag:
+		watch_file_handle_watch(ctx, &req->body.watch_file);
+		break;
+	case ctld_Request_unwatch_file_tag:
+		watch_file_handle_unwatch(ctx, &req->body.unwatch_file);
+		break;
+	case ctld_Request_stats_tag:
+		handle_stats(ctx);
+		break;
+	default:
+		/* A newer client's request: say so, keep the connection. */
+		reply_error(ctx, ctld_ErrorCode_UNSUPPORTED, 0,
+			    "unknown or empty request; this daemon speaks protocol %d",
+			    CTLD_PROTOCOL_VERSION);
+	}
+}
+
+void dispatch_session_gone(uint64_t session)
+{
+	jobs_client_gone(session);
+	watch_port_client_gone(session);
+	watch_file_client_gone(session);
+}

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * listener.c - listening sockets and accept().
+ *
+ * The unix socket is the local root-only door: created with mode 0600 in a
+ * directory that only root (or the daemon's user) can change, so it cannot be
+ * swapped for another file, and every peer's uid is checked with SO_PEERCRED.
+ * TCP on a non-loopback address requires TLS (or --insecure, loudly).
+ *
+ * accept() runs until EAGAIN; when the daemon is out of file descriptors it
+ * uses a reserved fd to accept the connection, tell the client why, and close
+ * it, so a full fd table is an error for the client, not a busy loop.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "loop.h"
+#include "session.h"
+#include "tls.h"
+#include "util.h"
+#include "wire.h"
+
+#define MAX_LISTENERS 16
+
+struct listener {
+	int fd;
+	bool is_unix;
+	struct tls_ctx *tls;
+};
+
+static struct {
+	struct loop *loop;
+	struct listener listeners[MAX_LISTENERS];
+	size_t count;
+	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int spare_fd; /* kept open to accept-and-refuse when out of fds */
+} L = { .spare_fd = -1 };
+
+static void on_accept(struct loop *loop, int fd, uint32_t events, void *ctx);
+
+int listener_init(struct loop *loop)
+{
+	L.loop = loop;
+	L.count = 0;
+	L.unix_path[0] = '\0';
+	L.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return L.spare_fd < 0 ? -errno : 0;
+}
+
+static int add_listener(int fd, bool is_unix, struct tls_ctx *tls)
+{
+	int err;
+
+	if (L.count == MAX_LISTENERS)
+		return -ENOSPC;
+	L.listeners[L.count] = (struct listener){ .fd = fd, .is_unix = is_unix, .tls = tls };
+	err = loop_fd_add(L.loop, fd, EPOLLIN, on_accept, &L.listeners[L.count]);
+	if (err)
+		return err;
+	L.count++;
+	return 0;
+}
+
+/* ------------------------------------------------------------ unix socket */
+
+/* The directory holding the socket must not be changeable by other users:
+ * owned by root or us, and not group/other-writable unless sticky (/tmp). */
+static int check_socket_dir(const char *path, char *err, size_t errlen)
+{
+	char copy[sizeof(L.unix_path)];
+	struct stat st;
+	const char *dir;
+
+	copy_str(copy, sizeof(copy), path);
+	dir = dirname(copy);
+	if (lstat(dir, &st) < 0) {
+		snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "socket directory %s is not a directory (symlinks refused)",
+			 dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "socket directory %s is owned by uid %u, not root", dir,
+			 st.st_uid);
+		return -EPERM;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errlen, "socket directory %s is writable by others", dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* A socket file left at path: refuse if a daemon answers there, else remove it. */
+static int clear_stale_socket(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid())) {
+		snprintf(err, errlen, "%s exists and is not our socket; not touching it", path);
+		return -EEXIST;
+	}
+	copy_str(sa.sun_path, sizeof(sa.sun_path), path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (ret == 0) {
+		snprintf(err, errlen, "another daemon is serving %s", path);
+		return -EADDRINUSE;
+	}
+	log_info("removing stale socket %s", path);
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+int listener_add_unix(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old_umask;
+	int fd, ret;
+
+	if (!copy_str(sa.sun_path, sizeof(sa.sun_path), path)) {
+		snprintf(err, errlen, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	if ((ret = check_socket_dir(path, err, errlen)) ||
+	    (ret = clear_stale_socket(path, err, errlen)))
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	/* umask makes the socket 0600 from birth: no window with a wider mode. */
+	old_umask = umask(0177);
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old_umask);
+	if (ret < 0 || listen(fd, SOMAXCONN) < 0)
+		goto fail;
+	copy_str(L.unix_path, sizeof(L.unix_path), path);
+	if ((ret = add_listener(fd, true, NULL))) {
+		close(fd);
+		snprintf(err, errlen, "failed to watch %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	return 0;
+fail:
+	ret = -errno;
+	snprintf(err, errlen, "failed to listen on %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* ------------------------------------------------------------ TCP */
+
+int split_host_port(const char *text, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon;
+	size_t hlen;
+
+	if (text[0] == '[') {
+		const char *close_br = strchr(text, ']');
+
+		if (!close_br || close_br[1] != ':')
+			return -EINVAL;
+		hlen = (size_t)(close_br - text - 1);
+		text++;
+		colon = close_br + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon || strchr(text, ':') != colon)
+			return -EINVAL;
+		hlen = (size_t)(colon - text);
+	}
+	if (hlen == 0 || hlen >= hostlen || !copy_str(port, portlen, colon + 1) || !port[0])
+		return -EINVAL;
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	return 0;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+static int bound_port(int fd, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
+		     uint16_t *port_out, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	char host[64], port[16];
+	int fd = -1, one = 1, ret;
+
+	if (split_host_port(addr_port, host, sizeof(host), port, sizeof(port))) {
+		snprintf(err, errlen, "bad listen address '%s' (want ADDR:PORT or [ADDR6]:PORT)",
+			 addr_port);
+		return -EINVAL;
+	}
+	if ((ret = getaddrinfo(host, port, &hints, &ai))) {
+		snprintf(err, errlen, "bad listen address '%s': %s", addr_port, gai_strerror(ret));
+		return -EINVAL;
+	}
+	if (!is_loopback(ai->ai_addr) && !tls && !insecure) {
+		snprintf(err, errlen,
+			 "refusing to listen on non-loopback %s without TLS "
+			 "(give --tls-cert/--tls-key/--tls-ca, or --insecure)",
+			 addr_port);
+		ret = -EPERM;
+		goto out;
+	}
+	if (!is_loopback(ai->ai_addr) && !tls)
+		log_warn("INSECURE: anyone who can reach %s can run commands as root", addr_port);
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto sys_fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
+		goto sys_fail;
+	if ((ret = bound_port(fd, port_out)) || (ret = add_listener(fd, false, tls))) {
+		snprintf(err, errlen, "failed to set up %s: %s", addr_port, strerror(-ret));
+		goto out;
+	}
+	fd = -1;
+	ret = 0;
+	goto out;
+sys_fail:
+	ret = -errno;
+	snprintf(err, errlen, "failed to listen on %s: %s", addr_port, strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return ret;
+}
+
+/* ------------------------------------------------------------ accept */
+
+/* Best effort: one Error frame on a fresh socket, then close. */
+static void refuse(int fd, ctld_ErrorCode code, const char *text)
+{
+	ctld_Message msg = ctld_Message_init_zero;
+	uint8_t buf[512];
+	size_t len;
+
+	msg.which_kind = ctld_Message_reply_tag;
+	msg.kind.reply.has_error = true;
+	msg.kind.reply.error.code = code;
+	copy_str(msg.kind.reply.error.text, sizeof(msg.kind.reply.error.text), text);
+	if (wire_encode(ctld_Message_fields, &msg, buf, sizeof(buf), &len) == 0)
+		(void)!send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void accept_without_fds(int lfd)
+{
+	int fd;
+
+	if (L.spare_fd < 0)
+		return;
+	close(L.spare_fd);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		log_warn("out of file descriptors: refusing a client");
+		refuse(fd, ctld_ErrorCode_LIMIT, "daemon is out of file descriptors");
+	}
+	L.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void describe_peer(int fd, bool is_unix, char *peer, size_t len, uid_t *uid)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	*uid = (uid_t)-1;
+	if (is_unix) {
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+			*uid = cred.uid;
+			snprintf(peer, len, "unix uid=%u pid=%d", cred.uid, cred.pid);
+		} else {
+			snprintf(peer, len, "unix uid=?");
+		}
+		return;
+	}
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
+				  sizeof(host));
+		else
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
+				  sizeof(host));
+		snprintf(peer, len, "tcp %s:%u", host,
+			 ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						       : ((struct sockaddr_in6 *)&ss)->sin6_port));
+	} else {
+		snprintf(peer, len, "tcp ?");
+	}
+}
+
+static void accept_one(struct listener *l, int fd)
+{
+	struct tls_conn *tls = NULL;
+	char peer[64];
+	uid_t uid;
+	int one = 1, err;
+
+	describe_peer(fd, l->is_unix, peer, sizeof(peer), &uid);
+	if (l->is_unix && uid != 0 && uid != geteuid()) {
+		log_warn("refusing %s: only root may use the unix socket", peer);
+		refuse(fd, ctld_ErrorCode_PERMISSION, "only root may use this socket");
+		return;
+	}
+	if (session_count() >= session_max_clients()) {
+		log_warn("refusing %s: client limit reached", peer);
+		refuse(fd, ctld_ErrorCode_LIMIT, "too many clients");
+		return;
+	}
+	if (!l->is_unix)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (l->tls && (err = tls_conn_new(l->tls, fd, NULL, &tls))) {
+		log_warn("refusing %s: TLS setup failed: %s", peer, strerror(-err));
+		close(fd);
+		return;
+	}
+	if ((err = session_accept(fd, peer, uid, tls))) {
+		log_warn("refusing %s: %s", peer, strerror(-err));
+		if (tls)
+			tls_conn_free(tls);
+		refuse(fd, ctld_ErrorCode_INTERNAL, "daemon could not accept the connection");
+	}
+}
+
+static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
+{
+	struct listener *l = ctx;
+
+	(void)loop;
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				accept_without_fds(lfd);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept failed: %s", strerror(errno));
+			return;
+		}
+		accept_one(l, fd);
+	}
+}
+
+void listener_shutdown(void)
+{
+	for (size_t i = 0; i < L.count; i++) {
+		loop_fd_del(L.loop, L.listeners[i].fd);
+		close(L.listeners[i].fd);
+	}
+	L.count = 0;
+	if (L.unix_path[0])
+		unlink(L.unix_path);
+	L.unix_path[0] = '\0';
+	if (L.spare_fd >= 0)
+		close(L.spare_fd);
+	L.spare_fd = -1;
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * listener.h - the daemon's listening sockets: one unix socket (mode 0600,
+ * root/owner only by SO_PEERCRED) and any number of TCP addresses (IPv4 or
+ * IPv6, optionally TLS). Accepted connections become sessions.
+ */
+#ifndef CTLD_LISTENER_H
+#define CTLD_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct tls_ctx;
+
+int listener_init(struct loop *loop);
+/* Creates and listens on a unix socket at path; refuses unsafe directories and
+ * a path another daemon is serving. err gets a readable reason. */
+int listener_add_unix(const char *path, char *err, size_t errlen);
+/* "127.0.0.1:7878", "[::1]:7878", "0.0.0.0:0". tls may be NULL. Non-loopback
+ * addresses need tls unless insecure. *port_out gets the bound port. */
+int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
+		     uint16_t *port_out, char *err, size_t errlen);
+/* Closes all listeners and removes the unix socket file. */
+void listener_shutdown(void);
+
+/* Splits "host:port" / "[v6]:port" into parts; 0 or -EINVAL. Shared with ctl. */
+int split_host_port(const char *text, char *host, size_t hostlen, char *port, size_t portlen);
+
+#endif

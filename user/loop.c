@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * loop.c - epoll + a min-heap of timers.
+ *
+ * Handlers are kept in a table indexed by fd (as redis ae does), so an fd that
+ * is deleted while the current epoll batch still mentions it is recognised by
+ * its cleared mask and skipped, without deferred frees. A new registration on
+ * a reused fd number may see one spurious wake-up; every handler is written
+ * for non-blocking fds and treats EAGAIN as "nothing to do".
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "util.h"
+
+#define LOOP_BATCH 64
+
+struct loop_fd {
+	uint32_t mask; /* 0 = unused */
+	loop_fd_fn fn;
+	void *ctx;
+};
+
+struct loop {
+	int epfd;
+	struct loop_fd *fds;
+	size_t nfds;
+	struct loop_timer **heap;
+	size_t heap_len, heap_cap;
+	bool stop;
+};
+
+int loop_new(struct loop **out)
+{
+	struct loop *loop = calloc(1, sizeof(*loop));
+	int err;
+
+	if (!loop)
+		return -ENOMEM;
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0) {
+		err = -errno;
+		free(loop);
+		return err;
+	}
+	*out = loop;
+	return 0;
+}
+
+void loop_free(struct loop *loop)
+{
+	if (!loop)
+		return;
+	close(loop->epfd);
+	free(loop->fds);
+	free(loop->heap);
+	free(loop);
+}
+
+static int grow_fd_table(struct loop *loop, int fd)
+{
+	size_t want = loop->nfds ? loop->nfds : 64;
+	struct loop_fd *fds;
+
+	while (want <= (size_t)fd)
+		want *= 2;
+	fds = realloc(loop->fds, want * sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
+	memset(fds + loop->nfds, 0, (want - loop->nfds) * sizeof(*fds));
+	loop->fds = fds;
+	loop->nfds = want;
+	return 0;
+}
+
+int loop_fd_add(struct loop *loop, int fd, uint32_t mask, loop_fd_fn fn, void *ctx)
+{
+	struct epoll_event ev = { .events = mask, .data.fd = fd };
+	int err;
+
+	if (fd < 0 || !fn || !mask)
+		return -EINVAL;
+	if ((size_t)fd >= loop->nfds && (err = grow_fd_table(loop, fd)))
+		return err;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	loop->fds[fd] = (struct loop_fd){ .mask = mask, .fn = fn, .ctx = ctx };
+	return 0;
+}
+
+int loop_fd_set_mask(struct loop *loop, int fd, uint32_t mask)
+{
+	struct epoll_event ev = { .events = mask, .data.fd = fd };
+
+	if (fd < 0 || (size_t)fd >= loop->nfds || !loop->fds[fd].mask || !mask)
+		return -EINVAL;
+	if (loop->fds[fd].mask == mask)
+		return 0;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	loop->fds[fd].mask = mask;
+	return 0;
+}
+
+void loop_fd_del(struct loop *loop, int fd)
+{
+	if (fd < 0 || (size_t)fd >= loop->nfds || !loop->fds[fd].mask)
+		return;
+	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+	loop->fds[fd].mask = 0;
+}
+
+/* ---- timers: binary min-heap on deadline_ns */
+
+void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *ctx)
+{
+	*t = (struct loop_timer){ .heap_index = SIZE_MAX, .fn = fn, .ctx = ctx };
+}
+
+bool loop_timer_armed(const struct loop_timer *t)
+{
+	return t->heap_index != SIZE_MAX;
+}
+
+static void heap_set(struct loop *loop, size_t i, struct loop_timer *t)
+{
+	loop->heap[i] = t;
+	t->heap_index = i;
+}
+
+static void heap_up(struct loop *loop, size_t i)
+{
+	struct loop_timer *t = loop->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (loop->heap[parent]->deadline_ns <= t->deadline_ns)
+			break;
+		heap_set(loop, i, loop->heap[parent]);
+		i = parent;
+	}
+	heap_set(loop, i, t);
+}
+
+static void heap_down(struct loop *loop, size_t i)
+{
+	struct loop_timer *t = loop->heap[i];
+
+	for (;;) {
+		size_t child = 2 * i + 1;
+
+		if (child >= loop->heap_len)
+			break;
+		if (child + 1 < loop->heap_len &&
+		    loop->heap[child + 1]->deadline_ns < loop->heap[child]->deadline_ns)
+			child++;
+		if (t->deadline_ns <= loop->heap[child]->deadline_ns)
+			break;
+		heap_set(loop, i, loop->heap[child]);
+		i = child;
+	}
+	heap_set(loop, i, t);
+}
+
+void loop_timer_disarm(struct loop *loop, struct loop_timer *t)
+{
+	size_t i = t->heap_index;
+
+	if (i == SIZE_MAX)
+		return;
+	t->heap_index = SIZE_MAX;
+	loop->heap_len--;
+	if (i == loop->heap_len)
+		return;
+	loop->heap[i] = loop->heap[loop->heap_len];
+	loop->heap[i]->heap_index = i;
+	heap_down(loop, i);
+	heap_up(loop, loop->heap[i]->heap_index);
+}
+
+int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t deadline_ns)
+{
+	loop_timer_disarm(loop, t);
+	if (loop->heap_len == loop->heap_cap) {
+		size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 32;
+		struct loop_timer **heap = realloc(loop->heap, cap * sizeof(*heap));
+
+		if (!heap)
+			return -ENOMEM;
+		loop->heap = heap;
+		loop->heap_cap = cap;
+	}
+	t->deadline_ns = deadline_ns;
+	loop->heap[loop->heap_len] = t;
+	t->heap_index = loop->heap_len++;
+	heap_up(loop, t->heap_index);
+	return 0;
+}
+
+int loop_timer_arm_in(struct loop *loop, struct loop_timer *t, uint64_t delay_ns)
+{
+	return loop_timer_arm(loop, t, now_monotonic_ns() + delay_ns);
+}
+
+static int next_timeout_ms(struct loop *loop, int max_wait_ms)
+{
+	uint64_t now, deadline, wait_ms;
+
+	if (loop->heap_len == 0)
+		return max_wait_ms;
+	deadline = loop->heap[0]->deadline_ns;
+	now = now_monotonic_ns();
+	if (deadline <= now)
+		return 0;
+	/* Round up: waking a little late is fine, spinning early is not. */
+	wait_ms = (deadline - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC;
+	if (max_wait_ms >= 0 && wait_ms > (uint64_t)max_wait_ms)
+		return max_wait_ms;
+	return wait_ms > INT_MAX ? INT_MAX : (int)wait_ms;
+}
+
+static void run_due_timers(struct loop *loop)
+{
+	uint64_t now = now_monotonic_ns();
+
+	while (loop->heap_len && loop->heap[0]->deadline_ns <= now) {
+		struct loop_timer *t = loop->heap[0];
+
+		loop_timer_disarm(loop, t);
+		t->fn(loop, t->ctx);
+	}
+}
+
+int loop_run_once(struct loop *loop, int max_wait_ms)
+{
+	struct epoll_event events[LOOP_BATCH];
+	int n = epoll_wait(loop->epfd, events, LOOP_BATCH, next_timeout_ms(loop, max_wait_ms));
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		int fd = events[i].data.fd;
+		struct loop_fd *h;
+
+		if ((size_t)fd >= loop->nfds || !loop->fds[fd].mask)
+			continue; /* deleted earlier in this batch */
+		h = &loop->fds[fd];
+		h->fn(loop, fd, events[i].events, h->ctx);
+	}
+	run_due_timers(loop);
+	return 0;
+}
+
+int loop_run(struct loop *loop)
+{
+	int err = 0;
+
+	while (!loop->stop && !err)
+		err = loop_run_once(loop, -1);
+	return err;
+}
+
+void loop_stop(struct loop *loop)
+{
+	loop->stop = true;
+}
+
+bool loop_stopping(const struct loop *loop)
+{
+	return loop->stop;
+}

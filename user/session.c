@@ -1,0 +1,766 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * session.c - client connections: read, frame, decode, dispatch, queue, write.
+ *
+ * Life of a session:
+ *   HANDSHAKE (TLS only) -> HELLO -> READY -> [CLOSING: flush, then close] -> gone
+ *
+ * Rules this file enforces for the whole daemon:
+ * - A peer's bytes are decoded only as complete frames no larger than
+ *   max_frame; a frame must complete within frame_timeout_ms and Hello must
+ *   come within hello_timeout_ms (slowloris clients are dropped).
+ * - Garbage (bad length prefix, bytes that do not decode, a request before
+ *   Hello, a wrong protocol version) gets an Error reply if possible, then
+ *   only that client is closed. A well-formed request that exceeds a bound of
+ *   ctld.options is answered with LIMIT and the client stays.
+ * - Writes never block: frames go to a per-client queue. Output frames
+ *   beyond queue_soft_limit are dropped for that client and reported later as
+ *   OutputDropped; anything beyond queue_hard_limit disconnects it. While the
+ *   queue is over the soft limit the client's requests are not read either.
+ * - Closing is deferred to a zero-delay timer, so a module broadcasting to
+ *   many sessions never sees one vanish in the middle of its loop; the
+ *   "session gone" hook runs from there.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "idmap.h"
+#include "log.h"
+#include "loop.h"
+#include "outq.h"
+#include "session.h"
+#include "tls.h"
+#include "util.h"
+#include "wire.h"
+
+#define READ_CHUNK (64 * 1024)
+#define INBUF_MIN (16 * 1024)
+#define CLOSE_FLUSH_MS 2000
+
+enum session_state { ST_HANDSHAKE, ST_HELLO, ST_READY, ST_CLOSING, ST_DEAD };
+
+struct drop_note {
+	uint64_t job;
+	int stream;
+	uint64_t bytes;
+};
+
+struct session {
+	uint64_t id;
+	int fd;
+	enum session_state state;
+	struct tls_conn *tls;
+	uid_t peer_uid;
+	char peer[80];
+	uint8_t *in;
+	size_t in_start, in_len, in_cap; /* unconsumed bytes are in[in_start .. in_start+in_len) */
+	struct outq out;
+	uint32_t mask;
+	struct loop_timer deadline; /* hello, partial frame, or close flush, by state */
+	struct drop_note *drops;
+	size_t ndrops;
+	bool dropping;
+	unsigned pending;
+	struct session *next_dead;
+};
+
+static struct {
+	struct loop *loop;
+	struct session_config cfg;
+	request_handler_fn handler;
+	session_gone_fn gone;
+	struct idmap sessions;
+	uint64_t next_id;
+	uint64_t protocol_errors;
+	uint64_t dropped_bytes;
+	struct session *dead; /* killed, waiting for the reaper */
+	struct loop_timer reaper;
+	uint8_t frame_buf[WIRE_MAX_ENCODED];
+	ctld_Message reply_msg;
+	ctld_Request request;
+} S;
+
+static void session_io(struct loop *loop, int fd, uint32_t events, void *ctx);
+static void flush_output(struct session *s);
+
+void session_config_defaults(struct session_config *cfg)
+{
+	*cfg = (struct session_config){
+		.max_frame = WIRE_DEFAULT_MAX_FRAME,
+		.queue_soft_limit = 32u << 20,
+		.queue_hard_limit = 40u << 20,
+		.hello_timeout_ms = 10000,
+		.frame_timeout_ms = 10000,
+		.max_clients = 1024,
+		.max_pending = 64,
+	};
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+static void reap_dead(struct loop *loop, void *ctx)
+{
+	(void)loop;
+	(void)ctx;
+	while (S.dead) {
+		struct session *s = S.dead;
+
+		S.dead = s->next_dead;
+		if (S.gone)
+			S.gone(s->id);
+		outq_clear(&s->out);
+		free(s->in);
+		free(s->drops);
+		free(s);
+	}
+}
+
+/* Closes the connection now; the struct and the gone hook wait for the reaper. */
+static void session_kill(struct session *s, const char *why)
+{
+	if (s->state == ST_DEAD)
+		return;
+	if (why)
+		log_info("client %s: closing: %s", s->peer, why);
+	s->state = ST_DEAD;
+	loop_timer_disarm(S.loop, &s->deadline);
+	loop_fd_del(S.loop, s->fd);
+	if (s->tls)
+		tls_conn_free(s->tls);
+	s->tls = NULL;
+	close(s->fd);
+	s->fd = -1;
+	idmap_del(&S.sessions, s->id);
+	s->next_dead = S.dead;
+	S.dead = s;
+	loop_timer_arm(S.loop, &S.reaper, 0);
+}
+
+static void update_mask(struct session *s)
+{
+	uint32_t mask = 0;
+
+	if (s->state == ST_DEAD)
+		return;
+	if (s->state != ST_CLOSING && s->out.bytes <= S.cfg.queue_soft_limit)
+		mask |= EPOLLIN;
+	if (s->out.bytes || (s->tls && tls_conn_wants_write(s->tls)))
+		mask |= EPOLLOUT;
+	if (!mask)
+		mask = EPOLLIN; /* closing with nothing to send: the reaper is on its way */
+	if (mask != s->mask && loop_fd_set_mask(S.loop, s->fd, mask) == 0)
+		s->mask = mask;
+}
+
+/* Stop reading, send what is queued (an Error reply, usually), then close. */
+static void session_close_after_flush(struct session *s, const char *why)
+{
+	if (s->state == ST_DEAD || s->state == ST_CLOSING)
+		return;
+	log_info("client %s: %s", s->peer, why);
+	s->state = ST_CLOSING;
+	if (!s->out.bytes) {
+		session_kill(s, NULL);
+		return;
+	}
+	loop_timer_arm_in(S.loop, &s->deadline, CLOSE_FLUSH_MS * NSEC_PER_MSEC);
+	update_mask(s);
+}
+
+static void deadline_expired(struct loop *loop, void *ctx)
+{
+	struct session *s = ctx;
+
+	(void)loop;
+	switch (s->state) {
+	case ST_HANDSHAKE:
+	case ST_HELLO:
+		S.protocol_errors++;
+		session_kill(s, "no Hello within the handshake timeout");
+		break;
+	case ST_READY:
+		S.protocol_errors++;
+		session_kill(s, "a frame did not complete within the frame timeout");
+		break;
+	default:
+		session_kill(s, "could not flush before closing");
+	}
+}
+
+int session_init(struct loop *loop, const struct session_config *cfg, request_handler_fn handler,
+		 session_gone_fn gone)
+{
+	memset(&S, 0, sizeof(S));
+	S.loop = loop;
+	S.cfg = *cfg;
+	S.handler = handler;
+	S.gone = gone;
+	S.next_id = 1;
+	idmap_init(&S.sessions);
+	loop_timer_init(&S.reaper, reap_dead, NULL);
+	return 0;
+}
+
+void session_close_all_after_flush(void)
+{
+	uint64_t id;
+	void *value;
+
+	for (size_t it = 0; idmap_next(&S.sessions, &it, &id, &value);)
+		session_close_after_flush(value, "daemon is shutting down");
+}
+
+void session_shutdown(void)
+{
+	uint64_t id;
+	void *value;
+
+	for (size_t it = 0; idmap_next(&S.sessions, &it, &id, &value);)
+		session_kill(value, NULL);
+	reap_dead(S.loop, NULL);
+	loop_timer_disarm(S.loop, &S.reaper);
+	idmap_free(&S.sessions);
+}
+
+int session_accept(int fd, const char *peer, uid_t peer_uid, struct tls_conn *tls)
+{
+	struct session *s;
+	int err;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->id = S.next_id++;
+	s->fd = fd;
+	s->tls = tls;
+	s->peer_uid = peer_uid;
+	s->state = tls ? ST_HANDSHAKE : ST_HELLO;
+	s->mask = EPOLLIN;
+	snprintf(s->peer, sizeof(s->peer), "#%llu %s", (unsigned long long)s->id, peer);
+	outq_init(&s->out);
+	loop_timer_init(&s->deadline, deadline_expired, s);
+	if ((err = idmap_put(&S.sessions, s->id, s)))
+		goto fail;
+	if ((err = loop_fd_add(S.loop, fd, EPOLLIN, session_io, s))) {
+		idmap_del(&S.sessions, s->id);
+		goto fail;
+	}
+	loop_timer_arm_in(S.loop, &s->deadline, S.cfg.hello_timeout_ms * NSEC_PER_MSEC);
+	log_debug("client %s: connected", s->peer);
+	return 0;
+fail:
+	free(s);
+	return err;
+}
+
+unsigned session_max_clients(void)
+{
+	return S.cfg.max_clients;
+}
+
+unsigned session_count(void)
+{
+	return (unsigned)S.sessions.count;
+}
+
+bool session_exists(uint64_t session)
+{
+	return idmap_get(&S.sessions, session) != NULL;
+}
+
+const char *session_peer(uint64_t session)
+{
+	struct session *s = idmap_get(&S.sessions, session);
+
+	return s ? s->peer : "(gone)";
+}
+
+uint64_t session_protocol_errors(void)
+{
+	return S.protocol_errors;
+}
+
+uint64_t session_output_dropped_bytes(void)
+{
+	return S.dropped_bytes;
+}
+
+bool session_pending_full(uint64_t session)
+{
+	struct session *s = idmap_get(&S.sessions, session);
+
+	return s && s->pending >= S.cfg.max_pending;
+}
+
+/* ------------------------------------------------------------ transport */
+
+static ssize_t io_read(struct session *s, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (s->tls)
+		return tls_conn_read(s->tls, buf, len);
+	n = read(s->fd, buf, len);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return n;
+}
+
+static ssize_t io_write(struct session *s)
+{
+	struct iovec iov[16];
+	int n = outq_iov(&s->out, iov, s->tls ? 1 : 16);
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	ssize_t w;
+
+	if (s->tls)
+		return tls_conn_write(s->tls, iov[0].iov_base, iov[0].iov_len);
+	/* MSG_NOSIGNAL: a vanished peer is EPIPE here, never SIGPIPE. */
+	w = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
+	if (w < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return w;
+}
+
+/* ------------------------------------------------------------ output */
+
+int frame_encode(const ctld_Message *msg, struct frame *f)
+{
+	size_t len;
+	int err = wire_encode(ctld_Message_fields, msg, S.frame_buf, sizeof(S.frame_buf), &len);
+
+	if (err) {
+		log_err("failed to encode a message: %s", strerror(-err));
+		return err;
+	}
+	*f = (struct frame){ .data = S.frame_buf, .len = len };
+	return 0;
+}
+
+static void note_drop(struct session *s, uint64_t job, int stream, size_t bytes)
+{
+	struct drop_note *grown;
+
+	for (size_t i = 0; i < s->ndrops; i++) {
+		if (s->drops[i].job == job && s->drops[i].stream == stream) {
+			s->drops[i].bytes += bytes;
+			return;
+		}
+	}
+	grown = realloc(s->drops, (s->ndrops + 1) * sizeof(*grown));
+	if (!grown)
+		return; /* the bytes are still counted in the global total */
+	s->drops = grown;
+	s->drops[s->ndrops++] = (struct drop_note){ .job = job, .stream = stream, .bytes = bytes };
+}
+
+static int queue_bytes(struct session *s, const uint8_t *data, size_t len)
+{
+	if (s->out.bytes + len > S.cfg.queue_hard_limit) {
+		session_kill(s, "client is not reading: output queue over the hard limit");
+		return -ENOBUFS;
+	}
+	if (outq_append(&s->out, data, len)) {
+		session_kill(s, "out of memory for the output queue");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Once a dropping client has drained, tell it what it missed, then resume. */
+static void report_drops(struct session *s)
+{
+	ctld_Message msg = ctld_Message_init_zero;
+	struct frame f;
+
+	msg.which_kind = ctld_Message_event_tag;
+	msg.kind.event.which_kind = ctld_Event_output_dropped_tag;
+	for (size_t i = 0; i < s->ndrops; i++) {
+		ctld_OutputDropped *d = &msg.kind.event.kind.output_dropped;
+
+		d->job = s->drops[i].job;
+		d->stream = (ctld_Stream)s->drops[i].stream;
+		d->bytes = s->drops[i].bytes;
+		d->reason = ctld_DropReason_DROP_SLOW_CLIENT;
+		if (frame_encode(&msg, &f) == 0 && queue_bytes(s, f.data, f.len))
+			return;
+	}
+	s->ndrops = 0;
+	s->dropping = false;
+}
+
+int session_queue(uint64_t session, const struct frame *f)
+{
+	struct session *s = idmap_get(&S.sessions, session);
+	bool was_empty;
+
+	if (!s || s->state == ST_DEAD)
+		return -ENOENT;
+	if (f->droppable && (s->dropping || s->out.bytes + f->len > S.cfg.queue_soft_limit)) {
+		s->dropping = true;
+		note_drop(s, f->job, f->stream, f->payload);
+		S.dropped_bytes += f->payload;
+		return -ENOBUFS;
+	}
+	was_empty = s->out.bytes == 0;
+	if (queue_bytes(s, f->data, f->len))
+		return -ENOBUFS;
+	/* Write at once when the socket was idle: one epoll round trip less. */
+	if (was_empty && s->state != ST_HANDSHAKE)
+		flush_output(s);
+	else
+		update_mask(s);
+	return 0;
+}
+
+int session_send(uint64_t session, const ctld_Message *msg)
+{
+	struct frame f;
+	int err = frame_encode(msg, &f);
+
+	return err ? err : session_queue(session, &f);
+}
+
+int session_send_event(uint64_t session, const ctld_Event *ev)
+{
+	static ctld_Message msg;
+
+	msg.which_kind = ctld_Message_event_tag;
+	msg.kind.event = *ev;
+	return session_send(session, &msg);
+}
+
+static void flush_output(struct session *s)
+{
+	while (s->out.bytes && s->state != ST_DEAD) {
+		ssize_t n = io_write(s);
+
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0) {
+			session_kill(s, n == -EPIPE || n == -ECONNRESET ? "peer went away"
+								       : "write failed");
+			return;
+		}
+		outq_consume(&s->out, (size_t)n);
+	}
+	if (s->state == ST_DEAD)
+		return;
+	if (s->dropping && s->out.bytes <= S.cfg.queue_soft_limit / 2)
+		report_drops(s);
+	if (s->state == ST_CLOSING && !s->out.bytes) {
+		session_kill(s, NULL);
+		return;
+	}
+	update_mask(s);
+}
+
+/* ------------------------------------------------------------ replies */
+
+ctld_Reply *reply_begin(struct request_ctx *ctx)
+{
+	memset(&S.reply_msg, 0, sizeof(S.reply_msg));
+	S.reply_msg.which_kind = ctld_Message_reply_tag;
+	S.reply_msg.kind.reply.id = ctx->id;
+	return &S.reply_msg.kind.reply;
+}
+
+void reply_send(struct request_ctx *ctx)
+{
+	if (ctx->replied) {
+		log_err("bug: request %llu answered twice", (unsigned long long)ctx->id);
+		return;
+	}
+	ctx->replied = true;
+	S.reply_msg.kind.reply.id = ctx->id;
+	session_send(ctx->session, &S.reply_msg);
+}
+
+void reply_ok(struct request_ctx *ctx)
+{
+	reply_begin(ctx);
+	reply_send(ctx);
+}
+
+static void fill_error(ctld_Reply *r, ctld_ErrorCode code, int sys_errno, const char *fmt,
+		       va_list ap)
+{
+	r->has_error = true;
+	r->error.code = code;
+	r->error.sys_errno = sys_errno;
+	vsnprintf(r->error.text, sizeof(r->error.text), fmt, ap);
+}
+
+void reply_error(struct request_ctx *ctx, ctld_ErrorCode code, int sys_errno, const char *fmt, ...)
+{
+	va_list ap;
+	ctld_Reply *r = reply_begin(ctx);
+
+	va_start(ap, fmt);
+	fill_error(r, code, sys_errno, fmt, ap);
+	va_end(ap);
+	log_debug("client %s: request %llu: %s", session_peer(ctx->session),
+		  (unsigned long long)ctx->id, r->error.text);
+	reply_send(ctx);
+}
+
+struct pending_reply reply_defer(struct request_ctx *ctx)
+{
+	struct session *s = idmap_get(&S.sessions, ctx->session);
+
+	ctx->deferred = true;
+	if (s)
+		s->pending++;
+	return (struct pending_reply){ .session = ctx->session, .id = ctx->id };
+}
+
+static void pending_done(struct pending_reply *p)
+{
+	struct session *s = idmap_get(&S.sessions, p->session);
+
+	if (s && s->pending)
+		s->pending--;
+}
+
+void pending_reply_ok(struct pending_reply *p)
+{
+	struct request_ctx ctx = { .session = p->session, .id = p->id };
+
+	pending_done(p);
+	reply_ok(&ctx);
+}
+
+void pending_reply_error(struct pending_reply *p, ctld_ErrorCode code, int sys_errno,
+			 const char *fmt, ...)
+{
+	struct request_ctx ctx = { .session = p->session, .id = p->id };
+	ctld_Reply *r;
+	va_list ap;
+
+	pending_done(p);
+	r = reply_begin(&ctx);
+	va_start(ap, fmt);
+	fill_error(r, code, sys_errno, fmt, ap);
+	va_end(ap);
+	reply_send(&ctx);
+}
+
+/* ------------------------------------------------------------ input */
+
+/* Answers with PROTOCOL and closes: the stream can no longer be trusted. */
+static void protocol_error(struct session *s, uint64_t id, const char *fmt, ...)
+{
+	struct request_ctx ctx = { .session = s->id, .id = id };
+	char text[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	S.protocol_errors++;
+	reply_error(&ctx, ctld_ErrorCode_PROTOCOL, 0, "%s", text);
+	session_close_after_flush(s, text);
+}
+
+static void hello_check(struct session *s, struct request_ctx *ctx, const ctld_Request *req)
+{
+	if (req->which_body != ctld_Request_hello_tag) {
+		S.protocol_errors++;
+		reply_error(ctx, ctld_ErrorCode_NEED_HELLO, 0, "the first request must be Hello");
+		session_close_after_flush(s, "first request was not Hello");
+		return;
+	}
+	if (req->body.hello.protocol_version != CTLD_PROTOCOL_VERSION) {
+		S.protocol_errors++;
+		reply_error(ctx, ctld_ErrorCode_BAD_VERSION, 0,
+			    "protocol version %u is not supported; this daemon speaks %d",
+			    req->body.hello.protocol_version, CTLD_PROTOCOL_VERSION);
+		session_close_after_flush(s, "protocol version mismatch");
+		return;
+	}
+	s->state = ST_READY;
+	loop_timer_disarm(S.loop, &s->deadline);
+	log_debug("client %s: hello from \"%s\"", s->peer, req->body.hello.client);
+	S.handler(ctx, req);
+}
+
+static void handle_frame(struct session *s, const uint8_t *body, size_t len)
+{
+	struct request_ctx ctx = { .session = s->id, .peer_uid = s->peer_uid };
+	const char *why = NULL;
+	int err = wire_decode(ctld_Request_fields, body, len, &S.request, &why);
+
+	if (err) {
+		uint64_t id = 0;
+
+		wire_peek_request_id(body, len, &id);
+		ctx.id = id;
+		if (err == -E2BIG && s->state == ST_READY) {
+			reply_error(&ctx, ctld_ErrorCode_LIMIT, 0,
+				    "request exceeds a protocol limit (%s); see docs/protocol.md",
+				    why);
+			return;
+		}
+		protocol_error(s, id, "request does not decode: %s", why ? why : "?");
+		return;
+	}
+	ctx.id = S.request.id;
+	if (s->state == ST_HELLO) {
+		hello_check(s, &ctx, &S.request);
+	} else if (S.request.which_body == ctld_Request_hello_tag) {
+		reply_error(&ctx, ctld_ErrorCode_BAD_REQUEST, 0, "Hello was already sent");
+	} else {
+		S.handler(&ctx, &S.request);
+	}
+	if (!ctx.replied && !ctx.deferred) {
+		log_err("bug: request %llu got no reply", (unsigned long long)ctx.id);
+		reply_error(&ctx, ctld_ErrorCode_INTERNAL, 0, "internal error: no reply");
+	}
+}
+
+/* Makes room for at least `need` unconsumed bytes plus a read chunk. */
+static int reserve_input(struct session *s, size_t need)
+{
+	size_t cap = s->in_cap ? s->in_cap : INBUF_MIN;
+	uint8_t *grown;
+
+	if (s->in_start) {
+		memmove(s->in, s->in + s->in_start, s->in_len);
+		s->in_start = 0;
+	}
+	while (cap < need)
+		cap *= 2;
+	if (cap == s->in_cap)
+		return 0;
+	grown = realloc(s->in, cap);
+	if (!grown)
+		return -ENOMEM;
+	s->in = grown;
+	s->in_cap = cap;
+	return 0;
+}
+
+/* Handles every complete frame in the input buffer. */
+static void process_input(struct session *s)
+{
+	while (s->in_len && (s->state == ST_HELLO || s->state == ST_READY)) {
+		size_t hdr, body;
+		int ret = wire_frame_check(s->in + s->in_start, s->in_len, S.cfg.max_frame, &hdr,
+					   &body);
+
+		if (ret == -EMSGSIZE) {
+			protocol_error(s, 0, "frame of %zu bytes exceeds the %zu-byte limit", body,
+				       S.cfg.max_frame);
+			return;
+		}
+		if (ret < 0) {
+			protocol_error(s, 0, "malformed frame length prefix");
+			return;
+		}
+		if (ret == 0) {
+			/* Partial frame: make sure it can fit, and start its clock. */
+			if (reserve_input(s, hdr + body) < 0) {
+				session_kill(s, "out of memory for the input buffer");
+				return;
+			}
+			if (s->state == ST_READY && !loop_timer_armed(&s->deadline))
+				loop_timer_arm_in(S.loop, &s->deadline,
+						  S.cfg.frame_timeout_ms * NSEC_PER_MSEC);
+			return;
+		}
+		s->in_start += hdr + body;
+		s->in_len -= hdr + body;
+		if (s->state == ST_READY)
+			loop_timer_disarm(S.loop, &s->deadline);
+		handle_frame(s, s->in + s->in_start - body, body);
+	}
+	if (s->in_len == 0) {
+		s->in_start = 0;
+		if (s->in_cap > 4 * INBUF_MIN) { /* give back the memory of a big frame */
+			free(s->in);
+			s->in = NULL;
+			s->in_cap = 0;
+		}
+	}
+}
+
+static void read_input(struct session *s)
+{
+	size_t budget = 4 * READ_CHUNK; /* fairness between clients */
+
+	while (s->state == ST_HELLO || s->state == ST_READY) {
+		ssize_t n;
+
+		if (s->in_start + s->in_len + READ_CHUNK > s->in_cap &&
+		    reserve_input(s, s->in_len + READ_CHUNK) < 0) {
+			session_kill(s, "out of memory for the input buffer");
+			return;
+		}
+		n = io_read(s, s->in + s->in_start + s->in_len,
+			    s->in_cap - s->in_start - s->in_len);
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0) {
+			if (n < 0 && n != -ECONNRESET)
+				session_kill(s, "read failed");
+			else if (s->in_len)
+				session_kill(s, "peer closed in the middle of a frame");
+			else
+				session_close_after_flush(s, "peer closed the connection");
+			return;
+		}
+		s->in_len += (size_t)n;
+		process_input(s);
+		if (!s->tls && (size_t)n < READ_CHUNK)
+			return; /* level-triggered: epoll will call again */
+		if ((size_t)n >= budget)
+			return;
+		budget -= (size_t)n;
+		if (s->out.bytes > S.cfg.queue_soft_limit)
+			return; /* not reading its replies: stop taking requests */
+	}
+}
+
+static void do_handshake(struct session *s)
+{
+	int err = tls_conn_handshake(s->tls);
+
+	if (err == -EAGAIN) {
+		update_mask(s);
+		return;
+	}
+	if (err) {
+		S.protocol_errors++;
+		log_warn("client %s: TLS handshake failed: %s", s->peer, tls_conn_error(s->tls));
+		session_kill(s, NULL);
+		return;
+	}
+	log_info("client %s: TLS peer %s", s->peer, tls_conn_peer_subject(s->tls));
+	s->state = ST_HELLO;
+	update_mask(s);
+	read_input(s); /* TLS may already hold decrypted bytes */
+}
+
+static void session_io(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct session *s = ctx;
+
+	(void)loop;
+	(void)fd;
+	if (s->state == ST_HANDSHAKE) {
+		do_handshake(s);
+		return;
+	}
+	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		flush_output(s);
+	if (s->state != ST_DEAD && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		read_input(s);
+	if (s->state != ST_DEAD)
+		update_mask(s);
+}

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * util.c - clocks, fd flags, bounded copies and the small text parsers that
+ * both the CLI and the daemon use, so a duration or a signal name means the
+ * same thing everywhere.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "util.h"
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t now_monotonic_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t now_realtime_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
+}
+
+/* bpf_ktime_get_boot_ns() counts on this clock. */
+uint64_t now_boottime_ns(void)
+{
+	return clock_ns(CLOCK_BOOTTIME);
+}
+
+int fd_set_nonblock_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	fl = fcntl(fd, F_GETFD);
+	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+bool copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (cap == 0)
+		return false;
+	if (len >= cap) {
+		memcpy(dst, src, cap - 1);
+		dst[cap - 1] = '\0';
+		return false;
+	}
+	memcpy(dst, src, len + 1);
+	return true;
+}
+
+int parse_long(const char *text, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!text || !*text || isspace((unsigned char)*text))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	if (*end != '\0')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int parse_duration_ms(const char *text, uint32_t *ms)
+{
+	static const struct {
+		const char *suffix;
+		double scale_ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	char *end;
+	double v;
+
+	if (!text || !*text || isspace((unsigned char)*text) || *text == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text || v < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(end, units[i].suffix) == 0) {
+			double total = v * units[i].scale_ms;
+
+			if (total > (double)UINT32_MAX)
+				return -ERANGE;
+			*ms = (uint32_t)(total + 0.5);
+			if (*ms == 0 && v > 0)
+				*ms = 1;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int parse_size(const char *text, uint64_t *bytes)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!text || !isdigit((unsigned char)*text))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno)
+		return -ERANGE;
+	if (*end && end[1] == '\0') {
+		switch (toupper((unsigned char)*end)) {
+		case 'K': shift = 10; break;
+		case 'M': shift = 20; break;
+		case 'G': shift = 30; break;
+		default: return -EINVAL;
+		}
+	} else if (*end) {
+		return -EINVAL;
+	}
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*bytes = (uint64_t)v << shift;
+	return 0;
+}
+
+static const struct {
+	int sig;
+	const char *name;
+} signal_names[] = {
+	{ SIGHUP, "HUP" },   { SIGINT, "INT" },   { SIGQUIT, "QUIT" }, { SIGILL, "ILL" },
+	{ SIGTRAP, "TRAP" }, { SIGABRT, "ABRT" }, { SIGBUS, "BUS" },   { SIGFPE, "FPE" },
+	{ SIGKILL, "KILL" }, { SIGUSR1, "USR1" }, { SIGSEGV, "SEGV" }, { SIGUSR2, "USR2" },
+	{ SIGPIPE, "PIPE" }, { SIGALRM, "ALRM" }, { SIGTERM, "TERM" }, { SIGCHLD, "CHLD" },
+	{ SIGCONT, "CONT" }, { SIGSTOP, "STOP" }, { SIGTSTP, "TSTP" }, { SIGTTIN, "TTIN" },
+	{ SIGTTOU, "TTOU" }, { SIGURG, "URG" },   { SIGXCPU, "XCPU" }, { SIGXFSZ, "XFSZ" },
+	{ SIGVTALRM, "VTALRM" }, { SIGPROF, "PROF" }, { SIGWINCH, "WINCH" }, { SIGIO, "IO" },
+	{ SIGPWR, "PWR" },   { SIGSYS, "SYS" },
+};
+
+int parse_signal(const char *text)
+{
+	long num;
+
+	if (!text || !*text)
+		return -EINVAL;
+	if (parse_long(text, 1, 64, &num) == 0)
+		return (int)num;
+	if (strncasecmp(text, "SIG", 3) == 0)
+		text += 3;
+	for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
+		if (strcasecmp(text, signal_names[i].name) == 0)
+			return signal_names[i].sig;
+	return -EINVAL;
+}
+
+const char *signal_name(int sig)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
+		if (signal_names[i].sig == sig)
+			return signal_names[i].name;
+	return NULL;
+}

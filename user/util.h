@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * util.h - small helpers shared by the daemon and the CLI: clocks, fd flags,
+ * bounded string copies, and parsers for durations, sizes and signal names.
+ */
+#ifndef CTLD_UTIL_H
+#define CTLD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_MSEC 1000000ULL
+
+uint64_t now_monotonic_ns(void);
+uint64_t now_realtime_ns(void);
+uint64_t now_boottime_ns(void);
+
+/* Sets O_NONBLOCK and FD_CLOEXEC; returns 0 or -errno. */
+int fd_set_nonblock_cloexec(int fd);
+
+/* Copies src into dst[cap] always NUL-terminated; returns true if it fit. */
+bool copy_str(char *dst, size_t cap, const char *src);
+
+/* "250ms", "10s", "2m", "1h", "1.5s"; a bare number means seconds. */
+int parse_duration_ms(const char *text, uint32_t *ms);
+/* "1024", "64K", "10M", "1G" (powers of 1024). */
+int parse_size(const char *text, uint64_t *bytes);
+/* Decimal integer in [min, max]; rejects trailing garbage and overflow. */
+int parse_long(const char *text, long min, long max, long *out);
+/* "TERM", "SIGTERM", "sigkill", "9" -> signal number; -EINVAL if unknown. */
+int parse_signal(const char *text);
+/* Signal number -> "TERM" (without SIG), or NULL. */
+const char *signal_name(int sig);
+
+#endif

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * wire.c - delimited protobuf frames over nanopb.
+ *
+ * A frame is decoded only once it is complete (pb_istream_from_buffer on the
+ * whole body), so a slow or malicious peer can never leave a half-filled
+ * struct behind, and nanopb never reads from a socket directly.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <pb_decode.h>
+#include <pb_encode.h>
+
+#include "wire.h"
+
+int wire_frame_check(const uint8_t *buf, size_t len, size_t max_body, size_t *header_len,
+		     size_t *body_len)
+{
+	uint64_t value = 0;
+
+	for (size_t i = 0; i < len && i < WIRE_VARINT_MAX; i++) {
+		value |= (uint64_t)(buf[i] & 0x7f) << (7 * i);
+		if (buf[i] & 0x80)
+			continue;
+		/* A 10th byte may only carry the top bit of a 64-bit value. */
+		if (i == WIRE_VARINT_MAX - 1 && buf[i] > 1)
+			return -EPROTO;
+		if (value > max_body)
+			return -EMSGSIZE;
+		*header_len = i + 1;
+		*body_len = (size_t)value;
+		return len - *header_len >= *body_len ? 1 : 0;
+	}
+	return len >= WIRE_VARINT_MAX ? -EPROTO : 0;
+}
+
+size_t wire_put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+
+	do {
+		out[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			out[n] |= 0x80;
+		n++;
+	} while (v);
+	return n;
+}
+
+int wire_encode(const pb_msgdesc_t *fields, const void *msg, uint8_t *out, size_t cap,
+		size_t *len)
+{
+	pb_ostream_t stream = pb_ostream_from_buffer(out, cap);
+
+	if (!pb_encode_delimited(&stream, fields, msg))
+		return -ENOSPC;
+	*len = stream.bytes_written;
+	return 0;
+}
+
+/* nanopb reports a bound of ctld.options being exceeded with these texts. */
+static int is_bound_error(const char *why)
+{
+	static const char *const bound_errors[] = { "array overflow", "bytes overflow",
+						    "string overflow", "too many array entries" };
+
+	for (size_t i = 0; why && i < sizeof(bound_errors) / sizeof(bound_errors[0]); i++)
+		if (strcmp(why, bound_errors[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int wire_decode(const pb_msgdesc_t *fields, const uint8_t *body, size_t len, void *msg,
+		const char **why)
+{
+	pb_istream_t stream = pb_istream_from_buffer(body, len);
+	const char *err;
+
+	if (pb_decode(&stream, fields, msg))
+		return 0;
+	err = PB_GET_ERROR(&stream);
+	if (why)
+		*why = err;
+	return is_bound_error(err) ? -E2BIG : -EPROTO;
+}
+
+int wire_peek_request_id(const uint8_t *body, size_t len, uint64_t *id)
+{
+	pb_istream_t stream = pb_istream_from_buffer(body, len);
+	pb_wire_type_t type;
+	uint32_t tag;
+	bool eof;
+
+	while (pb_decode_tag(&stream, &type, &tag, &eof)) {
+		if (tag == ctld_Request_id_tag && type == PB_WT_VARINT)
+			return pb_decode_varint(&stream, id) ? 0 : -EPROTO;
+		if (!pb_skip_field(&stream, type))
+			break;
+	}
+	return -EPROTO;
+}
