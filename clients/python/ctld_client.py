@@ -1,0 +1,200 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""ctld_client - a small Python client for the ctld-bpf daemon.
+
+Built on the same proto/ctld.proto as the daemon (protoc --python_out) and
+Debian's python3-protobuf; run it with /usr/bin/python3. Frames are protobuf's
+delimited convention: a varint length, then a serialized message.
+
+    from ctld_client import Client
+    with Client(unix="/run/ctld-bpf.sock") as c:
+        job = c.run(["sh", "-c", "echo hi"])
+        for ev in c.events(job):          # Launched, Output..., Exited
+            print(ev)
+
+The generated module ctld_pb2 must be importable: `make` writes it to
+build/python/; this module also looks there relative to the repository.
+"""
+import os
+import socket
+import ssl
+import sys
+import time
+
+_here = os.path.dirname(os.path.abspath(__file__))
+for _p in (os.environ.get("CTLD_PB2_DIR"), os.path.join(_here, "..", "..", "build", "python")):
+    if _p and os.path.isdir(_p) and _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import ctld_pb2 as pb  # noqa: E402
+from google.protobuf.internal.decoder import _DecodeVarint  # noqa: E402
+from google.protobuf.internal.encoder import _VarintBytes  # noqa: E402
+
+PROTOCOL_VERSION = 1
+TERMINAL = ("exited", "exec_failed")
+
+
+class CtldError(Exception):
+    """The daemon answered a request with an Error."""
+
+    def __init__(self, error):
+        self.code = error.code
+        self.code_name = pb.ErrorCode.Name(error.code)
+        self.text = error.text
+        self.sys_errno = error.sys_errno
+        super().__init__("%s: %s" % (self.code_name, self.text))
+
+
+def frame(message):
+    """Serializes a message as one delimited frame."""
+    body = message.SerializeToString()
+    return _VarintBytes(len(body)) + body
+
+
+class Client:
+    """One connection. Replies are matched by request id; events that arrive
+    while waiting for a reply are kept in order for events()/next_event()."""
+
+    def __init__(self, unix=None, tcp=None, timeout=10.0, name="ctld_client.py",
+                 tls=None, hello=True):
+        if unix:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(unix)
+        else:
+            host, port = tcp.rsplit(":", 1)
+            self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+            if tls:  # tls = (cert, key, ca)
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+                ctx.check_hostname = False
+                ctx.load_cert_chain(tls[0], tls[1])
+                ctx.load_verify_locations(tls[2])
+                self.sock = ctx.wrap_socket(self.sock)
+        self.timeout = timeout
+        self.buf = b""
+        self.next_id = 1
+        self.pending_events = []
+        self.hello_reply = None
+        if hello:
+            self.hello_reply = self.request(hello=pb.Hello(protocol_version=PROTOCOL_VERSION,
+                                                           client=name)).hello
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------ raw frames
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, request):
+        self.sock.sendall(frame(request))
+
+    def recv_message(self, timeout=None):
+        """Next Message from the daemon; raises EOFError when it closed."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            msg = self._parse_one()
+            if msg is not None:
+                return msg
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no message from the daemon within the timeout")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise EOFError("daemon closed the connection")
+            self.buf += chunk
+
+    def _parse_one(self):
+        if not self.buf:
+            return None
+        try:
+            length, pos = _DecodeVarint(self.buf, 0)
+        except IndexError:
+            return None
+        if len(self.buf) < pos + length:
+            return None
+        msg = pb.Message()
+        msg.ParseFromString(self.buf[pos:pos + length])
+        self.buf = self.buf[pos + length:]
+        return msg
+
+    # ------------------------------------------------------------ requests
+    def request_nowait(self, **body):
+        """Sends a request; returns its id without waiting for the reply."""
+        req = pb.Request(id=self.next_id, **body)
+        self.next_id += 1
+        self.send(req)
+        return req.id
+
+    def wait_reply(self, rid, timeout=None):
+        while True:
+            msg = self.recv_message(timeout)
+            if msg.HasField("reply") and msg.reply.id == rid:
+                if msg.reply.HasField("error") and msg.reply.error.code != pb.OK:
+                    raise CtldError(msg.reply.error)
+                return msg.reply
+            if msg.HasField("event"):
+                self.pending_events.append(msg.event)
+
+    def request(self, timeout=None, **body):
+        """Sends a request and returns its Reply (raises CtldError on Error)."""
+        return self.wait_reply(self.request_nowait(**body), timeout)
+
+    def next_event(self, timeout=None):
+        if self.pending_events:
+            return self.pending_events.pop(0)
+        while True:
+            msg = self.recv_message(timeout)
+            if msg.HasField("event"):
+                return msg.event
+
+    # ------------------------------------------------------------ helpers
+    def run(self, argv, **kw):
+        """Starts argv; returns the job id. kw are Run fields (env, cwd, ...)."""
+        return self.request(run=pb.Run(argv=list(argv), **kw)).run.job
+
+    def events(self, job, timeout=None):
+        """Yields the events of one job until (and including) its terminal event."""
+        while True:
+            ev = self.next_event(timeout)
+            kind = ev.WhichOneof("kind")
+            if getattr(getattr(ev, kind), "job", None) != job:
+                continue
+            yield ev
+            if kind in TERMINAL:
+                return
+
+    def run_and_wait(self, argv, timeout=None, **kw):
+        """Runs argv to completion; returns (stdout bytes, stderr bytes, terminal event)."""
+        job = self.run(argv, **kw)
+        out = {0: b"", 1: b""}
+        for ev in self.events(job, timeout):
+            if ev.HasField("output"):
+                out[ev.output.stream] += ev.output.data
+            terminal = ev
+        return out[0], out[1], terminal
+
+    def signal(self, job, sig=15, main_only=False):
+        return self.request(signal=pb.Signal(job=job, signal=sig, main_only=main_only))
+
+    def list(self, running_only=False):
+        jobs, after = [], 0
+        while True:
+            r = self.request(list=pb.List(after_job=after, running_only=running_only)).list
+            jobs.extend(r.jobs)
+            if not r.more or not r.jobs:
+                return jobs
+            after = r.jobs[-1].job
+
+    def stats(self):
+        return self.request(stats=pb.Stats()).stats
