@@ -5,6 +5,7 @@
 #   make deps       install missing Debian packages (idempotent)
 #   V=1             show full commands    SAN=1        ASan+UBSan build
 .DELETE_ON_ERROR:
+.SECONDARY: $(BUILD)/ctld.bpf.o
 .SUFFIXES:
 
 BUILD    ?= build
@@ -49,7 +50,7 @@ SKEL     := $(BUILD)/ctld.skel.h
 COMMON_SRCS := user/wire.c user/log.c user/util.c
 DAEMON_SRCS := user/ctld.c user/dispatch.c user/loop.c user/session.c user/listener.c \
 	user/jobs.c user/spawn.c user/idmap.c user/outq.c user/bpf_events.c user/watch_port.c \
-	user/watch_file.c user/tls.c
+	user/sockdiag.c user/netns.c user/watch_file.c user/tls.c
 CTL_SRCS    := user/ctl.c user/client.c user/cli_args.c user/tls.c
 
 obj = $(patsubst user/%.c,$(BUILD)/obj/%.o,$(1))
@@ -109,6 +110,8 @@ $(BUILD)/obj/%.o: user/%.c $(PB_GEN) | $(BUILD)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+
+$(BUILD)/obj/bpf_events.o: $(SKEL)
 
 $(BUILD)/ctld-bpf: $(DAEMON_OBJS)
 	$(call msg,LD,$@)

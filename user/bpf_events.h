@@ -36,11 +36,12 @@ const char *bpf_events_status(void);
 /* Tracked processes (map `tracked`): the daemon's children are added by the
  * kernel at fork; this records which job a root pid belongs to. */
 int bpf_events_set_job(pid_t pid, uint64_t job);
-/* Fills pids[] with live tracked processes of job; returns the count (may
+/* Fills pids[] with live tracked processes of a job (root = its main pid, for
+ * descendants forked before the job id was set); returns the count (may
  * exceed max: only max are stored) or -EOPNOTSUPP. */
-int bpf_events_job_pids(uint64_t job, pid_t *pids, size_t max);
+int bpf_events_job_pids(uint64_t job, pid_t root, pid_t *pids, size_t max);
 /* True if pid is still tracked for job (used right before signalling). */
-bool bpf_events_pid_in_job(pid_t pid, uint64_t job);
+bool bpf_events_pid_in_job(pid_t pid, uint64_t job, pid_t root);
 
 /* Watched ports (map `watched_ports`): reference-counted per {netns, port}. */
 int bpf_events_watch_port(uint64_t netns_ino, uint16_t port);

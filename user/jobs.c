@@ -647,7 +647,7 @@ static int send_signal_pidfd(int pidfd, int sig)
 static void kill_tracked(struct job *j, int sig)
 {
 	static pid_t pids[MAX_TREE_PIDS];
-	int n = bpf_events_job_pids(j->id, pids, MAX_TREE_PIDS);
+	int n = bpf_events_job_pids(j->id, j->pid, pids, MAX_TREE_PIDS);
 
 	for (int i = 0; i < n && i < MAX_TREE_PIDS; i++) {
 		int fd;
@@ -657,7 +657,7 @@ static void kill_tracked(struct job *j, int sig)
 		fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
 		if (fd < 0)
 			continue;
-		if (bpf_events_pid_in_job(pids[i], j->id))
+		if (bpf_events_pid_in_job(pids[i], j->id, j->pid))
 			send_signal_pidfd(fd, sig);
 		close(fd);
 	}

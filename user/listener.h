@@ -25,7 +25,4 @@ int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
 /* Closes all listeners and removes the unix socket file. */
 void listener_shutdown(void);
 
-/* Splits "host:port" / "[v6]:port" into parts; 0 or -EINVAL. Shared with ctl. */
-int split_host_port(const char *text, char *host, size_t hostlen, char *port, size_t portlen);
-
 #endif

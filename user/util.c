@@ -178,3 +178,29 @@ const char *signal_name(int sig)
 			return signal_names[i].name;
 	return NULL;
 }
+
+int split_host_port(const char *text, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon;
+	size_t hlen;
+
+	if (text[0] == '[') {
+		const char *close_br = strchr(text, ']');
+
+		if (!close_br || close_br[1] != ':')
+			return -EINVAL;
+		hlen = (size_t)(close_br - text - 1);
+		text++;
+		colon = close_br + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon || strchr(text, ':') != colon)
+			return -EINVAL;
+		hlen = (size_t)(colon - text);
+	}
+	if (hlen == 0 || hlen >= hostlen || !copy_str(port, portlen, colon + 1) || !port[0])
+		return -EINVAL;
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	return 0;
+}

@@ -34,5 +34,8 @@ int parse_long(const char *text, long min, long max, long *out);
 int parse_signal(const char *text);
 /* Signal number -> "TERM" (without SIG), or NULL. */
 const char *signal_name(int sig);
+/* Splits "host:port" / "[v6]:port" into parts; 0 or -EINVAL. Used by the
+ * daemon's listeners and by ctl's targets. */
+int split_host_port(const char *text, char *host, size_t hostlen, char *port, size_t portlen);
 
 #endif

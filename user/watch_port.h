@@ -45,5 +45,7 @@ struct port_event {
 };
 void watch_port_kernel_listen(const struct port_event *ev);
 void watch_port_kernel_close(const struct port_event *ev);
+/* Kernel events may have been lost: re-check every watch with sock_diag. */
+void watch_port_resync(void);
 
 #endif

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * ctld.bpf.c - the kernel half of ctld-bpf.
+ *
+ *   tp_btf/sched_process_fork   children of the daemon, and of tracked
+ *                               processes, become tracked (whole job trees)
+ *   tp_btf/sched_process_exit   the last thread of a tracked process exits:
+ *                               submit its group exit status
+ *   tp_btf/inet_sock_set_state  a socket on a watched port enters LISTEN
+ *                               (a candidate), or a remembered one leaves it
+ *
+ * Everything a client did not ask about costs a field read or one map
+ * lookup and is never submitted: a ring-buffer wake-up costs the event's
+ * task several microseconds, so filtering comes first.
+ *
+ * A LISTEN transition is only a candidate: a listen() that fails with
+ * EADDRINUSE enters LISTEN and goes back to CLOSE inside
+ * inet_csk_listen_start(). An fexit on that function would see the return
+ * value, but BPF trampolines (fentry/fexit/lsm) are refused with EPERM on
+ * the kernels this runs on, so user space confirms each candidate with a
+ * sock_diag dump of its port (a socket is in the listening hash only once
+ * listen() succeeded) and drops it when its CLOSE arrives first.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "ctld_events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define TCP_CLOSE 7
+#define TCP_LISTEN 10
+/* include/linux/sched/signal.h: the whole thread group is exiting */
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+/* Set by the daemon before load: its own tgid (children become tracked). */
+const volatile __u32 daemon_tgid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, CTLD_RINGBUF_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CTLD_MAX_TRACKED);
+	__type(key, __u32);
+	__type(value, struct tracked_proc);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CTLD_MAX_WATCHED_PORTS);
+	__type(key, struct port_key);
+	__type(value, __u32);
+} watched_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CTLD_MAX_LISTENERS);
+	__type(key, __u64);
+	__type(value, struct listener_info);
+} listeners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ctld_stats);
+} stats SEC(".maps");
+
+static __always_inline struct ctld_stats *this_cpu_stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&stats, &zero);
+}
+
+/* Reserves a record; counts the loss when the ring buffer is full. */
+static __always_inline struct ctld_event *event_reserve(struct ctld_stats *st)
+{
+	struct ctld_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+
+	if (st) {
+		if (ev)
+			st->events++;
+		else
+			st->drops++;
+	}
+	return ev;
+}
+
+/* ------------------------------------------------------------ processes */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct ctld_stats *st = this_cpu_stats();
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct tracked_proc value = {}, *pv;
+	struct ctld_event *ev;
+
+	if (st)
+		st->fork_runs++;
+	if (ctgid == ptgid)
+		return 0; /* a new thread, not a new process */
+	if (ptgid == daemon_tgid) {
+		/* A job's main process: user space fills in the job id. */
+		value.root_pid = ctgid;
+		if (bpf_map_update_elem(&tracked, &ctgid, &value, BPF_ANY) && st)
+			st->tracked_full++;
+		return 0;
+	}
+	pv = bpf_map_lookup_elem(&tracked, &ptgid);
+	if (!pv)
+		return 0;
+	value = *pv;
+	if (bpf_map_update_elem(&tracked, &ctgid, &value, BPF_ANY)) {
+		if (st)
+			st->tracked_full++;
+		return 0;
+	}
+	ev = event_reserve(st);
+	if (!ev)
+		return 0;
+	ev->kind = CTLD_EV_FORK;
+	ev->time_ns = bpf_ktime_get_ns();
+	ev->job = value.job;
+	ev->root_pid = value.root_pid;
+	ev->pid = ctgid;
+	ev->ppid = ptgid;
+	BPF_CORE_READ_STR_INTO(&ev->comm, child, comm);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/* The status waitpid() will report: the group exit code when the group was
+ * told to exit (exit_group, fatal signal), else the leader's own code. */
+static __always_inline __u32 group_status(struct task_struct *task)
+{
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+
+	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
+		return (__u32)BPF_CORE_READ(sig, group_exit_code);
+	return (__u32)BPF_CORE_READ(task, group_leader, exit_code);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	struct ctld_stats *st = this_cpu_stats();
+	struct tracked_proc *pv;
+	struct ctld_event *ev;
+	__u32 tgid;
+
+	if (st)
+		st->exit_runs++;
+	/* Fires per thread; the process is gone when the last one leaves. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	pv = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!pv)
+		return 0;
+	ev = event_reserve(st);
+	if (ev) {
+		ev->kind = CTLD_EV_EXIT;
+		ev->time_ns = bpf_ktime_get_ns();
+		ev->job = pv->job;
+		ev->root_pid = pv->root_pid;
+		ev->pid = tgid;
+		ev->status = group_status(task);
+		BPF_CORE_READ_STR_INTO(&ev->comm, task, comm);
+		bpf_ringbuf_submit(ev, 0);
+	}
+	bpf_map_delete_elem(&tracked, &tgid);
+	return 0;
+}
+
+/* ------------------------------------------------------------ sockets */
+
+static __always_inline void read_sock_address(const struct sock *sk, struct listener_info *li)
+{
+	li->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (li->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&li->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+	} else {
+		__be32 v4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+
+		__builtin_memcpy(li->addr, &v4, sizeof(v4));
+	}
+}
+
+static __always_inline void submit_listener(struct ctld_stats *st, __u32 kind,
+					    const struct listener_info *li)
+{
+	struct ctld_event *ev = event_reserve(st);
+
+	if (!ev)
+		return;
+	ev->kind = kind;
+	ev->time_ns = bpf_ktime_get_ns();
+	ev->sock_ino = li->sock_ino;
+	ev->pid = li->pid;
+	ev->netns = li->netns;
+	ev->port = li->port;
+	ev->family = li->family;
+	__builtin_memcpy(ev->addr, li->addr, sizeof(ev->addr));
+	__builtin_memcpy(ev->comm, li->comm, sizeof(ev->comm));
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* CLOSE -> LISTEN runs in the context of the task calling listen(), so
+ * pid and comm are the owner's (later transitions run in softirq). */
+static __always_inline int listen_started(const struct sock *sk, struct ctld_stats *st)
+{
+	struct listener_info li = {};
+	struct port_key key = {};
+	__u64 sk_key = (__u64)sk;
+
+	key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!bpf_map_lookup_elem(&watched_ports, &key))
+		return 0;
+	li.sock_ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	li.pid = bpf_get_current_pid_tgid() >> 32;
+	li.netns = key.netns;
+	li.port = key.port;
+	read_sock_address(sk, &li);
+	bpf_get_current_comm(&li.comm, sizeof(li.comm));
+	/* Remembered so that its close is reported with the owner's pid. */
+	bpf_map_update_elem(&listeners, &sk_key, &li, BPF_ANY);
+	submit_listener(st, CTLD_EV_LISTEN, &li);
+	return 0;
+}
+
+static __always_inline int listen_stopped(const struct sock *sk, struct ctld_stats *st)
+{
+	__u64 sk_key = (__u64)sk;
+	struct listener_info *li = bpf_map_lookup_elem(&listeners, &sk_key);
+
+	if (!li)
+		return 0;
+	submit_listener(st, CTLD_EV_CLOSE, li);
+	bpf_map_delete_elem(&listeners, &sk_key);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(handle_sock_state, const struct sock *sk, int oldstate, int newstate)
+{
+	struct ctld_stats *st = this_cpu_stats();
+
+	if (st)
+		st->sock_runs++;
+	if (newstate == TCP_LISTEN)
+		return listen_started(sk, st);
+	if (oldstate == TCP_LISTEN)
+		return listen_stopped(sk, st);
+	return 0;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * ctld_events.h - the contract between bpf/ctld.bpf.c and user space: the
+ * ring-buffer record, and the key/value layouts of the pinned maps. Both
+ * sides include this file; nothing here is defined twice. Fields are fixed
+ * width, widest first, comm last.
+ *
+ * Pinned maps (bpftool map dump pinned /sys/fs/bpf/ctld/NAME):
+ *   events         ring buffer of struct ctld_event
+ *   tracked        tgid -> struct tracked_proc   (jobs and their descendants)
+ *   watched_ports  struct port_key -> __u32 refcount (ports clients watch)
+ *   listeners      sock address -> struct listener_info (LISTEN on a watched port)
+ *   stats          per-CPU struct ctld_stats at key 0
+ */
+#ifndef CTLD_EVENTS_H
+#define CTLD_EVENTS_H
+
+#define CTLD_TASK_COMM_LEN 16
+#define CTLD_RINGBUF_BYTES (1 << 20)
+#define CTLD_MAX_TRACKED 65536
+#define CTLD_MAX_WATCHED_PORTS 16384
+#define CTLD_MAX_LISTENERS 16384
+
+enum ctld_event_kind {
+	CTLD_EV_EXIT = 1,   /* last thread of a tracked process exited */
+	CTLD_EV_FORK = 2,   /* a tracked process created a process */
+	CTLD_EV_LISTEN = 3, /* a socket on a watched port entered LISTEN (candidate) */
+	CTLD_EV_CLOSE = 4,  /* such a socket left LISTEN (closed, or listen() failed) */
+};
+
+struct ctld_event {
+	__u64 time_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 job;       /* EXIT/FORK: job id (0 until user space set it) */
+	__u64 sock_ino;  /* LISTEN/CLOSE: socket inode, as sock_diag reports it */
+	__u32 kind;      /* enum ctld_event_kind */
+	__u32 pid;       /* EXIT: tgid; FORK: child tgid; LISTEN/CLOSE: owner tgid */
+	__u32 ppid;      /* FORK: parent tgid */
+	__u32 root_pid;  /* EXIT/FORK: the job's main pid */
+	__u32 status;    /* EXIT: wait status, (code << 8) | signal | 0x80 core */
+	__u32 netns;     /* LISTEN/CLOSE: network namespace inode */
+	__u16 port;      /* LISTEN/CLOSE: host byte order */
+	__u16 family;    /* AF_INET or AF_INET6 */
+	__u8 addr[16];   /* bound address; IPv4 in the first 4 bytes */
+	char comm[CTLD_TASK_COMM_LEN];
+};
+
+struct tracked_proc {
+	__u64 job;      /* 0 for a child of the daemon not yet claimed by a job */
+	__u32 root_pid; /* the job's main pid */
+	__u32 pad;
+};
+
+struct port_key {
+	__u32 netns; /* inode of the network namespace (ls -i /proc/PID/ns/net) */
+	__u16 port;  /* host byte order */
+	__u16 pad;
+};
+
+struct listener_info {
+	__u64 sock_ino;
+	__u32 pid;
+	__u32 netns;
+	__u16 port;
+	__u16 family;
+	__u8 addr[16];
+	char comm[CTLD_TASK_COMM_LEN];
+};
+
+/* Per-CPU counters; user space sums the CPUs. */
+struct ctld_stats {
+	__u64 events;        /* records submitted to the ring buffer */
+	__u64 drops;         /* records lost: ring buffer full */
+	__u64 tracked_full;  /* forks not tracked: map full */
+	__u64 fork_runs;     /* program invocations, for `ctl stats` */
+	__u64 exit_runs;
+	__u64 sock_runs;
+};
+
+#endif

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * sockdiag.c - listening TCP sockets via NETLINK_SOCK_DIAG, and socket owners
+ * via /proc/PID/fd. The kernel filters by state (LISTEN) and, for listeners,
+ * by source port, so a dump returns only what was asked for.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sockdiag.h"
+#include "util.h"
+
+int sockdiag_open(void)
+{
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static int send_dump(int fd, int family, uint16_t port, uint32_t seq)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} msg = {
+		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = seq },
+		.req = { .sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_TCP,
+			 .idiag_states = 1u << TCP_LISTEN },
+	};
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+
+	msg.req.id.idiag_sport = htons(port);
+	if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Reads one datagram; the kernel answers a dump at once, so waiting is short. */
+static ssize_t recv_reply(int fd, void *buf, size_t len)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		ssize_t n = recv(fd, buf, len, 0);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (n >= 0)
+			return n;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		poll(&p, 1, 10);
+	}
+	return -ETIMEDOUT;
+}
+
+static void store(const struct inet_diag_msg *m, struct listening_sock *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ino = m->idiag_inode;
+	out->port = ntohs(m->id.idiag_sport);
+	out->family = m->idiag_family;
+	memcpy(out->addr, m->id.idiag_src, m->idiag_family == AF_INET ? 4 : 16);
+}
+
+/* Collects one family's dump; returns the running count or -errno. */
+static int collect(int fd, int family, uint16_t port, struct listening_sock *out, size_t max,
+		   int count)
+{
+	static uint32_t seq;
+	char buf[32768];
+	int err;
+
+	if ((err = send_dump(fd, family, port, ++seq)))
+		return err;
+	for (;;) {
+		ssize_t n = recv_reply(fd, buf, sizeof(buf));
+		struct nlmsghdr *h;
+
+		if (n < 0)
+			return (int)n;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return count;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				struct nlmsgerr *e = NLMSG_DATA(h);
+
+				return e->error ? e->error : -EPROTO;
+			}
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+				continue;
+			if ((size_t)count < max)
+				store(NLMSG_DATA(h), &out[count]);
+			count++;
+		}
+	}
+}
+
+int sockdiag_listeners(int fd, uint16_t port, struct listening_sock *out, size_t max)
+{
+	int count = collect(fd, AF_INET, port, out, max, 0);
+
+	if (count < 0)
+		return count;
+	return collect(fd, AF_INET6, port, out, max, count);
+}
+
+static bool pid_has_socket(const char *pid, const char *want)
+{
+	char path[300], link[64];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+
+		if (n > 0) {
+			link[n] = '\0';
+			found = strcmp(link, want) == 0;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[16])
+{
+	char want[48], path[300];
+	struct dirent *de;
+	DIR *proc;
+	int ret = -ENOENT;
+
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	proc = opendir("/proc");
+	if (!proc)
+		return -errno;
+	while ((de = readdir(proc))) {
+		FILE *f;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' || !pid_has_socket(de->d_name, want))
+			continue;
+		*pid = (pid_t)atoi(de->d_name);
+		comm[0] = '\0';
+		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+		if ((f = fopen(path, "re"))) {
+			if (fgets(comm, 16, f))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(f);
+		}
+		ret = 0;
+		break;
+	}
+	closedir(proc);
+	return ret;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * sockdiag.h - NETLINK_SOCK_DIAG queries: which TCP sockets are listening
+ * (on a port, in the namespace the netlink socket was created in), and which
+ * process owns a socket inode. One dump costs ~17 us, a /proc/net/tcp parse
+ * ~1.7 ms: this is the only way the daemon looks at existing sockets.
+ */
+#ifndef CTLD_SOCKDIAG_H
+#define CTLD_SOCKDIAG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct listening_sock {
+	uint64_t ino;
+	uint16_t port;
+	uint16_t family;
+	uint8_t addr[16];
+};
+
+/* A NETLINK_SOCK_DIAG socket (CLOEXEC) in the caller's current netns, or -errno. */
+int sockdiag_open(void);
+/* Lists TCP listeners (IPv4 and IPv6) on port (0 = all). Returns the number
+ * found (only the first max are stored) or -errno. */
+int sockdiag_listeners(int fd, uint16_t port, struct listening_sock *out, size_t max);
+/* Finds a process holding socket inode ino (scans /proc). 0 or -ENOENT. */
+int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[16]);
+
+#endif
