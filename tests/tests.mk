@@ -23,6 +23,12 @@ $(BUILD)/tests/test_%: tests/test_%.c $$(call obj,$$(call test_decl,tests/test_$
 		$(addprefix -Wl$(comma)--wrap=,$(call test_decl,$<,TEST_WRAPS)) \
 		$(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
+# Helper programs the end-to-end tests run as jobs.
+TEST_PROGS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
+$(BUILD)/tests/progs/%: tests/progs/%.c | $(BUILD)/tests
+	$(call msg,TEST-CC,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) -O2 -g -Wall -Wextra -Werror -pthread $< -o $@
+
 E2E_MODES ?= bpf nobpf
 E2E_PATTERN ?= test_*.py
 
@@ -33,7 +39,7 @@ unit: $(UNIT_BINS)
 		$$t >$$t.log 2>&1 || { cat $$t.log; fail=1; }; \
 	done; exit $$fail
 
-e2e: all
+e2e: all $(TEST_PROGS)
 	$(Q)for mode in $(E2E_MODES); do \
 		printf '  E2E      mode=%s\n' "$$mode"; \
 		CTLD_BUILD=$(BUILD) CTLD_TEST_MODE=$$mode $(PYTHON) -m unittest discover \

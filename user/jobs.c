@@ -125,6 +125,7 @@ static struct {
 	uint64_t started;
 	uint64_t orphans_reaped;
 	uint64_t exit_mismatches;
+	uint64_t exits_checked;
 	uint64_t late_output_bytes;
 	int devnull;
 	ctld_Message msg; /* scratch for events */
@@ -555,6 +556,7 @@ static void check_kernel_status(struct job *j)
 
 	if (!j->kernel_exit)
 		return;
+	J.exits_checked++;
 	jobs_decode_status(j->kernel_status, &code, &sig, &core);
 	if (code != j->exit_code || sig != j->signal || core != j->core) {
 		J.exit_mismatches++;
@@ -604,12 +606,25 @@ void jobs_reap_children(void)
 
 /* ------------------------------------------------------------ kernel events */
 
-void jobs_kernel_exit(pid_t pid, pid_t root_pid, uint64_t job_id, int status, uint64_t time_ns)
+/* The job a kernel event belongs to. The job id is 0 when the process forked
+ * or exited before the daemon wrote it into the map; then the root pid
+ * decides, newest job first (an older job with a recycled pid is long gone). */
+static struct job *kernel_event_job(uint64_t job_id, pid_t root_pid)
 {
 	struct job *j = job_id ? idmap_get(&J.by_id, job_id) : NULL;
 
-	if (!j)
-		j = idmap_get(&J.by_pid, (uint64_t)root_pid);
+	if (j || job_id)
+		return j;
+	for (j = J.last; j; j = j->prev)
+		if (j->pid == root_pid)
+			return j;
+	return NULL;
+}
+
+void jobs_kernel_exit(pid_t pid, pid_t root_pid, uint64_t job_id, int status, uint64_t time_ns)
+{
+	struct job *j = kernel_event_job(job_id, root_pid);
+
 	if (!j)
 		return;
 	if (pid != j->pid) {
@@ -617,6 +632,8 @@ void jobs_kernel_exit(pid_t pid, pid_t root_pid, uint64_t job_id, int status, ui
 			j->descendants--;
 		return;
 	}
+	if (j->kernel_exit)
+		return;
 	j->kernel_exit = true;
 	j->kernel_status = status;
 	j->kernel_exit_ns = time_ns;
@@ -626,11 +643,9 @@ void jobs_kernel_exit(pid_t pid, pid_t root_pid, uint64_t job_id, int status, ui
 
 void jobs_kernel_fork(pid_t parent, pid_t child, pid_t root_pid, uint64_t job_id)
 {
-	struct job *j = job_id ? idmap_get(&J.by_id, job_id) : NULL;
+	struct job *j = kernel_event_job(job_id, root_pid);
 
 	(void)parent;
-	if (!j)
-		j = idmap_get(&J.by_pid, (uint64_t)root_pid);
 	if (j && child != j->pid)
 		j->descendants++;
 }
@@ -1302,6 +1317,8 @@ void jobs_fill_stats(ctld_StatsReply *st)
 	st->jobs_running = J.running;
 	st->jobs_started = J.started;
 	st->exit_mismatches = J.exit_mismatches;
+	st->exits_checked = J.exits_checked;
+	st->orphans_reaped = J.orphans_reaped;
 }
 
 void jobs_shutdown(void)

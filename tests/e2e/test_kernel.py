@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Kernel-notified process events, end to end: the exit status the kernel
+reports (decoded from its packed form) must agree with waitid for normal
+exits, signals and core dumps; multi-threaded programs whose main thread
+exits first are reported once, correctly; whole process trees are tracked
+and killed; pins and stats behave. Runs in both modes: with --no-bpf the
+same user-visible behaviour must hold (the kernel cross-check is then off).
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from harness import BUILD, MODE, Daemon, DaemonTestCase, pb
+
+THREAD_EXIT = os.path.join(BUILD, "tests", "progs", "thread_exit")
+
+
+def children_of(pid):
+    """Direct children of pid, from /proc/PID/task/*/children."""
+    kids = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(pred, timeout=5.0, step=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+class ExitStatusTest(DaemonTestCase):
+    def run_job(self, argv, **kw):
+        with self.d.client() as c:
+            out, err, ev = c.run_and_wait(argv, timeout=20, **kw)
+            self.assertTrue(ev.HasField("exited"), ev)
+            return out, ev.exited
+
+    def test_exit_codes_match_kernel(self):
+        # Every code the kernel can pack: 0..255 in steps, plus the edges.
+        with self.d.client() as c:
+            before = c.stats()
+            for code in (0, 1, 2, 3, 64, 126, 127, 128, 200, 254, 255):
+                _, _, ev = c.run_and_wait(["sh", "-c", "exit %d" % code], timeout=10)
+                self.assertEqual(ev.exited.exit_code, code)
+                self.assertEqual(ev.exited.signal, 0)
+            after = c.stats()
+        self.assertEqual(after.exit_mismatches, 0, self.d.log())
+        checked = after.exits_checked - before.exits_checked
+        if MODE == "bpf":
+            # every job's kernel exit was seen and compared with waitid
+            self.assertEqual(checked, 11)
+        else:
+            self.assertEqual(checked, 0)
+
+    def test_signals_match_kernel(self):
+        sigs = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGILL, signal.SIGABRT,
+                signal.SIGFPE, signal.SIGKILL, signal.SIGUSR1, signal.SIGSEGV, signal.SIGUSR2,
+                signal.SIGPIPE, signal.SIGALRM, signal.SIGTERM, signal.SIGBUS, signal.SIGSYS]
+        no_core = [pb.Rlimit(resource="core", soft=0, hard=0)]
+        with self.d.client() as c:
+            before = c.stats()
+            for sig in sigs:
+                _, _, ev = c.run_and_wait(["sh", "-c", "kill -%d $$" % sig], timeout=10,
+                                          rlimits=no_core)
+                self.assertEqual(ev.exited.signal, sig, sig)
+                self.assertFalse(ev.exited.core_dumped)
+            after = c.stats()
+        self.assertEqual(after.exit_mismatches, 0, self.d.log())
+        if MODE == "bpf":
+            self.assertEqual(after.exits_checked - before.exits_checked, len(sigs))
+
+    def test_core_dump_flag_matches_kernel(self):
+        # A core is written only if core_pattern allows it; whatever the
+        # kernel decided, waitid and the kernel event must agree.
+        core = [pb.Rlimit(resource="core", soft=1 << 30, hard=1 << 30)]
+        with self.d.client() as c:
+            _, _, ev = c.run_and_wait(["sh", "-c", "cd /tmp && kill -SEGV $$"], timeout=20,
+                                      rlimits=core)
+            self.assertEqual(ev.exited.signal, signal.SIGSEGV)
+            with open("/proc/sys/kernel/core_pattern") as f:
+                pattern = f.read().strip()
+            if pattern and not pattern.startswith("|"):
+                self.assertTrue(ev.exited.core_dumped, "core_pattern=%r" % pattern)
+            self.assertEqual(c.stats().exit_mismatches, 0, self.d.log())
+
+    def test_main_thread_exits_first(self):
+        # exit() from the last thread after the main thread left: reported
+        # once, with that code, and its output arrives before Exited.
+        for mode, value, want_code, want_sig in (("group", 7, 7, 0), ("signal", 15, 0, 15)):
+            with self.d.client() as c:
+                before = c.stats()
+                job = c.run([THREAD_EXIT, mode, str(value)])
+                events = list(c.events(job, timeout=10))
+                kinds = [e.WhichOneof("kind") for e in events]
+                self.assertEqual(kinds.count("exited"), 1, kinds)
+                self.assertEqual(kinds[-1], "exited")
+                out = b"".join(e.output.data for e in events if e.HasField("output"))
+                self.assertEqual(out, b"late output from the last thread\n")
+                ex = events[-1].exited
+                self.assertEqual((ex.exit_code, ex.signal), (want_code, want_sig), mode)
+                self.assertGreater(ex.wall_ns, 150_000_000)  # the thread slept 200 ms
+                after = c.stats()
+                self.assertEqual(after.exit_mismatches, 0, self.d.log())
+                if MODE == "bpf":
+                    self.assertEqual(after.exits_checked - before.exits_checked, 1)
+
+    def test_last_thread_sys_exit(self):
+        # The last thread leaves with SYS_exit only (no exit_group): whatever
+        # waitid reports, the kernel's packed status must say the same.
+        with self.d.client() as c:
+            _, _, ev = c.run_and_wait([THREAD_EXIT, "thread", "5"], timeout=10)
+            self.assertTrue(ev.HasField("exited"))
+            self.assertEqual(c.stats().exit_mismatches, 0, self.d.log())
+
+
+class TreeTest(DaemonTestCase):
+    def test_kill_reaches_grandchild_in_other_session(self):
+        # setsid puts the grandchild outside the job's process group: only
+        # tree tracking (kernel map, or /proc children without BPF) finds it.
+        with self.d.client() as c:
+            job = c.run(["sh", "-c", "setsid sleep 1000 & echo started; wait"])
+            ev = c.next_event(timeout=5)
+            self.assertTrue(ev.HasField("launched"))
+            sh_pid = ev.launched.pid
+            self.assertTrue(wait_until(lambda: children_of(sh_pid)))
+            grandchild = children_of(sh_pid)[0]
+            self.assertTrue(wait_until(lambda: open("/proc/%d/comm" % grandchild).read().strip()
+                                       == "sleep"))
+            if MODE == "bpf":
+                jobs = {j.job: j for j in c.list()}
+                self.assertGreaterEqual(jobs[job].descendants, 1)
+                self.assertGreaterEqual(c.stats().tracked_processes, 2)
+            c.signal(job, signal.SIGKILL)
+            exited = [e for e in c.events(job, timeout=10) if e.HasField("exited")][0]
+            self.assertEqual(exited.exited.signal, signal.SIGKILL)
+            self.assertTrue(wait_until(lambda: not alive(grandchild)),
+                            "grandchild %d survived the tree kill" % grandchild)
+
+    def test_orphans_are_reaped(self):
+        # A job whose child outlives it: the child is re-parented to the
+        # daemon (subreaper) and reaped there, never left a zombie.
+        with self.d.client() as c:
+            before = c.stats().orphans_reaped
+            _, _, ev = c.run_and_wait(["sh", "-c", "(sleep 0.3; exit 3) & exit 0"], timeout=10)
+            self.assertEqual(ev.exited.exit_code, 0)
+            self.assertTrue(wait_until(lambda: c.stats().orphans_reaped > before, timeout=5))
+        zombies = [p for p in children_of(self.d.pid) if not alive(p)]
+        self.assertEqual(zombies, [])
+
+    def test_descendants_counted(self):
+        if MODE != "bpf":
+            # without the kernel map the daemon does not count descendants
+            with self.d.client() as c:
+                self.assertEqual(c.stats().tracked_processes, 0)
+            return
+        with self.d.client() as c:
+            job = c.run(["sh", "-c", "sleep 100 & sleep 100 & sleep 100 & wait"])
+            self.assertTrue(wait_until(
+                lambda: {j.job: j for j in c.list()}[job].descendants == 3), c.list())
+            c.signal(job, signal.SIGTERM)
+            list(c.events(job, timeout=10))
+            self.assertTrue(wait_until(
+                lambda: {j.job: j for j in c.list()}[job].descendants == 0), c.list())
+
+
+def bpftool_dump(path):
+    p = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", path], capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        raise AssertionError("bpftool failed on %s: %s" % (path, p.stderr))
+    return json.loads(p.stdout)
+
+
+class PinTest(unittest.TestCase):
+    def test_pins_readable_and_removed(self):
+        with Daemon() as d:
+            if MODE != "bpf":
+                self.assertFalse(os.path.exists(d.pin_dir))
+                with d.client() as c:
+                    st = c.stats()
+                self.assertFalse(st.bpf)
+                self.assertIn("--no-bpf", st.bpf_status)
+                return
+            for name in ("events", "tracked", "watched_ports", "stats", "listeners"):
+                self.assertTrue(os.path.exists(os.path.join(d.pin_dir, name)), name)
+            with d.client() as c:
+                w = c.request(watch_port=pb.WatchPort(port=18443)).watch.watch
+                keys = [e["formatted"]["key"] for e in bpftool_dump(d.pin_dir + "/watched_ports")]
+                self.assertIn(18443, [k["port"] for k in keys])
+                ns = os.stat("/proc/self/ns/net").st_ino
+                self.assertIn(ns, [k["netns"] for k in keys])
+                c.request(unwatch_port=pb.UnwatchPort(watch=w))
+                self.assertEqual(bpftool_dump(d.pin_dir + "/watched_ports"), [])
+                stats = bpftool_dump(d.pin_dir + "/stats")[0]["formatted"]["values"]
+                self.assertIn("fork_runs", stats[0]["value"])
+            d.stop()
+            self.assertFalse(os.path.exists(d.pin_dir), "pins left after a clean stop")
+
+    def test_stale_pins_of_dead_daemon_are_replaced(self):
+        if MODE != "bpf":
+            self.skipTest("pins exist only with eBPF")
+        with Daemon() as d:
+            pin_dir = d.pin_dir
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait()
+            self.assertTrue(os.path.exists(pin_dir + "/tracked"), "SIGKILL should leave pins")
+            d.proc = None
+            d2 = Daemon("--pin-dir", pin_dir)
+            try:
+                with d2.client() as c:
+                    self.assertTrue(c.stats().bpf)
+                    _, _, ev = c.run_and_wait(["true"], timeout=10)
+                    self.assertEqual(ev.exited.exit_code, 0)
+                    self.assertEqual(c.stats().exits_checked, 1)
+            finally:
+                d2.cleanup()
+
+    def test_second_daemon_on_same_pins_is_refused_bpf(self):
+        if MODE != "bpf":
+            self.skipTest("pins exist only with eBPF")
+        with Daemon() as d:
+            d2 = Daemon("--pin-dir", d.pin_dir, mode="nobpf-expected")
+            try:
+                with d2.client() as c:
+                    st = c.stats()
+                self.assertFalse(st.bpf)
+                self.assertIn("another running daemon", st.bpf_status)
+            finally:
+                d2.cleanup()
+            with d.client() as c:
+                self.assertTrue(c.stats().bpf)  # the first one is untouched
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,263 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Port watches, end to end, in both modes (kernel events, or sock_diag
+polling with --no-bpf): a listener is reported with its pid and comm; one
+that was listening before the watch is reported at once; a listen() that
+fails with EADDRINUSE is never reported; timeouts, unwatch, two clients on
+one port, IPv6, and network-namespace isolation.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import uuid
+
+from harness import MODE, CtldError, DaemonTestCase, pb
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening_socket(port, host="127.0.0.1", family=socket.AF_INET, reuse=False):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    if reuse:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    return s
+
+
+def expect_event(c, kind, timeout=5):
+    ev = c.next_event(timeout=timeout)
+    if ev.WhichOneof("kind") != kind:
+        raise AssertionError("expected %s, got %s" % (kind, ev))
+    return getattr(ev, kind)
+
+
+def expect_silence(c, seconds):
+    try:
+        ev = c.next_event(timeout=seconds)
+    except TimeoutError:
+        return
+    raise AssertionError("unexpected event: %s" % ev)
+
+
+class WatchPortTest(DaemonTestCase):
+    def watch(self, c, port, **kw):
+        return c.request(watch_port=pb.WatchPort(port=port, **kw)).watch.watch
+
+    def test_server_started_through_daemon(self):
+        port = free_port()
+        with self.d.client() as c:
+            w = self.watch(c, port)
+            job = c.run([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"])
+            pid = None
+            while True:
+                ev = c.next_event(timeout=20)
+                if ev.HasField("launched"):
+                    pid = ev.launched.pid
+                if ev.HasField("port_listening"):
+                    pl = ev.port_listening
+                    break
+            self.assertEqual(pl.watch, w)
+            self.assertEqual(pl.port, port)
+            self.assertEqual(pl.addr, "127.0.0.1")
+            self.assertFalse(pl.already)
+            # the interpreter may exec through a launcher: the listener is
+            # the job's process or one of its descendants
+            self.assertTrue(pl.pid == pid or str(pid) in open("/proc/%d/stat" % pl.pid).read()
+                            or pl.pid > pid, (pl.pid, pid))
+            self.assertTrue(pl.comm.startswith("python"), pl.comm)
+            self.assertGreater(pl.time_ns, 0)
+            c.signal(job, 15)
+            kinds = []
+            for ev in c.events(job, timeout=10):
+                kinds.append(ev.WhichOneof("kind"))
+            self.assertIn("exited", kinds)
+
+    def test_already_listening(self):
+        port = free_port()
+        with listening_socket(port) as s, self.d.client() as c:
+            s.listen()
+            w = self.watch(c, port)
+            pl = expect_event(c, "port_listening")
+            self.assertEqual((pl.watch, pl.port, pl.already), (w, port, True))
+            self.assertEqual(pl.pid, os.getpid())
+            expect_silence(c, 0.3)  # reported once, not again by the kernel/poller
+
+    def test_listen_then_close(self):
+        port = free_port()
+        with self.d.client() as c:
+            w = self.watch(c, port)
+            s = listening_socket(port)
+            s.listen()
+            pl = expect_event(c, "port_listening")
+            self.assertEqual((pl.watch, pl.pid), (w, os.getpid()))
+            s.close()
+            pc = expect_event(c, "port_closed")
+            self.assertEqual((pc.watch, pc.port, pc.pid), (w, port, os.getpid()))
+
+    def test_eaddrinuse_is_not_reported(self):
+        # Two sockets bound with SO_REUSEADDR; the second listen() fails with
+        # EADDRINUSE after briefly entering LISTEN in the kernel.
+        port = free_port()
+        a = listening_socket(port, "0.0.0.0", reuse=True)
+        b = listening_socket(port, "127.0.0.1", reuse=True)
+        with self.d.client() as c:
+            w = self.watch(c, port)
+            a.listen()
+            pl = expect_event(c, "port_listening")
+            self.assertEqual((pl.watch, pl.addr), (w, "0.0.0.0"))
+            with self.assertRaises(OSError) as cm:
+                b.listen()
+            self.assertEqual(cm.exception.errno, 98)
+            expect_silence(c, 0.5)  # neither PortListening nor PortClosed for b
+            a.close()
+            pc = expect_event(c, "port_closed")
+            self.assertEqual(pc.addr, "0.0.0.0")
+            b.close()
+            expect_silence(c, 0.2)
+
+    def test_timeout(self):
+        port = free_port()
+        with self.d.client() as c:
+            t0 = time.monotonic()
+            w = self.watch(c, port, timeout_ms=300)
+            wt = expect_event(c, "watch_timeout", timeout=5)
+            self.assertEqual(wt.watch, w)
+            self.assertGreaterEqual(time.monotonic() - t0, 0.28)
+            # the watch is gone: unwatching it is NOT_FOUND
+            with self.assertRaises(CtldError) as cm:
+                c.request(unwatch_port=pb.UnwatchPort(watch=w))
+            self.assertEqual(cm.exception.code_name, "NOT_FOUND")
+
+    def test_once_and_unwatch(self):
+        port = free_port()
+        with self.d.client() as c:
+            once = self.watch(c, port, once=True)
+            keep = self.watch(c, port)
+            s = listening_socket(port)
+            s.listen()
+            got = sorted([expect_event(c, "port_listening").watch for _ in range(2)])
+            self.assertEqual(got, sorted([once, keep]))
+            c.request(unwatch_port=pb.UnwatchPort(watch=keep))
+            s.close()
+            expect_silence(c, 0.4)  # once ended itself, keep was unwatched
+            self.assertEqual(c.stats().port_watches, 0)
+
+    def test_two_clients_one_port(self):
+        port = free_port()
+        with self.d.client() as c1, self.d.client() as c2:
+            w1 = self.watch(c1, port)
+            w2 = self.watch(c2, port)
+            s = listening_socket(port)
+            s.listen()
+            self.assertEqual(expect_event(c1, "port_listening").watch, w1)
+            self.assertEqual(expect_event(c2, "port_listening").watch, w2)
+            c1.request(unwatch_port=pb.UnwatchPort(watch=w1))
+            s.close()
+            self.assertEqual(expect_event(c2, "port_closed").watch, w2)
+            expect_silence(c1, 0.3)
+
+    def test_address_filter_and_ipv6(self):
+        port = free_port()
+        with self.d.client() as c:
+            w6 = self.watch(c, port, addr="::1")
+            w4 = self.watch(c, port, addr="127.0.0.1")
+            s = listening_socket(port, "::1", socket.AF_INET6)
+            s.listen()
+            pl = expect_event(c, "port_listening")
+            self.assertEqual((pl.watch, pl.addr), (w6, "::1"))
+            expect_silence(c, 0.3)  # the IPv4 watch does not match ::1
+            s.close()
+            self.assertEqual(expect_event(c, "port_closed").watch, w6)
+            s = listening_socket(port, "0.0.0.0")
+            s.listen()  # the wildcard matches both filters
+            got = sorted(expect_event(c, "port_listening").watch for _ in range(2))
+            self.assertEqual(got, sorted([w4, w6]))
+            s.close()
+
+    def test_bad_requests(self):
+        with self.d.client() as c:
+            for kw, code in (({"port": 0}, "BAD_REQUEST"), ({"port": 70000}, "BAD_REQUEST"),
+                             ({"port": 80, "addr": "nope"}, "BAD_REQUEST"),
+                             ({"port": 80, "netns": "no-such-ns-xyz"}, "NOT_FOUND")):
+                with self.assertRaises(CtldError) as cm:
+                    c.request(watch_port=pb.WatchPort(**kw))
+                self.assertEqual(cm.exception.code_name, code, kw)
+        self.assertDaemonServes()
+
+    def test_disconnect_removes_watches(self):
+        port = free_port()
+        with self.d.client() as c:
+            self.watch(c, port)
+            self.watch(c, port + 1 if port < 65535 else port - 1)
+        with self.d.client() as c:
+            deadline = time.monotonic() + 5
+            while c.stats().port_watches and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.assertEqual(c.stats().port_watches, 0)
+
+
+class NamespaceTest(DaemonTestCase):
+    """A listener on the same port in another network namespace must not
+    fire a watch of the daemon's namespace; a watch naming it must fire."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ns = "ctld-e2e-" + uuid.uuid4().hex[:8]
+        subprocess.run(["ip", "netns", "add", cls.ns], check=True)
+        subprocess.run(["ip", "-n", cls.ns, "link", "set", "lo", "up"], check=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        subprocess.run(["ip", "netns", "del", cls.ns])
+        super().tearDownClass()
+
+    def listen_in_ns(self, port):
+        code = ("import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',%d)); "
+                "s.listen(); print('up', flush=True); time.sleep(30)" % port)
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns, sys.executable, "-c", code],
+                             stdout=subprocess.PIPE, text=True)
+        self.assertEqual(p.stdout.readline().strip(), "up")
+        return p
+
+    def test_isolation(self):
+        port = free_port()
+        with self.d.client() as c:
+            here = c.request(watch_port=pb.WatchPort(port=port)).watch.watch
+            there = c.request(watch_port=pb.WatchPort(port=port, netns=self.ns)).watch.watch
+            p = self.listen_in_ns(port)
+            try:
+                pl = expect_event(c, "port_listening")
+                self.assertEqual(pl.watch, there)
+                self.assertEqual(pl.pid, p.pid if pl.pid == p.pid else pl.pid)
+                expect_silence(c, 0.5)  # the daemon's own namespace saw nothing
+                s = listening_socket(port)
+                s.listen()
+                self.assertEqual(expect_event(c, "port_listening").watch, here)
+                s.close()
+            finally:
+                p.kill()
+                p.wait()
+
+    def test_netns_by_path(self):
+        port = free_port()
+        with self.d.client() as c:
+            w = c.request(watch_port=pb.WatchPort(port=port, netns="/run/netns/" + self.ns,
+                                                  once=True)).watch.watch
+            p = self.listen_in_ns(port)
+            try:
+                pl = expect_event(c, "port_listening")
+                self.assertEqual(pl.watch, w)
+            finally:
+                p.kill()
+                p.wait()
+
+
+if __name__ == "__main__":
+    unittest.main()
