@@ -373,12 +373,18 @@ static int queue_bytes(struct session *s, const uint8_t *data, size_t len)
 	return 0;
 }
 
-/* Once a dropping client has drained, tell it what it missed, then resume. */
+/* Tells a dropping client what it missed, then lets Output through again.
+ * Called once its queue has drained, or before any control message is
+ * queued, so the marker always sits where the gap is: after the output it
+ * got and before the Exited (or anything else) that follows. Encoded into
+ * its own buffer: the shared frame buffer may hold the caller's frame. */
 static void report_drops(struct session *s)
 {
 	ctld_Message msg = ctld_Message_init_zero;
-	struct frame f;
+	uint8_t buf[64];
+	size_t len;
 
+	_Static_assert(ctld_OutputDropped_size + 16 <= sizeof(buf), "drop marker buffer");
 	msg.which_kind = ctld_Message_event_tag;
 	msg.kind.event.which_kind = ctld_Event_output_dropped_tag;
 	for (size_t i = 0; i < s->ndrops; i++) {
@@ -388,7 +394,8 @@ static void report_drops(struct session *s)
 		d->stream = (ctld_Stream)s->drops[i].stream;
 		d->bytes = s->drops[i].bytes;
 		d->reason = ctld_DropReason_DROP_SLOW_CLIENT;
-		if (frame_encode(&msg, &f) == 0 && queue_bytes(s, f.data, f.len))
+		if (wire_encode(ctld_Message_fields, &msg, buf, sizeof(buf), &len) == 0 &&
+		    queue_bytes(s, buf, len))
 			return;
 	}
 	s->ndrops = 0;
@@ -408,6 +415,10 @@ int session_queue(uint64_t session, const struct frame *f)
 		S.dropped_bytes += f->payload;
 		return -ENOBUFS;
 	}
+	if (!f->droppable && s->ndrops)
+		report_drops(s);
+	if (s->state == ST_DEAD)
+		return -ENOENT;
 	was_empty = s->out.bytes == 0;
 	if (queue_bytes(s, f->data, f->len))
 		return -ENOBUFS;
