@@ -35,7 +35,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wstr
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCTLD_VERSION='"$(VERSION)"' \
 	-I$(BUILD) -Iuser -Ibpf -fno-strict-aliasing
-LDLIBS   := -lbpf -lelf -lz -lprotobuf-nanopb -lssl -lcrypto
+LDLIBS   := -lbpf -lelf -lz -lprotobuf-nanopb -lssl -lcrypto -lm
 ifeq ($(SAN),1)
 BUILD    := build-san
 CC       := clang
@@ -51,7 +51,7 @@ COMMON_SRCS := user/wire.c user/log.c user/util.c
 DAEMON_SRCS := user/ctld.c user/dispatch.c user/loop.c user/session.c user/listener.c \
 	user/jobs.c user/spawn.c user/idmap.c user/outq.c user/bpf_events.c user/watch_port.c \
 	user/sockdiag.c user/netns.c user/watch_file.c user/tls.c
-CTL_SRCS    := user/ctl.c user/client.c user/cli_args.c user/tls.c
+CTL_SRCS    := user/ctl.c user/client.c user/cli_args.c user/json.c user/tls.c
 
 obj = $(patsubst user/%.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJS := $(call obj,$(COMMON_SRCS)) $(BUILD)/obj/ctld.pb.o

@@ -30,6 +30,7 @@ $(BUILD)/tests/progs/%: tests/progs/%.c | $(BUILD)/tests
 	$(Q)mkdir -p $(dir $@) && $(CC) -O2 -g -Wall -Wextra -Werror -pthread $< -o $@
 
 E2E_MODES ?= bpf nobpf
+TEST_FUZZ_SECONDS ?= 30
 E2E_PATTERN ?= test_*.py
 
 .PHONY: unit e2e test
@@ -46,4 +47,43 @@ e2e: all $(TEST_PROGS)
 			-s tests/e2e -p '$(E2E_PATTERN)' $(if $(V),-v) || exit 1; \
 	done
 
-test: deps all unit e2e
+test: deps all unit e2e fuzz-regressions
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+
+# Fuzzing (libFuzzer, clang): the frame codec and the daemon's whole request
+# path. `make fuzz` runs each target FUZZ_SECONDS on the committed seed corpus
+# (new inputs go to $(BUILD)/fuzz, never into the repository); `make test`
+# runs a shorter pass plus every saved crash under tests/fuzz/regressions/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := frame session
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DCTLD_VERSION='"$(VERSION)"' -I$(BUILD) -Iuser \
+	-Ibpf -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_frame_SRCS := user/wire.c
+FUZZ_session_SRCS := $(filter-out user/ctld.c,$(DAEMON_SRCS)) $(COMMON_SRCS)
+FUZZ_session_LDFLAGS := -Wl,--wrap=spawn_process
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PB_GEN) $(SKEL) $$(FUZZ_$$*_SRCS)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(dir $@) && clang $(FUZZ_CFLAGS) $< $(FUZZ_$*_SRCS) $(BUILD)/ctld.pb.c \
+		$(FUZZ_$*_LDFLAGS) $(LDLIBS) -o $@
+
+.PHONY: fuzz fuzz-regressions
+fuzz: deps $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		printf '  FUZZ     %s (%ss)\n' $$t $(FUZZ_SECONDS); \
+		mkdir -p $(BUILD)/fuzz/corpus-$$t $(BUILD)/fuzz/artifacts-$$t; \
+		$(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/artifacts-$$t/ \
+			$(BUILD)/fuzz/corpus-$$t tests/fuzz/corpus/$$t >$(BUILD)/fuzz/$$t.log 2>&1 || \
+			{ tail -40 $(BUILD)/fuzz/$$t.log; echo "fuzz_$$t found a crash: see" \
+			  "$(BUILD)/fuzz/artifacts-$$t/ and add it to tests/fuzz/regressions/$$t/"; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|cov:' $(BUILD)/fuzz/$$t.log | tail -2; \
+	done
+
+# Every input that once crashed a target is replayed on every test run.
+fuzz-regressions: $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		files=$$(ls tests/fuzz/regressions/$$t/* 2>/dev/null); \
+		[ -z "$$files" ] || $(BUILD)/fuzz/fuzz_$$t $$files >/dev/null 2>&1 || \
+			{ echo "fuzz_$$t: a regression input crashes again"; exit 1; }; \
+	done

@@ -500,6 +500,9 @@ void reply_ok(struct request_ctx *ctx)
 }
 
 static void fill_error(ctld_Reply *r, ctld_ErrorCode code, int sys_errno, const char *fmt,
+		       va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void fill_error(ctld_Reply *r, ctld_ErrorCode code, int sys_errno, const char *fmt,
 		       va_list ap)
 {
 	r->has_error = true;
@@ -565,6 +568,9 @@ void pending_reply_error(struct pending_reply *p, ctld_ErrorCode code, int sys_e
 /* ------------------------------------------------------------ input */
 
 /* Answers with PROTOCOL and closes: the stream can no longer be trusted. */
+static void protocol_error(struct session *s, uint64_t id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static void protocol_error(struct session *s, uint64_t id, const char *fmt, ...)
 {
 	struct request_ctx ctx = { .session = s->id, .id = id };
@@ -661,7 +667,7 @@ static int reserve_input(struct session *s, size_t need)
 static void process_input(struct session *s)
 {
 	while (s->in_len && (s->state == ST_HELLO || s->state == ST_READY)) {
-		size_t hdr, body;
+		size_t hdr = 0, body = 0;
 		int ret = wire_frame_check(s->in + s->in_start, s->in_len, S.cfg.max_frame, &hdr,
 					   &body);
 

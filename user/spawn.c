@@ -88,17 +88,33 @@ static void child_credentials(struct child_args *a)
 		child_fail(a, "setuid", NULL);
 }
 
+/* The kernel's struct sigaction for rt_sigaction(2). */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask;
+};
+
+/* Every disposition back to default: ignored ones would survive exec. Raw
+ * rt_sigaction, because glibc refuses its internal signals 32 and 33, which a
+ * parent (GNU make, for one) may have left ignored. */
+static void child_reset_signals(void)
+{
+	struct kernel_sigaction dfl = { .handler = SIG_DFL };
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+}
+
 static int child_main(void *arg)
 {
 	struct child_args *a = arg;
 	const struct spawn_request *r = a->req;
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	int exec_err = ENOENT;
 
-	/* Dispositions the daemon set to "ignore" would survive exec. */
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL);
+	child_reset_signals();
 	if (setsid() < 0)
 		child_fail(a, "setsid", NULL);
 	if (r->set_umask)

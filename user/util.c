@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -96,8 +97,9 @@ int parse_duration_ms(const char *text, uint32_t *ms)
 		return -EINVAL;
 	errno = 0;
 	v = strtod(text, &end);
-	if (errno || end == text || v < 0)
-		return -EINVAL;
+	/* !(v >= 0) also rejects NaN, which every comparison lets through */
+	if (errno || end == text || !(v >= 0) || isinf(v))
+		return errno == ERANGE ? -ERANGE : -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(end, units[i].suffix) == 0) {
 			double total = v * units[i].scale_ms;

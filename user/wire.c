@@ -19,6 +19,9 @@ int wire_frame_check(const uint8_t *buf, size_t len, size_t max_body, size_t *he
 {
 	uint64_t value = 0;
 
+	/* Both outputs are always set: callers may use them on every return. */
+	*header_len = 0;
+	*body_len = 0;
 	for (size_t i = 0; i < len && i < WIRE_VARINT_MAX; i++) {
 		value |= (uint64_t)(buf[i] & 0x7f) << (7 * i);
 		if (buf[i] & 0x80)
@@ -26,10 +29,10 @@ int wire_frame_check(const uint8_t *buf, size_t len, size_t max_body, size_t *he
 		/* A 10th byte may only carry the top bit of a 64-bit value. */
 		if (i == WIRE_VARINT_MAX - 1 && buf[i] > 1)
 			return -EPROTO;
-		if (value > max_body)
-			return -EMSGSIZE;
 		*header_len = i + 1;
 		*body_len = (size_t)value;
+		if (value > max_body)
+			return -EMSGSIZE;
 		return len - *header_len >= *body_len ? 1 : 0;
 	}
 	return len >= WIRE_VARINT_MAX ? -EPROTO : 0;

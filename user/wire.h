@@ -27,7 +27,9 @@
  * Looks for one complete frame at the start of buf[len].
  * Returns 1 and sets *header_len and *body_len when it is all there, 0 when more
  * bytes are needed, -EMSGSIZE when the announced body exceeds max_body, and
- * -EPROTO when the length prefix is not a valid varint.
+ * -EPROTO when the length prefix is not a valid varint. Both outputs are
+ * always written (0 while the prefix is incomplete; the announced size with
+ * -EMSGSIZE).
  */
 int wire_frame_check(const uint8_t *buf, size_t len, size_t max_body, size_t *header_len,
 		     size_t *body_len);

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * fuzz_session.c - libFuzzer target for the daemon's whole request path:
+ * the input is written, after a valid Hello, into a real session (socketpair)
+ * served by the real loop, dispatcher, job table and watch modules.
+ *
+ * Process creation is wrapped out (-Wl,--wrap=spawn_process fails with
+ * EAGAIN), so a fuzzed Run never executes anything on the fuzzing machine.
+ * BPF is not initialised (the BPF-off paths run).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "jobs.h"
+#include "loop.h"
+#include "session.h"
+#include "spawn.h"
+#include "util.h"
+#include "watch_file.h"
+#include "watch_port.h"
+#include "wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int __wrap_spawn_process(const struct spawn_request *req, struct spawn_result *result);
+
+int __wrap_spawn_process(const struct spawn_request *req, struct spawn_result *result)
+{
+	(void)req;
+	result->pid = -1;
+	result->pidfd = -1;
+	return -EAGAIN;
+}
+
+static struct loop *fuzz_loop;
+
+static void init_once(void)
+{
+	struct session_config scfg;
+	struct jobs_config jcfg;
+	struct watch_port_config pcfg;
+
+	if (fuzz_loop)
+		return;
+	if (loop_new(&fuzz_loop))
+		abort();
+	session_config_defaults(&scfg);
+	scfg.frame_timeout_ms = 50;
+	scfg.hello_timeout_ms = 50;
+	jobs_config_defaults(&jcfg);
+	watch_port_config_defaults(&pcfg);
+	dispatch_init(scfg.max_frame);
+	if (session_init(fuzz_loop, &scfg, dispatch_request, dispatch_session_gone) ||
+	    jobs_init(fuzz_loop, &jcfg) || watch_port_init(fuzz_loop, &pcfg) ||
+	    watch_file_init(fuzz_loop, 16))
+		abort();
+}
+
+static void write_hello(int fd)
+{
+	ctld_Request hello = ctld_Request_init_zero;
+	uint8_t buf[128];
+	size_t len;
+
+	hello.id = 1;
+	hello.which_body = ctld_Request_hello_tag;
+	hello.body.hello.protocol_version = CTLD_PROTOCOL_VERSION;
+	if (wire_encode(ctld_Request_fields, &hello, buf, sizeof(buf), &len) == 0)
+		(void)!write(fd, buf, len);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char sink[65536];
+	int sv[2];
+
+	init_once();
+	if (size > 256 * 1024)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		return 0;
+	if (session_accept(sv[0], "fuzz", 0, NULL)) {
+		close(sv[0]);
+		close(sv[1]);
+		return 0;
+	}
+	write_hello(sv[1]);
+	for (size_t off = 0; off < size;) {
+		ssize_t n = write(sv[1], data + off, size - off);
+
+		if (n < 0 && errno != EAGAIN)
+			break; /* the daemon closed this client (a protocol error) */
+		if (n <= 0) {
+			loop_run_once(fuzz_loop, 0);
+			while (read(sv[1], sink, sizeof(sink)) > 0)
+				;
+			continue;
+		}
+		off += (size_t)n;
+	}
+	shutdown(sv[1], SHUT_WR);
+	for (int i = 0; i < 20 && session_count(); i++) {
+		loop_run_once(fuzz_loop, 1);
+		while (read(sv[1], sink, sizeof(sink)) > 0)
+			;
+	}
+	close(sv[1]);
+	/* let the reaper free the session and run the gone hooks */
+	for (int i = 0; i < 3; i++)
+		loop_run_once(fuzz_loop, 0);
+	return 0;
+}
