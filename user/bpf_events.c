@@ -73,6 +73,10 @@ const char *bpf_events_status(void)
 	return B.status;
 }
 
+/* libbpf's format strings are its own; the prototype is libbpf's callback. */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[512];

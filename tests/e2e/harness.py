@@ -143,14 +143,23 @@ class Daemon:
         return rc
 
     def cleanup(self):
-        self.stop()
+        """Stops the daemon; a clean stop must exit 0 (sanitizer reports,
+        leaks under valgrind or a crash at shutdown fail the test)."""
+        rc = self.stop()
+        log = self.log()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if rc not in (0, None):
+            raise AssertionError("daemon exited %s at shutdown:\n%s" % (rc, log))
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.cleanup()
+    def __exit__(self, exc_type, *exc):
+        try:
+            self.cleanup()
+        except AssertionError:
+            if exc_type is None:  # do not hide the test's own failure
+                raise
 
 
 class DaemonTestCase(unittest.TestCase):
