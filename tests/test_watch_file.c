@@ -1,0 +1,772 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_watch_file.c - the inotify module.
+ *
+ * First its pure pieces: path normalisation, the kinds a request delivers,
+ * the kernel mask -> FileEventKind mapping, the CREATED-for-a-rename rule,
+ * the threshold decision and the bounds-checked record parser. Then the
+ * module on a real loop and a real inotify instance, with the session layer
+ * replaced by recorders below and two syscalls faked: inotify_add_watch()
+ * (to produce EACCES and ENOSPC, which root never sees) and read() (to hand
+ * the module an IN_Q_OVERFLOW record, or a malformed one, in place of what
+ * the kernel queued).
+ */
+// TEST_SRCS: user/watch_file.c user/idmap.c user/loop.c user/util.c user/log.c
+// TEST_WRAPS: inotify_add_watch read
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "loop.h"
+#include "session.h"
+#include "util.h"
+#include "watch_file.h"
+
+#define KC ctld_FileEventKind_FILE_CREATED
+#define KM ctld_FileEventKind_FILE_MODIFIED
+#define KW ctld_FileEventKind_FILE_CLOSED_WRITE
+#define KD ctld_FileEventKind_FILE_DELETED
+#define KMV ctld_FileEventKind_FILE_MOVED
+#define KA ctld_FileEventKind_FILE_ATTRIB
+#define KS ctld_FileEventKind_FILE_SIZE_REACHED
+#define KO ctld_FileEventKind_FILE_OVERFLOW
+#define KN ctld_FileEventKind_FILE_NONE
+
+/* ------------------------------------------------------------ fakes */
+
+#define MAX_SENT 64
+
+struct sent {
+	uint64_t session;
+	pb_size_t which; /* ctld_Event_*_tag */
+	ctld_FileEvent fe;
+	uint64_t timeout_watch;
+};
+
+static struct {
+	struct loop *loop;
+	char dir[64];
+	struct sent sent[MAX_SENT];
+	int nsent;
+	/* the last reply */
+	ctld_Reply reply;
+	int nreplies;
+	/* inotify_add_watch(): fail with this errno for paths ending in fail_suffix */
+	int fail_errno;
+	const char *fail_suffix;
+	/* read(): drain what the kernel queued, return this instead (once) */
+	const void *fake_data;
+	size_t fake_len;
+} T;
+
+int __real_inotify_add_watch(int fd, const char *path, uint32_t mask);
+int __wrap_inotify_add_watch(int fd, const char *path, uint32_t mask)
+{
+	size_t n = strlen(path), s = T.fail_suffix ? strlen(T.fail_suffix) : 0;
+
+	if (T.fail_errno && n >= s &&
+	    strcmp(path + n - s, T.fail_suffix ? T.fail_suffix : "") == 0) {
+		errno = T.fail_errno;
+		return -1;
+	}
+	return __real_inotify_add_watch(fd, path, mask);
+}
+
+ssize_t __real_read(int fd, void *buf, size_t len);
+ssize_t __wrap_read(int fd, void *buf, size_t len)
+{
+	if (T.fake_data) {
+		ssize_t n;
+
+		while ((n = __real_read(fd, buf, len)) > 0) /* the kernel's records are lost */
+			;
+		memcpy(buf, T.fake_data, T.fake_len);
+		T.fake_data = NULL;
+		return (ssize_t)T.fake_len;
+	}
+	return __real_read(fd, buf, len);
+}
+
+int session_send(uint64_t session, const ctld_Message *msg)
+{
+	struct sent *s;
+
+	assert_int_equal(msg->which_kind, ctld_Message_event_tag);
+	assert_true(T.nsent < MAX_SENT);
+	s = &T.sent[T.nsent++];
+	memset(s, 0, sizeof(*s));
+	s->session = session;
+	s->which = msg->kind.event.which_kind;
+	if (s->which == ctld_Event_file_event_tag)
+		s->fe = msg->kind.event.kind.file_event;
+	if (s->which == ctld_Event_watch_timeout_tag)
+		s->timeout_watch = msg->kind.event.kind.watch_timeout.watch;
+	return 0;
+}
+
+const char *session_peer(uint64_t session)
+{
+	(void)session;
+	return "test";
+}
+
+ctld_Reply *reply_begin(struct request_ctx *ctx)
+{
+	(void)ctx;
+	memset(&T.reply, 0, sizeof(T.reply));
+	return &T.reply;
+}
+
+void reply_send(struct request_ctx *ctx)
+{
+	assert_false(ctx->replied);
+	ctx->replied = true;
+	T.nreplies++;
+}
+
+void reply_ok(struct request_ctx *ctx)
+{
+	reply_begin(ctx);
+	reply_send(ctx);
+}
+
+void reply_error(struct request_ctx *ctx, ctld_ErrorCode code, int sys_errno, const char *fmt, ...)
+{
+	va_list ap;
+
+	reply_begin(ctx);
+	T.reply.has_error = true;
+	T.reply.error.code = code;
+	T.reply.error.sys_errno = sys_errno;
+	va_start(ap, fmt);
+	vsnprintf(T.reply.error.text, sizeof(T.reply.error.text), fmt, ap);
+	va_end(ap);
+	reply_send(ctx);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static int module_setup(void **state)
+{
+	(void)state;
+	memset(&T, 0, sizeof(T));
+	log_set_level(LOG_ERR);
+	strcpy(T.dir, "/tmp/test_watch_file.XXXXXX");
+	if (!mkdtemp(T.dir) || loop_new(&T.loop))
+		return -1;
+	return watch_file_init(T.loop, 3);
+}
+
+static int module_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	watch_file_shutdown();
+	loop_free(T.loop);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", T.dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *tmp_path(const char *name)
+{
+	static char bufs[4][PATH_MAX];
+	static int next;
+	char *p = bufs[next++ % 4];
+
+	snprintf(p, PATH_MAX, "%s/%s", T.dir, name);
+	return p;
+}
+
+static void touch(const char *path, size_t size)
+{
+	int fd = open(path, O_CREAT | O_WRONLY | O_APPEND, 0644);
+	char buf[256] = { 0 };
+
+	assert_true(fd >= 0);
+	while (size) {
+		size_t n = size < sizeof(buf) ? size : sizeof(buf);
+
+		assert_int_equal(write(fd, buf, n), (ssize_t)n);
+		size -= n;
+	}
+	close(fd);
+}
+
+/* Sends WatchFile; returns the watch id, or 0 with T.reply holding the error. */
+static uint64_t watch(uint64_t session, const char *path, uint32_t kinds, bool has_threshold,
+		      uint64_t threshold, uint32_t timeout_ms, bool once)
+{
+	struct request_ctx ctx = { .session = session, .id = 1 };
+	ctld_WatchFile req = { .kinds = kinds, .has_size_threshold = has_threshold,
+			       .size_threshold = threshold, .timeout_ms = timeout_ms,
+			       .once = once };
+
+	snprintf(req.path, sizeof(req.path), "%s", path);
+	watch_file_handle_watch(&ctx, &req);
+	assert_true(ctx.replied);
+	if (T.reply.has_error)
+		return 0;
+	assert_int_equal(T.reply.which_result, ctld_Reply_watch_tag);
+	assert_true(T.reply.result.watch.watch > 0);
+	return T.reply.result.watch.watch;
+}
+
+static ctld_ErrorCode unwatch(uint64_t session, uint64_t id)
+{
+	struct request_ctx ctx = { .session = session, .id = 2 };
+	ctld_UnwatchFile req = { .watch = id };
+
+	watch_file_handle_unwatch(&ctx, &req);
+	assert_true(ctx.replied);
+	return T.reply.has_error ? T.reply.error.code : ctld_ErrorCode_OK;
+}
+
+static uint32_t file_watches(void)
+{
+	ctld_StatsReply st = { 0 };
+
+	watch_file_fill_stats(&st);
+	return st.file_watches;
+}
+
+/* Runs the loop until `want` events were sent (or 2 s passed). */
+static void pump_until(int want)
+{
+	uint64_t deadline = now_monotonic_ns() + 2 * NSEC_PER_SEC;
+
+	while (T.nsent < want && now_monotonic_ns() < deadline)
+		assert_int_equal(loop_run_once(T.loop, 20), 0);
+}
+
+/* Runs the loop for ms, for checking that nothing more comes. */
+static void pump_for(int ms)
+{
+	uint64_t deadline = now_monotonic_ns() + (uint64_t)ms * NSEC_PER_MSEC;
+
+	while (now_monotonic_ns() < deadline)
+		assert_int_equal(loop_run_once(T.loop, 10), 0);
+}
+
+static void assert_event(int i, uint64_t watch, ctld_FileEventKind kind, uint64_t size)
+{
+	assert_true(i < T.nsent);
+	assert_int_equal(T.sent[i].which, ctld_Event_file_event_tag);
+	assert_int_equal(T.sent[i].fe.watch, watch);
+	assert_int_equal(T.sent[i].fe.kind, kind);
+	assert_int_equal(T.sent[i].fe.size, size);
+}
+
+/* Kernel watches held by this process's inotify instances. */
+static int kernel_wds(void)
+{
+	char line[256];
+	int n = 0;
+
+	for (int fd = 0; fd < 64; fd++) {
+		char p[64];
+		FILE *f;
+
+		snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
+		if (!(f = fopen(p, "re")))
+			continue;
+		while (fgets(line, sizeof(line), f))
+			n += strncmp(line, "inotify wd:", 11) == 0;
+		fclose(f);
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------ pure pieces */
+
+static void check_norm(const char *in, int err, const char *out, size_t parent)
+{
+	char buf[64];
+	size_t parent_len = 999;
+
+	assert_int_equal(watch_file_normalize_path(in, buf, sizeof(buf), &parent_len), err);
+	if (err)
+		return;
+	assert_string_equal(buf, out);
+	assert_int_equal(parent_len, parent);
+}
+
+/* One spelling per file, so two requests for it share everything. */
+static void normalize_path_cases(void **state)
+{
+	(void)state;
+	check_norm("/a/b", 0, "/a/b", 2);
+	check_norm("//a//./b/", 0, "/a/b", 2);
+	check_norm("/f", 0, "/f", 0);
+	check_norm("/./f/.", 0, "/f", 0);
+	check_norm("/a/..b/c..", 0, "/a/..b/c..", 6);
+	check_norm("/a/b/../c", -EINVAL, NULL, 0);
+	check_norm("/..", -EINVAL, NULL, 0);
+	check_norm("relative/f", -EINVAL, NULL, 0);
+	check_norm("", -EINVAL, NULL, 0);
+	check_norm("/", -EINVAL, NULL, 0);
+	check_norm("/././/", -EINVAL, NULL, 0);
+}
+
+/* The output buffer is never overrun: a path that fits exactly is kept,
+ * one byte more is -ENAMETOOLONG. */
+static void normalize_path_bounds(void **state)
+{
+	char out[8];
+	size_t parent;
+
+	(void)state;
+	memset(out, 'X', sizeof(out));
+	assert_int_equal(watch_file_normalize_path("/abc/ef", out, sizeof(out), &parent), 0);
+	assert_string_equal(out, "/abc/ef");
+	assert_int_equal(watch_file_normalize_path("/abc/efg", out, sizeof(out), &parent),
+			 -ENAMETOOLONG);
+	assert_int_equal(watch_file_normalize_path("/a", out, 0, &parent), -ENAMETOOLONG);
+	assert_int_equal(watch_file_normalize_path(NULL, out, sizeof(out), &parent), -EINVAL);
+}
+
+/* 0 means all about the file; overflow is always on, the threshold event
+ * whenever a threshold is set; bits outside the enum are refused. */
+static void effective_kinds(void **state)
+{
+	uint32_t k;
+
+	(void)state;
+	assert_int_equal(watch_file_effective_kinds(0, false, &k), 0);
+	assert_int_equal(k, WATCH_FILE_KINDS_DEFAULT | KO);
+	assert_int_equal(k & KS, 0);
+	assert_int_equal(watch_file_effective_kinds(0, true, &k), 0);
+	assert_int_equal(k, WATCH_FILE_KINDS_DEFAULT | KO | KS);
+	assert_int_equal(watch_file_effective_kinds(KM, false, &k), 0);
+	assert_int_equal(k, KM | KO);
+	assert_int_equal(watch_file_effective_kinds(KS, true, &k), 0);
+	assert_int_equal(k, KS | KO);
+	assert_int_equal(watch_file_effective_kinds(KD | KM, true, &k), 0);
+	assert_int_equal(k, KD | KM | KS | KO);
+	assert_int_equal(watch_file_effective_kinds(KS, false, &k), -EINVAL);
+	assert_int_equal(watch_file_effective_kinds(256, false, &k), -EINVAL);
+	assert_int_equal(watch_file_effective_kinds(KC | 0x80000000u, false, &k), -EINVAL);
+	assert_int_equal(watch_file_effective_kinds(WATCH_FILE_KINDS_ALL, true, &k), 0);
+}
+
+/* Directory records speak of names, the file's own of itself; each side
+ * ignores the bits that only the other role asked for. */
+static void kind_of_masks(void **state)
+{
+	(void)state;
+	/* entries of the parent directory */
+	assert_int_equal(watch_file_kind_of(IN_CREATE, true), KC);
+	assert_int_equal(watch_file_kind_of(IN_CREATE | IN_ISDIR, true), KC);
+	assert_int_equal(watch_file_kind_of(IN_MOVED_TO, true), KMV);
+	assert_int_equal(watch_file_kind_of(IN_MOVED_FROM, true), KMV);
+	assert_int_equal(watch_file_kind_of(IN_DELETE, true), KD);
+	assert_int_equal(watch_file_kind_of(IN_DELETE | IN_ISDIR, true), KD);
+	assert_int_equal(watch_file_kind_of(IN_MODIFY, true), KN);
+	assert_int_equal(watch_file_kind_of(IN_ATTRIB, true), KN);
+	assert_int_equal(watch_file_kind_of(IN_CLOSE_WRITE, true), KN);
+	/* the file itself */
+	assert_int_equal(watch_file_kind_of(IN_MODIFY, false), KM);
+	assert_int_equal(watch_file_kind_of(IN_CLOSE_WRITE, false), KW);
+	assert_int_equal(watch_file_kind_of(IN_ATTRIB, false), KA);
+	assert_int_equal(watch_file_kind_of(IN_DELETE_SELF, false), KD);
+	assert_int_equal(watch_file_kind_of(IN_MOVE_SELF, false), KMV);
+	assert_int_equal(watch_file_kind_of(IN_CREATE, false), KN);
+	assert_int_equal(watch_file_kind_of(IN_CLOSE_NOWRITE, false), KN);
+	assert_int_equal(watch_file_kind_of(IN_OPEN | IN_ACCESS, false), KN);
+	assert_int_equal(watch_file_kind_of(IN_IGNORED, false), KN);
+	assert_int_equal(watch_file_kind_of(IN_UNMOUNT, false), KN);
+	/* the queue */
+	assert_int_equal(watch_file_kind_of(IN_Q_OVERFLOW, false), KO);
+	assert_int_equal(watch_file_kind_of(IN_Q_OVERFLOW, true), KO);
+}
+
+/* A client that only wants CREATED still learns that the file appeared
+ * when an atomic writer renamed it into place; nobody gets unwanted kinds. */
+static void deliver_kind_rules(void **state)
+{
+	uint32_t created = KC | KO, moved = KMV | KO, both = KC | KMV | KO;
+
+	(void)state;
+	assert_int_equal(watch_file_deliver_kind(KMV, created, true), KC);
+	assert_int_equal(watch_file_deliver_kind(KMV, created, false), KN);
+	assert_int_equal(watch_file_deliver_kind(KMV, moved, true), KMV);
+	assert_int_equal(watch_file_deliver_kind(KMV, both, true), KMV);
+	assert_int_equal(watch_file_deliver_kind(KC, moved, true), KN);
+	assert_int_equal(watch_file_deliver_kind(KM, created, false), KN);
+	assert_int_equal(watch_file_deliver_kind(KO, created, false), KO);
+	assert_int_equal(watch_file_deliver_kind(KS, KS | KO, false), KS);
+	assert_int_equal(watch_file_deliver_kind(KN, WATCH_FILE_KINDS_ALL, true), KN);
+}
+
+/* ">= threshold", once, and only when one was asked for (0 is a threshold). */
+static void threshold_due(void **state)
+{
+	(void)state;
+	assert_false(watch_file_threshold_due(true, false, 100, 99));
+	assert_true(watch_file_threshold_due(true, false, 100, 100));
+	assert_true(watch_file_threshold_due(true, false, 100, 5000));
+	assert_false(watch_file_threshold_due(true, true, 100, 5000));
+	assert_false(watch_file_threshold_due(false, false, 100, 5000));
+	assert_true(watch_file_threshold_due(true, false, 0, 0));
+	assert_true(watch_file_threshold_due(true, false, UINT64_MAX, UINT64_MAX));
+	assert_false(watch_file_threshold_due(true, false, UINT64_MAX, UINT64_MAX - 1));
+}
+
+struct rec {
+	int wd;
+	uint32_t mask, cookie;
+	char name[32];
+	bool has_name;
+};
+
+static struct rec recs[8];
+static int nrecs;
+
+static void collect(int wd, uint32_t mask, uint32_t cookie, const char *name, void *ctx)
+{
+	assert_ptr_equal(ctx, &nrecs);
+	assert_true(nrecs < 8);
+	recs[nrecs] = (struct rec){ .wd = wd, .mask = mask, .cookie = cookie, .has_name = !!name };
+	if (name)
+		snprintf(recs[nrecs].name, sizeof(recs[nrecs].name), "%s", name);
+	nrecs++;
+}
+
+/* Writes a record header only, whatever name length it claims. */
+static size_t put_header(uint8_t *buf, size_t off, int wd, uint32_t mask, uint32_t len)
+{
+	struct inotify_event ev = { .wd = wd, .mask = mask, .cookie = 7, .len = len };
+
+	memcpy(buf + off, &ev, sizeof(ev));
+	return off + sizeof(ev);
+}
+
+/* Appends one record as the kernel lays it out; returns the new length. */
+static size_t put_record(uint8_t *buf, size_t off, int wd, uint32_t mask, const char *name,
+			 uint32_t len)
+{
+	off = put_header(buf, off, wd, mask, len);
+	memset(buf + off, 0, len);
+	if (name)
+		memcpy(buf + off, name, strlen(name));
+	return off + len;
+}
+
+/* Whole batches come out record by record, with padded names cut at NUL. */
+static void parse_good_batch(void **state)
+{
+	uint8_t raw[512], *buf = raw + 1; /* deliberately misaligned */
+	size_t len = 0;
+
+	(void)state;
+	len = put_record(buf, len, 1, IN_MODIFY, NULL, 0);
+	len = put_record(buf, len, 2, IN_CREATE, "file.txt", 16);
+	len = put_record(buf, len, 2, IN_DELETE, "x", 2);
+	len = put_record(buf, len, 3, IN_ATTRIB, NULL, 16); /* padding only: no name */
+	len = put_record(buf, len, -1, IN_Q_OVERFLOW, NULL, 0);
+	nrecs = 0;
+	assert_int_equal(watch_file_parse_records(buf, len, collect, &nrecs), (ssize_t)len);
+	assert_int_equal(nrecs, 5);
+	assert_int_equal(recs[0].wd, 1);
+	assert_int_equal(recs[0].mask, IN_MODIFY);
+	assert_false(recs[0].has_name);
+	assert_int_equal(recs[1].cookie, 7);
+	assert_string_equal(recs[1].name, "file.txt");
+	assert_string_equal(recs[2].name, "x");
+	assert_false(recs[3].has_name);
+	assert_int_equal(recs[4].wd, -1);
+	assert_int_equal(recs[4].mask, IN_Q_OVERFLOW);
+	nrecs = 0;
+	assert_int_equal(watch_file_parse_records(buf, 0, collect, &nrecs), 0);
+	assert_int_equal(nrecs, 0);
+}
+
+/* A header cut short, a name running past the buffer, or a name with no
+ * NUL stops the walk; the records before it were delivered. */
+static void parse_bad_batches(void **state)
+{
+	uint8_t buf[512];
+	size_t len;
+
+	(void)state;
+	len = put_record(buf, 0, 1, IN_MODIFY, NULL, 0);
+	nrecs = 0;
+	assert_int_equal(watch_file_parse_records(buf, len + 8, collect, &nrecs), -EBADMSG);
+	assert_int_equal(nrecs, 1);
+
+	len = put_record(buf, 0, 1, IN_MODIFY, NULL, 0);
+	len = put_record(buf, len, 2, IN_CREATE, "name", 16);
+	nrecs = 0;
+	assert_int_equal(watch_file_parse_records(buf, len - 1, collect, &nrecs), -EBADMSG);
+	assert_int_equal(nrecs, 1);
+
+	len = put_record(buf, 0, 2, IN_CREATE, "12345678", 8); /* no room for the NUL */
+	nrecs = 0;
+	assert_int_equal(watch_file_parse_records(buf, len, collect, &nrecs), -EBADMSG);
+	assert_int_equal(nrecs, 0);
+
+	len = put_header(buf, 0, 2, IN_CREATE, UINT32_MAX - 4); /* off + len would wrap */
+	nrecs = 0;
+	assert_int_equal(watch_file_parse_records(buf, len + 16, collect, &nrecs), -EBADMSG);
+	assert_int_equal(nrecs, 0);
+}
+
+/* ------------------------------------------------------------ the module */
+
+/* A file that does not exist yet: CREATED, then its own writes, its size
+ * threshold, its deletion, and CREATED again for the next one. */
+static void module_file_lifecycle(void **state)
+{
+	const char *p = tmp_path("log");
+	uint64_t id;
+
+	(void)state;
+	id = watch(1, p, 0, true, 10, 0, false);
+	assert_true(id);
+	assert_int_equal(file_watches(), 1);
+	touch(p, 0);
+	pump_until(1);
+	assert_event(0, id, KC, 0);
+	assert_string_equal(T.sent[0].fe.path, p);
+	touch(p, 4);
+	pump_until(3); /* MODIFIED, CLOSED_WRITE */
+	assert_event(1, id, KM, 4);
+	assert_event(2, id, KW, 4);
+	touch(p, 6);
+	pump_until(6);
+	assert_event(3, id, KM, 10);
+	assert_event(4, id, KS, 10);
+	assert_event(5, id, KW, 10);
+	assert_int_equal(unlink(p), 0);
+	pump_until(8);
+	assert_event(6, id, KA, 0); /* the link count */
+	assert_event(7, id, KD, 0);
+	pump_for(50);
+	assert_int_equal(T.nsent, 8); /* deleted once, though file and directory both said so */
+	touch(p, 0);
+	pump_until(9);
+	assert_event(8, id, KC, 0);
+	assert_int_equal(unwatch(1, id), ctld_ErrorCode_OK);
+	assert_int_equal(file_watches(), 0);
+	assert_int_equal(kernel_wds(), 0);
+}
+
+/* Request errors, each with the code and text a user can act on. */
+static void module_request_errors(void **state)
+{
+	char text[PATH_MAX];
+
+	(void)state;
+	snprintf(text, sizeof(text), "directory %s/none does not exist", T.dir);
+	assert_int_equal(watch(1, tmp_path("none/f"), 0, false, 0, 0, false), 0);
+	assert_int_equal(T.reply.error.code, ctld_ErrorCode_NOT_FOUND);
+	assert_string_equal(T.reply.error.text, text);
+	assert_int_equal(watch(1, "rel/f", 0, false, 0, 0, false), 0);
+	assert_int_equal(T.reply.error.code, ctld_ErrorCode_BAD_REQUEST);
+	assert_int_equal(watch(1, tmp_path("../f"), 0, false, 0, 0, false), 0);
+	assert_int_equal(T.reply.error.code, ctld_ErrorCode_BAD_REQUEST);
+	assert_int_equal(watch(1, tmp_path("f"), 0x100, false, 0, 0, false), 0);
+	assert_int_equal(T.reply.error.code, ctld_ErrorCode_BAD_REQUEST);
+	assert_int_equal(watch(1, tmp_path("f"), KS, false, 0, 0, false), 0);
+	assert_int_equal(T.reply.error.code, ctld_ErrorCode_BAD_REQUEST);
+	assert_int_equal(unwatch(1, 12345), ctld_ErrorCode_NOT_FOUND);
+	assert_int_equal(file_watches(), 0);
+	assert_int_equal(kernel_wds(), 0);
+}
+
+/* EACCES and ENOSPC from inotify_add_watch, for the directory and for the
+ * file; a failed request leaves no kernel watch behind. */
+static void module_add_errors(void **state)
+{
+	const char *p = tmp_path("secret");
+
+	(void)state;
+	touch(p, 1);
+	T.fail_errno = EACCES;
+	T.fail_suffix = T.dir;
+	assert_int_equal(watch(1, p, 0, false, 0, 0, false), 0);
+	assert_int_equal(T.reply.error.code, ctld_ErrorCode_PERMISSION);
+	assert_non_null(strstr(T.reply.error.text, T.dir));
+	T.fail_suffix = "/secret";
+	assert_int_equal(watch(1, p, 0, false, 0, 0, false), 0);
+	assert_int_equal(T.reply.error.code, ctld_ErrorCode_PERMISSION);
+	assert_non_null(strstr(T.reply.error.text, p));
+	T.fail_errno = ENOSPC;
+	assert_int_equal(watch(1, p, 0, false, 0, 0, false), 0);
+	assert_int_equal(T.reply.error.code, ctld_ErrorCode_LIMIT);
+	assert_string_equal(T.reply.error.text,
+			    "inotify watch limit reached (fs.inotify.max_user_watches)");
+	T.fail_errno = 0;
+	assert_int_equal(file_watches(), 0);
+	assert_int_equal(kernel_wds(), 0);
+}
+
+/* Watches of one file share its kernel watch; it goes with the last one.
+ * The per-client limit counts per client; a gone client loses its watches. */
+static void module_sharing_and_limits(void **state)
+{
+	const char *p = tmp_path("shared");
+	uint64_t a[3], b;
+
+	(void)state;
+	touch(p, 0);
+	for (int i = 0; i < 3; i++)
+		assert_true((a[i] = watch(1, p, KM, false, 0, 0, false)));
+	assert_int_equal(kernel_wds(), 2); /* directory + file */
+	assert_int_equal(watch(1, tmp_path("x"), 0, false, 0, 0, false), 0);
+	assert_int_equal(T.reply.error.code, ctld_ErrorCode_LIMIT);
+	assert_true((b = watch(2, p, KM, false, 0, 0, false)));
+	assert_int_equal(unwatch(2, a[0]), ctld_ErrorCode_NOT_FOUND);
+	assert_int_equal(file_watches(), 4);
+	touch(p, 3);
+	pump_until(4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(T.sent[i].fe.size, 3);
+	watch_file_client_gone(1);
+	assert_int_equal(file_watches(), 1);
+	assert_int_equal(kernel_wds(), 2);
+	assert_true(watch(1, p, KM, false, 0, 0, false)); /* the limit was freed too */
+	watch_file_client_gone(1);
+	assert_int_equal(unwatch(2, b), ctld_ErrorCode_OK);
+	assert_int_equal(kernel_wds(), 0);
+}
+
+/* Timeouts end the watch with WatchTimeout; once ends it after one event;
+ * an already reached threshold fires right after the reply. */
+static void module_timeout_once_threshold(void **state)
+{
+	const char *p = tmp_path("t");
+	uint64_t tid, oid, sid;
+
+	(void)state;
+	assert_true((tid = watch(1, tmp_path("never"), 0, false, 0, 30, false)));
+	pump_until(1);
+	assert_int_equal(T.sent[0].which, ctld_Event_watch_timeout_tag);
+	assert_int_equal(T.sent[0].timeout_watch, tid);
+	assert_int_equal(unwatch(1, tid), ctld_ErrorCode_NOT_FOUND);
+
+	touch(p, 100);
+	assert_true((sid = watch(1, p, KS, true, 50, 0, false)));
+	assert_int_equal(T.nsent, 2); /* at once, no loop round needed */
+	assert_event(1, sid, KS, 100);
+
+	assert_true((oid = watch(1, p, KM, false, 0, 30, true)));
+	touch(p, 1);
+	touch(p, 1);
+	pump_for(100);
+	assert_int_equal(T.nsent, 3); /* one MODIFIED, no WatchTimeout after it */
+	assert_event(2, oid, KM, 102);
+	assert_int_equal(unwatch(1, oid), ctld_ErrorCode_NOT_FOUND);
+	assert_int_equal(unwatch(1, sid), ctld_ErrorCode_OK);
+	assert_int_equal(file_watches(), 0);
+}
+
+/* After IN_Q_OVERFLOW every watch hears FILE_OVERFLOW, and what the lost
+ * records would have said is found again by looking. */
+static void module_overflow_rescan(void **state)
+{
+	uint8_t rec[sizeof(struct inotify_event)];
+	const char *gone = tmp_path("gone"), *born = tmp_path("born");
+	ctld_FileEventKind gk[2], nk[3];
+	int ng = 0, nn = 0;
+	uint64_t g, n;
+
+	(void)state;
+	touch(gone, 1);
+	assert_true((g = watch(1, gone, KC | KD, false, 0, 0, false)));
+	assert_true((n = watch(2, born, KC | KD, true, 3, 0, false)));
+	put_record(rec, 0, -1, IN_Q_OVERFLOW, NULL, 0);
+	T.fake_data = rec;
+	T.fake_len = sizeof(rec);
+	assert_int_equal(unlink(gone), 0);
+	touch(born, 5);
+	pump_until(5);
+	pump_for(50);
+	assert_int_equal(T.nsent, 5);
+	/* per watch, in order: OVERFLOW, then the difference */
+	for (int i = 0; i < T.nsent; i++) {
+		const ctld_FileEvent *fe = &T.sent[i].fe;
+
+		if (fe->watch == g)
+			gk[ng++] = fe->kind;
+		else if (fe->watch == n)
+			nk[nn++] = fe->kind;
+		if (fe->kind == KC || fe->kind == KS)
+			assert_int_equal(fe->size, 5);
+	}
+	assert_int_equal(ng, 2);
+	assert_int_equal(nn, 3);
+	assert_int_equal(gk[0], KO);
+	assert_int_equal(gk[1], KD);
+	assert_int_equal(nk[0], KO);
+	assert_int_equal(nk[1], KC);
+	assert_int_equal(nk[2], KS);
+	/* and the watches still work */
+	assert_int_equal(unlink(born), 0);
+	pump_until(6);
+	assert_event(5, n, KD, 0);
+	watch_file_client_gone(1);
+	watch_file_client_gone(2);
+	assert_int_equal(kernel_wds(), 0);
+}
+
+/* A malformed batch is dropped with a warning; the module keeps working. */
+static void module_malformed_batch(void **state)
+{
+	uint8_t rec[sizeof(struct inotify_event) + 4];
+	const char *p = tmp_path("m");
+	uint64_t id;
+
+	(void)state;
+	touch(p, 0);
+	assert_true((id = watch(1, p, KM, false, 0, 0, false)));
+	put_header(rec, 0, 1, IN_CREATE, 64); /* claims 64 name bytes, has 4 */
+	memcpy(rec + sizeof(struct inotify_event), "abc", 4);
+	T.fake_data = rec;
+	T.fake_len = sizeof(rec);
+	touch(p, 1);
+	pump_for(50);
+	assert_int_equal(T.nsent, 0);
+	touch(p, 1);
+	pump_until(1);
+	assert_event(0, id, KM, 2);
+	watch_file_client_gone(1);
+}
+
+#define MODULE_TEST(f) cmocka_unit_test_setup_teardown(f, module_setup, module_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(normalize_path_cases),
+		cmocka_unit_test(normalize_path_bounds),
+		cmocka_unit_test(effective_kinds),
+		cmocka_unit_test(kind_of_masks),
+		cmocka_unit_test(deliver_kind_rules),
+		cmocka_unit_test(threshold_due),
+		cmocka_unit_test(parse_good_batch),
+		cmocka_unit_test(parse_bad_batches),
+		MODULE_TEST(module_file_lifecycle),
+		MODULE_TEST(module_request_errors),
+		MODULE_TEST(module_add_errors),
+		MODULE_TEST(module_sharing_and_limits),
+		MODULE_TEST(module_timeout_once_threshold),
+		MODULE_TEST(module_overflow_rescan),
+		MODULE_TEST(module_malformed_batch),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
