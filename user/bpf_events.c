@@ -60,6 +60,7 @@ static struct {
 	bool enabled;
 	char status[128];
 	uint64_t drops_seen;
+	uint64_t received;
 	struct loop_timer loss_timer;
 } B = { .rb_fd = -1, .pin_lock_fd = -1, .status = "off" };
 
@@ -229,6 +230,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 	(void)ctx;
 	if (size < sizeof(*ev))
 		return 0;
+	B.received++;
 	log_debug("kernel event %u: pid %u root %u job %llu status %#x port %u", ev->kind,
 		  ev->pid, ev->root_pid, (unsigned long long)ev->job, ev->status, ev->port);
 	switch (ev->kind) {
@@ -527,6 +529,7 @@ void bpf_events_fill_stats(ctld_StatsReply *st)
 		return;
 	st->ring_events = sum.events;
 	st->ring_drops = sum.drops;
+	st->ring_received = B.received;
 	add_program(st, B.skel->progs.handle_fork, sum.fork_runs);
 	add_program(st, B.skel->progs.handle_exit, sum.exit_runs);
 	add_program(st, B.skel->progs.handle_sock_state, sum.sock_runs);
