@@ -16,6 +16,7 @@ import unittest
 from harness import BUILD, MODE, Daemon, DaemonTestCase, pb
 
 THREAD_EXIT = os.path.join(BUILD, "tests", "progs", "thread_exit")
+FORK_STORM = os.path.join(BUILD, "tests", "progs", "fork_storm")
 
 
 def children_of(pid):
@@ -180,6 +181,33 @@ class TreeTest(DaemonTestCase):
             list(c.events(job, timeout=10))
             self.assertTrue(wait_until(
                 lambda: {j.job: j for j in c.list()}[job].descendants == 0), c.list())
+
+
+class RingPressureTest(unittest.TestCase):
+    def test_losses_are_counted_never_silent(self):
+        # 20000 tracked forks + exits (40000 records) while the daemon is
+        # frozen: the 1 MiB ring buffer (~11900 records) overflows.
+        n = 20000
+        with Daemon() as d, d.client(timeout=60) as c:
+            job = c.run([FORK_STORM, "300", str(n)])
+            pid = c.next_event(timeout=5).launched.pid
+            os.kill(d.pid, signal.SIGSTOP)
+            try:
+                self.assertTrue(wait_until(lambda: not alive(pid), timeout=60),
+                                "fork_storm did not finish")
+            finally:
+                os.kill(d.pid, signal.SIGCONT)
+            events = list(c.events(job, timeout=30))
+            self.assertEqual(events[-1].exited.exit_code, 0)  # waitid is the authority
+            st = c.stats()
+            if MODE != "bpf":
+                self.assertEqual((st.ring_events, st.ring_drops, st.ring_received), (0, 0, 0))
+                return
+            self.assertGreater(st.ring_drops, 0)
+            # every record the kernel produced was either delivered or counted lost
+            self.assertGreaterEqual(st.ring_events + st.ring_drops, 2 * n)
+            self.assertEqual(st.ring_received, st.ring_events)
+            self.assertIn("event(s) lost", d.log())
 
 
 def bpftool_dump(path):
