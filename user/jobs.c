@@ -96,6 +96,7 @@ struct job {
 	uint64_t bl_dropped[2];
 
 	/* stdin */
+	bool had_stdin;
 	int stdin_fd;
 	struct outq stdin_q;
 	uint64_t stdin_written, stdin_queued;
@@ -533,6 +534,10 @@ static void mark_finished(struct job *j)
 	loop_timer_disarm(J.loop, &j->timeout);
 	stdin_close(j, EPIPE, "the job has exited");
 	send_terminal(j, 0);
+	/* Attachments end with the terminal event; later ones get a replay. */
+	free(j->clients);
+	j->clients = NULL;
+	j->nclients = 0;
 	evict_finished();
 }
 
@@ -657,25 +662,42 @@ static int send_signal_pidfd(int pidfd, int sig)
 	return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
-/* Descendants known to the kernel programs: signal each through a pidfd
- * opened and then re-checked against the map, so a recycled pid is never hit. */
+/* The main process, through its pidfd; with plain kill() where pidfds are
+ * unavailable (valgrind does not know the syscalls), which is just as safe
+ * while the child is unreaped: its pid cannot have been reused. */
+static int signal_main(struct job *j, int sig)
+{
+	int err = j->pidfd >= 0 ? send_signal_pidfd(j->pidfd, sig) : -ENOSYS;
+
+	if (err == -ENOSYS && !j->reaped)
+		err = kill(j->pid, sig) < 0 ? -errno : 0;
+	return err;
+}
+
+/* One tracked descendant: a pidfd opened first and the map checked after,
+ * so a pid that was recycled in between is never signalled. */
+static void signal_tracked(struct job *j, pid_t pid, int sig)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd >= 0) {
+		if (bpf_events_pid_in_job(pid, j->id, j->pid))
+			send_signal_pidfd(fd, sig);
+		close(fd);
+	} else if (errno == ENOSYS && bpf_events_pid_in_job(pid, j->id, j->pid)) {
+		kill(pid, sig); /* no pidfds here: best effort */
+	}
+}
+
+/* Descendants known to the kernel programs. */
 static void kill_tracked(struct job *j, int sig)
 {
 	static pid_t pids[MAX_TREE_PIDS];
 	int n = bpf_events_job_pids(j->id, j->pid, pids, MAX_TREE_PIDS);
 
-	for (int i = 0; i < n && i < MAX_TREE_PIDS; i++) {
-		int fd;
-
-		if (pids[i] == j->pid)
-			continue;
-		fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
-		if (fd < 0)
-			continue;
-		if (bpf_events_pid_in_job(pids[i], j->id, j->pid))
-			send_signal_pidfd(fd, sig);
-		close(fd);
-	}
+	for (int i = 0; i < n && i < MAX_TREE_PIDS; i++)
+		if (pids[i] != j->pid)
+			signal_tracked(j, pids[i], sig);
 }
 
 /* Without BPF: descendants that left the job's process group, found through
@@ -725,7 +747,7 @@ static void kill_tree(struct job *j, int sig)
 		if (!bpf_events_enabled())
 			kill_proc_children(j->pid, sig, 0);
 		kill(-j->pid, sig);
-		send_signal_pidfd(j->pidfd, sig);
+		signal_main(j, sig);
 	}
 	if (bpf_events_enabled())
 		kill_tracked(j, sig);
@@ -763,7 +785,7 @@ void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *req)
 		return;
 	}
 	if (req->main_only) {
-		int err = send_signal_pidfd(j->pidfd, sig);
+		int err = signal_main(j, sig);
 
 		if (err) {
 			reply_error(ctx, ctld_ErrorCode_SYSTEM, -err, "signal job %llu: %s",
@@ -873,11 +895,12 @@ void jobs_handle_write_stdin(struct request_ctx *ctx, const ctld_WriteStdin *req
 		return;
 	}
 	if (j->stdin_fd < 0 || j->stdin_eof_requested) {
-		reply_error(ctx, ctld_ErrorCode_BAD_REQUEST, EPIPE,
-			    j->state == ctld_JobState_JOB_RUNNING
-				    ? "job %llu has no open stdin (start it with stdin_pipe)"
-				    : "job %llu has exited",
-			    (unsigned long long)j->id);
+		const char *why = j->state != ctld_JobState_JOB_RUNNING ? "has exited"
+				  : !j->had_stdin ? "has no stdin pipe (start it with stdin_pipe)"
+				  : "has closed its stdin (or it was closed with eof)";
+
+		reply_error(ctx, ctld_ErrorCode_BAD_REQUEST, EPIPE, "job %llu %s",
+			    (unsigned long long)j->id, why);
 		return;
 	}
 	if (session_pending_full(ctx->session)) {
@@ -1125,6 +1148,7 @@ static int make_pipes(const ctld_Run *run, struct job *j, int child_ends[3])
 			return -errno;
 		child_ends[0] = p[0];
 		j->stdin_fd = p[1];
+		j->had_stdin = true;
 		fd_set_nonblock_cloexec(p[1]);
 	}
 	for (int s = 0; s < 2; s++) {
@@ -1278,7 +1302,7 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 	    (!run->detach && attach_client(j, ctx->session, true))) {
 		/* cannot track it: do not leave an uncontrolled process behind */
 		kill(-j->pid, SIGKILL);
-		send_signal_pidfd(j->pidfd, SIGKILL);
+		signal_main(j, SIGKILL);
 		idmap_del(&J.by_id, j->id);
 		idmap_del(&J.by_pid, (uint64_t)j->pid);
 		job_free(j); /* the reaper collects the killed child as an orphan */

@@ -5,7 +5,10 @@
  * The unix socket is the local root-only door: created with mode 0600 in a
  * directory that only root (or the daemon's user) can change, so it cannot be
  * swapped for another file, and every peer's uid is checked with SO_PEERCRED.
- * TCP on a non-loopback address requires TLS (or --insecure, loudly).
+ * Plain TCP on loopback is held to the same rule: the local user behind each
+ * connection is found with sock_diag and must be root (or the daemon's user).
+ * TCP on a non-loopback address requires TLS (or --insecure, loudly); with
+ * TLS, the client certificate is the identity.
  *
  * accept() runs until EAGAIN; when the daemon is out of file descriptors it
  * uses a reserved fd to accept the connection, tell the client why, and close
@@ -30,6 +33,7 @@
 #include "log.h"
 #include "loop.h"
 #include "session.h"
+#include "sockdiag.h"
 #include "tls.h"
 #include "util.h"
 #include "wire.h"
@@ -39,6 +43,7 @@
 struct listener {
 	int fd;
 	bool is_unix;
+	bool loopback; /* plain TCP on loopback: peers are local users, check them */
 	struct tls_ctx *tls;
 };
 
@@ -48,7 +53,8 @@ static struct {
 	size_t count;
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int spare_fd; /* kept open to accept-and-refuse when out of fds */
-} L = { .spare_fd = -1 };
+	int diag_fd;  /* sock_diag, to find the local user behind a loopback peer */
+} L = { .spare_fd = -1, .diag_fd = -1 };
 
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *ctx);
 
@@ -61,13 +67,14 @@ int listener_init(struct loop *loop)
 	return L.spare_fd < 0 ? -errno : 0;
 }
 
-static int add_listener(int fd, bool is_unix, struct tls_ctx *tls)
+static int add_listener(int fd, bool is_unix, bool loopback, struct tls_ctx *tls)
 {
 	int err;
 
 	if (L.count == MAX_LISTENERS)
 		return -ENOSPC;
-	L.listeners[L.count] = (struct listener){ .fd = fd, .is_unix = is_unix, .tls = tls };
+	L.listeners[L.count] =
+		(struct listener){ .fd = fd, .is_unix = is_unix, .loopback = loopback, .tls = tls };
 	err = loop_fd_add(L.loop, fd, EPOLLIN, on_accept, &L.listeners[L.count]);
 	if (err)
 		return err;
@@ -158,7 +165,7 @@ int listener_add_unix(const char *path, char *err, size_t errlen)
 	if (ret < 0 || listen(fd, SOMAXCONN) < 0)
 		goto fail;
 	copy_str(L.unix_path, sizeof(L.unix_path), path);
-	if ((ret = add_listener(fd, true, NULL))) {
+	if ((ret = add_listener(fd, true, false, NULL))) {
 		close(fd);
 		snprintf(err, errlen, "failed to watch %s: %s", path, strerror(-ret));
 		return ret;
@@ -239,7 +246,13 @@ int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
 		goto sys_fail;
-	if ((ret = bound_port(fd, port_out)) || (ret = add_listener(fd, false, tls))) {
+	if (!tls && is_loopback(ai->ai_addr) && L.diag_fd < 0 && (L.diag_fd = sockdiag_open()) < 0) {
+		ret = L.diag_fd;
+		snprintf(err, errlen, "sock_diag (to check local TCP peers): %s", strerror(-ret));
+		goto out;
+	}
+	if ((ret = bound_port(fd, port_out)) ||
+	    (ret = add_listener(fd, false, !tls && is_loopback(ai->ai_addr), tls))) {
 		snprintf(err, errlen, "failed to set up %s: %s", addr_port, strerror(-ret));
 		goto out;
 	}
@@ -289,6 +302,20 @@ static void accept_without_fds(int lfd)
 	L.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+/* Plain TCP on loopback would let any local user in: find the user who owns
+ * the connecting socket (an exact sock_diag lookup) and treat it like a
+ * unix-socket peer. Fails closed: unknown means refused. */
+static int loopback_peer_uid(int fd, uid_t *uid)
+{
+	struct sockaddr_storage local, peer;
+	socklen_t ll = sizeof(local), pl = sizeof(peer);
+
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		return -errno;
+	return sockdiag_tcp_peer_uid(L.diag_fd, &local, &peer, uid);
+}
+
 static void describe_peer(int fd, bool is_unix, char *peer, size_t len, uid_t *uid)
 {
 	struct sockaddr_storage ss;
@@ -331,9 +358,17 @@ static void accept_one(struct listener *l, int fd)
 	int one = 1, err;
 
 	describe_peer(fd, l->is_unix, peer, sizeof(peer), &uid);
-	if (l->is_unix && uid != 0 && uid != geteuid()) {
-		log_warn("refusing %s: only root may use the unix socket", peer);
-		refuse(fd, ctld_ErrorCode_PERMISSION, "only root may use this socket");
+	if (l->loopback && (err = loopback_peer_uid(fd, &uid))) {
+		log_warn("refusing %s: cannot tell which local user connected: %s", peer,
+			 strerror(-err));
+		refuse(fd, ctld_ErrorCode_PERMISSION, "cannot identify the local user");
+		return;
+	}
+	if ((l->is_unix || l->loopback) && uid != 0 && uid != geteuid()) {
+		log_warn("refusing %s (uid %u): only root may use this daemon without TLS", peer,
+			 uid);
+		refuse(fd, ctld_ErrorCode_PERMISSION,
+		       "only root may use this daemon (use TLS for other users)");
 		return;
 	}
 	if (session_count() >= session_max_clients()) {
@@ -389,4 +424,7 @@ void listener_shutdown(void)
 	if (L.spare_fd >= 0)
 		close(L.spare_fd);
 	L.spare_fd = -1;
+	if (L.diag_fd >= 0)
+		close(L.diag_fd);
+	L.diag_fd = -1;
 }

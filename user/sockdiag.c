@@ -117,6 +117,64 @@ int sockdiag_listeners(int fd, uint16_t port, struct listening_sock *out, size_t
 	return collect(fd, AF_INET6, port, out, max, count);
 }
 
+/* Copies port and address of sa into the diag socket id (network order). */
+static void fill_endpoint(const struct sockaddr_storage *sa, __be16 *port, __be32 addr[4])
+{
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		*port = in->sin_port;
+		memcpy(addr, &in->sin_addr, 4);
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		*port = in6->sin6_port;
+		memcpy(addr, &in6->sin6_addr, 16);
+	}
+}
+
+int sockdiag_tcp_peer_uid(int fd, const struct sockaddr_storage *local,
+			  const struct sockaddr_storage *peer, uid_t *uid)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} msg = {
+		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1 },
+		.req = { .sdiag_family = (uint8_t)peer->ss_family, .sdiag_protocol = IPPROTO_TCP,
+			 .idiag_states = ~0u },
+	};
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	char buf[8192];
+	struct nlmsghdr *h;
+	ssize_t n;
+
+	/* An exact lookup (no NLM_F_DUMP) of the peer's own socket. */
+	fill_endpoint(peer, &msg.req.id.idiag_sport, msg.req.id.idiag_src);
+	fill_endpoint(local, &msg.req.id.idiag_dport, msg.req.id.idiag_dst);
+	msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return -errno;
+	n = recv_reply(fd, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	h = (struct nlmsghdr *)buf;
+	if (!NLMSG_OK(h, (size_t)n))
+		return -EPROTO;
+	if (h->nlmsg_type == NLMSG_ERROR) {
+		struct nlmsgerr *e = NLMSG_DATA(h);
+
+		return e->error ? e->error : -ENOENT;
+	}
+	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+	    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+		return -EPROTO;
+	*uid = ((struct inet_diag_msg *)NLMSG_DATA(h))->idiag_uid;
+	return 0;
+}
+
 static bool pid_has_socket(const char *pid, const char *want)
 {
 	char path[300], link[64];

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 struct listening_sock {
@@ -24,6 +25,11 @@ int sockdiag_open(void);
 /* Lists TCP listeners (IPv4 and IPv6) on port (0 = all). Returns the number
  * found (only the first max are stored) or -errno. */
 int sockdiag_listeners(int fd, uint16_t port, struct listening_sock *out, size_t max);
+/* The uid owning the peer end of a TCP connection on this host: the socket
+ * whose source is `peer` and destination `local` (both AF_INET or AF_INET6,
+ * from getpeername/getsockname). 0 or -errno (-ENOENT: not a local peer). */
+int sockdiag_tcp_peer_uid(int fd, const struct sockaddr_storage *local,
+			  const struct sockaddr_storage *peer, uid_t *uid);
 /* Finds a process holding socket inode ino (scans /proc). 0 or -ENOENT. */
 int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[16]);
 

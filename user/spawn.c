@@ -7,13 +7,16 @@
  * (glibc 2.36). This is what posix_spawn does inside, with those steps added.
  *
  * The child shares the parent's memory and runs on its own small stack until
- * execve; it calls only async-signal-safe system calls and reports a failure
- * by writing errno and the step into the shared `failure` struct. Credentials
+ * execve; it calls only async-signal-safe system calls. A failure (errno and
+ * the step) goes back through a CLOEXEC pipe that a successful exec closes:
+ * that works with vfork semantics and also where clone degrades to fork
+ * (valgrind), where writes to "shared" memory would be lost. Credentials
  * are changed with raw syscalls: glibc's setuid() would try to broadcast to
  * other threads of the (shared) process.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -31,19 +34,29 @@
 #define CHILD_STACK_SIZE (64 * 1024)
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+/* What a failing child reports. The pointers are to string literals and to
+ * the request, valid at the same address in the parent in both cases. */
+struct child_failure {
+	int err;
+	const char *step;
+	const char *what;
+};
+
 struct child_args {
 	const struct spawn_request *req;
 	sigset_t mask; /* the mask the program starts with (empty) */
-	volatile int err;
-	const char *volatile step;
-	const char *volatile what;
+	int report_fd; /* write end of the CLOEXEC failure pipe */
 };
 
 static _Noreturn void child_fail(struct child_args *a, const char *step, const char *what)
 {
-	a->err = errno;
-	a->step = step;
-	a->what = what;
+	struct child_failure f;
+
+	memset(&f, 0, sizeof(f)); /* padding included: it goes through write() */
+	f.err = errno;
+	f.step = step;
+	f.what = what;
+	(void)!write(a->report_fd, &f, sizeof(f));
 	_exit(127);
 }
 
@@ -190,33 +203,57 @@ int spawn_find_program(struct spawn_request *req, const char *argv0, const char 
 	return 0;
 }
 
+/* Reads the child's failure report: EOF means exec succeeded. With vfork
+ * semantics it is already there; with fork semantics we wait (bounded). */
+static void read_failure(int fd, struct spawn_result *result)
+{
+	struct child_failure f;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&p, 1, 10000) <= 0)
+		return;
+	n = read(fd, &f, sizeof(f));
+	if (n == (ssize_t)sizeof(f)) {
+		result->err = f.err;
+		result->step = f.step;
+		result->what = f.what;
+	}
+}
+
 int spawn_process(const struct spawn_request *req, struct spawn_result *result)
 {
 	/* One stack is enough: the parent sleeps while the child uses it. */
 	static _Alignas(16) unsigned char stack[CHILD_STACK_SIZE];
 	struct child_args args = { .req = req };
 	sigset_t all, old;
-	int pidfd = -1;
+	int pidfd = -1, report[2], err;
 	pid_t pid;
 
 	*result = (struct spawn_result){ .pid = -1, .pidfd = -1 };
+	if (pipe2(report, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	args.report_fd = report[1];
 	sigemptyset(&args.mask);
 	/* No signal may be handled on the shared stack while the child runs. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = clone(child_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
 		    &args, &pidfd);
-	if (pid < 0) {
-		int err = -errno;
-
-		sigprocmask(SIG_SETMASK, &old, NULL);
+	err = pid < 0 ? -errno : 0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(report[1]);
+	if (err) {
+		close(report[0]);
 		return err;
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	read_failure(report[0], result);
+	close(report[0]);
+	/* Where CLONE_PIDFD was not honoured (valgrind), open one: the child is
+	 * ours and unreaped, so its pid cannot have been reused. */
+	if (pidfd < 0)
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	result->pid = pid;
 	result->pidfd = pidfd;
-	result->err = args.err;
-	result->step = args.step;
-	result->what = args.what;
 	return 0;
 }

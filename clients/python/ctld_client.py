@@ -74,10 +74,15 @@ class Client:
         self.buf = b""
         self.next_id = 1
         self.pending_events = []
+        self.pending_replies = {}  # replies that came while waiting for another id
         self.hello_reply = None
         if hello:
-            self.hello_reply = self.request(hello=pb.Hello(protocol_version=PROTOCOL_VERSION,
-                                                           client=name)).hello
+            try:
+                self.hello_reply = self.request(
+                    hello=pb.Hello(protocol_version=PROTOCOL_VERSION, client=name)).hello
+            except BaseException:
+                self.close()  # refused (LIMIT, PERMISSION, ...) or closed: no leaked socket
+                raise
 
     def __enter__(self):
         return self
@@ -137,14 +142,21 @@ class Client:
         return req.id
 
     def wait_reply(self, rid, timeout=None):
-        while True:
+        """Waits for the Reply to request rid. Replies may come out of order
+        (WriteStdin replies are deferred): others are kept for their own call."""
+        reply = self.pending_replies.pop(rid, None)
+        while reply is None:
             msg = self.recv_message(timeout)
-            if msg.HasField("reply") and msg.reply.id == rid:
-                if msg.reply.HasField("error") and msg.reply.error.code != pb.OK:
-                    raise CtldError(msg.reply.error)
-                return msg.reply
-            if msg.HasField("event"):
+            if msg.HasField("reply"):
+                if msg.reply.id == rid:
+                    reply = msg.reply
+                else:
+                    self.pending_replies[msg.reply.id] = msg.reply
+            elif msg.HasField("event"):
                 self.pending_events.append(msg.event)
+        if reply.HasField("error") and reply.error.code != pb.OK:
+            raise CtldError(reply.error)
+        return reply
 
     def request(self, timeout=None, **body):
         """Sends a request and returns its Reply (raises CtldError on Error)."""
@@ -198,3 +210,17 @@ class Client:
 
     def stats(self):
         return self.request(stats=pb.Stats()).stats
+
+    def attach(self, job, no_output=False, no_backlog=False):
+        """Attaches to a job; returns the AttachReply. The backlog (and, for a
+        finished job, its terminal event) follow as events."""
+        return self.request(attach=pb.Attach(job=job, no_output=no_output,
+                                             no_backlog=no_backlog)).attach
+
+    def detach(self, job):
+        return self.request(detach=pb.Detach(job=job))
+
+    def write_stdin(self, job, data=b"", eof=False):
+        """Writes to a job's stdin (Run.stdin_pipe); returns once the daemon has
+        put the data into the pipe."""
+        return self.request(write_stdin=pb.WriteStdin(job=job, data=data, eof=eof))

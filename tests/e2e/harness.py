@@ -61,6 +61,7 @@ class Daemon:
         cmd = list(self.args)
         if VALGRIND:
             cmd = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                   "--suppressions=" + os.path.join(ROOT, "tests", "valgrind.supp"),
                    "--show-leak-kinds=definite,indirect", "--errors-for-leak-kinds=definite,indirect",
                    "--log-file=" + os.path.join(self.dir, "valgrind.log")] + cmd
         self.logf = open(self.log_path, "ab")
