@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * cli_args.h - ctl's command line, parsed into one struct with no I/O: no
+ * printing, no getenv, no file system. main() hands in the environment values
+ * it read and prints what comes back, so every rule here is unit-testable
+ * (tests/test_cli_args.c). The help texts live here too, beside the option
+ * table they describe.
+ */
+#ifndef CTLD_CLI_ARGS_H
+#define CTLD_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctld.pb.h"
+
+#define CLI_DEFAULT_SOCKET "/run/ctld-bpf.sock"
+#define CLI_DEFAULT_PORT "7878"
+#define CLI_MAX_TARGETS 64
+#define CLI_DEFAULT_CONNECT_TIMEOUT_MS 5000
+
+enum cli_cmd {
+	CLI_NONE = 0,
+	CLI_HELP, /* help text of help_for (CLI_NONE: the tool's); exit 0 */
+	CLI_VERSION,
+	CLI_RUN,
+	CLI_START,
+	CLI_WAIT,
+	CLI_ATTACH,
+	CLI_KILL,
+	CLI_LIST,
+	CLI_STATS,
+	CLI_WATCH_PORT,
+	CLI_WATCH_FILE,
+	CLI_NCMDS,
+};
+
+/* Whether run forwards ctl's stdin: AUTO means "when it is not a terminal". */
+enum cli_stdin { CLI_STDIN_AUTO, CLI_STDIN_ON, CLI_STDIN_OFF };
+
+struct cli_target {
+	bool is_unix;
+	char path[108]; /* unix: sizeof(sun_path) */
+	char host[256]; /* tcp: name or address, without brackets */
+	char port[8];
+	char name[300]; /* "path" or "host:port" ("[v6]:port"): messages, prefixes, JSON */
+};
+
+struct cli_args {
+	struct cli_target targets[CLI_MAX_TARGETS];
+	size_t ntargets;
+	bool json;
+	const char *tls_cert, *tls_key, *tls_ca;
+	uint32_t connect_timeout_ms;
+
+	enum cli_cmd cmd;
+	enum cli_cmd help_for;
+
+	/* run, start: the request as it will be sent (cwd may still be filled in) */
+	ctld_Run run;
+	enum cli_stdin stdin_mode;
+	uint16_t wait_port; /* run/start --wait-port; then --timeout bounds the wait */
+	/* wait, attach, kill */
+	uint64_t job;
+	bool no_backlog;
+	int signal;
+	bool main_only;
+	/* list */
+	bool running_only;
+	/* watch-port (and run --wait-port), watch-file */
+	ctld_WatchPort watch_port;
+	ctld_WatchFile watch_file;
+	bool follow;
+};
+
+/*
+ * Parses argv[0..argc) (argv[0] is the program name) into *a. env_socket and
+ * env_host are $CTLD_SOCKET and $CTLD_HOST (NULL when unset): the target when
+ * the command line names none. Returns 0, or -EINVAL for a usage error with a
+ * reason in err[errlen] ("ctl: " is not included) and a->cmd set to the
+ * command whose usage should be shown (CLI_NONE: the tool's). argv may be
+ * permuted (getopt).
+ */
+int cli_parse(int argc, char **argv, const char *env_socket, const char *env_host,
+	      struct cli_args *a, char *err, size_t errlen);
+
+/* The pieces cli_parse() is made of; each returns 0 or -EINVAL with err filled. */
+
+/* "a:1,b:2,[::1]:3", "node1" (port 7878): appends to out[*n] (at most max). */
+int cli_parse_targets(const char *list, struct cli_target *out, size_t max, size_t *n,
+		      char *err, size_t errlen);
+/* KEY=VALUE with a non-empty key; VALUE may be empty or contain '='. */
+int cli_check_env(const char *kv, char *err, size_t errlen);
+/* RES=SOFT[:HARD]; values are numbers (K/M/G suffixes) or "unlimited". */
+int cli_parse_rlimit(const char *spec, ctld_Rlimit *out, char *err, size_t errlen);
+/* "created,modified,closed_write,deleted,moved,attrib" -> FileEventKind bits. */
+int cli_parse_events(const char *list, uint32_t *kinds, char *err, size_t errlen);
+/* A job id: a decimal number >= 1. */
+int cli_parse_job(const char *text, uint64_t *job, char *err, size_t errlen);
+/* A TCP port: 1..65535. */
+int cli_parse_port(const char *text, uint16_t *port, char *err, size_t errlen);
+
+/* dir + "/" + path unless path is absolute; false when it does not fit. */
+bool cli_join_path(const char *dir, const char *path, char *out, size_t cap);
+
+/* Texts for main(): the command's name, its one-line usage, its full help. */
+const char *cli_cmd_name(enum cli_cmd cmd);
+const char *cli_usage(enum cli_cmd cmd);
+const char *cli_help(enum cli_cmd cmd);
+/* "created", "size_reached", ... for one FileEventKind bit; "unknown" otherwise. */
+const char *cli_file_event_name(uint32_t kind);
+
+#endif

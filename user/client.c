@@ -1,0 +1,587 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * client.c - one client connection to ctld-bpf: connect, TLS, Hello, framed
+ * requests out, framed messages in. No poll loop here (see client.h).
+ *
+ * Input is decoded only as complete frames (wire_frame_check, then
+ * wire_decode on the whole body), like the daemon does; a frame announcing
+ * more than CTLD_CLIENT_MAX_FRAME is refused before anything is allocated
+ * for it. Reads stop at a budget so a flooding daemon cannot grow the buffer
+ * without the caller consuming messages in between.
+ *
+ * When the daemon closes after an Error (a wrong protocol version, "too many
+ * clients"), writing fails with EPIPE before that Error has been read. So a
+ * write failure only stops writing; the reader then finds the Error and the
+ * EOF, and the caller learns the real reason.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "tls.h"
+#include "util.h"
+#include "wire.h"
+
+#define READ_CHUNK (64 * 1024)
+#define READ_BUDGET (4 * READ_CHUNK)
+#define OUT_RESERVE (ctld_Request_size + WIRE_VARINT_MAX)
+
+_Static_assert(CTLD_CLIENT_MAX_FRAME >= ctld_Message_size, "a Message must fit a frame");
+
+static const char *const error_code_names[] = {
+	[ctld_ErrorCode_OK] = "OK",
+	[ctld_ErrorCode_BAD_REQUEST] = "BAD_REQUEST",
+	[ctld_ErrorCode_PROTOCOL] = "PROTOCOL",
+	[ctld_ErrorCode_NOT_FOUND] = "NOT_FOUND",
+	[ctld_ErrorCode_LIMIT] = "LIMIT",
+	[ctld_ErrorCode_BAD_VERSION] = "BAD_VERSION",
+	[ctld_ErrorCode_NEED_HELLO] = "NEED_HELLO",
+	[ctld_ErrorCode_SYSTEM] = "SYSTEM",
+	[ctld_ErrorCode_PERMISSION] = "PERMISSION",
+	[ctld_ErrorCode_UNSUPPORTED] = "UNSUPPORTED",
+	[ctld_ErrorCode_INTERNAL] = "INTERNAL",
+};
+
+const char *ctld_error_code_name(ctld_ErrorCode code)
+{
+	if ((size_t)code < ARRAY_SIZE(error_code_names) && error_code_names[code])
+		return error_code_names[code];
+	return "UNKNOWN_ERROR";
+}
+
+/* ------------------------------------------------------------ state */
+
+void ctld_conn_init(struct ctld_conn *c, const char *client_name)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->next_id = 1;
+	copy_str(c->client_name, sizeof(c->client_name), client_name ? client_name : "libctld");
+}
+
+static void close_transport(struct ctld_conn *c)
+{
+	if (c->tls)
+		tls_conn_free(c->tls);
+	c->tls = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (c->addrs)
+		freeaddrinfo(c->addrs);
+	c->addrs = c->addr = NULL;
+}
+
+/* Ends the connection with a reason; returns err for `return fail(...)`. */
+static int fail(struct ctld_conn *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct ctld_conn *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+	close_transport(c);
+	c->state = CTLD_CONN_CLOSED;
+	c->err = err;
+	return err;
+}
+
+void ctld_conn_close(struct ctld_conn *c)
+{
+	char name[sizeof(c->client_name)];
+
+	close_transport(c);
+	free(c->inbuf);
+	free(c->outbuf);
+	copy_str(name, sizeof(name), c->client_name);
+	ctld_conn_init(c, name);
+}
+
+bool ctld_conn_ready(const struct ctld_conn *c)
+{
+	return c->state == CTLD_CONN_READY;
+}
+
+bool ctld_conn_reached(const struct ctld_conn *c)
+{
+	return c->reached;
+}
+
+size_t ctld_conn_pending_output(const struct ctld_conn *c)
+{
+	return c->out_len;
+}
+
+const char *ctld_conn_error(const struct ctld_conn *c)
+{
+	return c->error[0] ? c->error : "no error";
+}
+
+/* ------------------------------------------------------------ output */
+
+/* Room for `need` more bytes after the unsent ones. */
+static int reserve(uint8_t **buf, size_t *start, size_t len, size_t *cap, size_t need)
+{
+	size_t want = *cap ? *cap : 2 * READ_CHUNK;
+	uint8_t *grown;
+
+	if (*start && *start + len + need > *cap) {
+		memmove(*buf, *buf + *start, len);
+		*start = 0;
+	}
+	while (want < len + need)
+		want *= 2;
+	if (want <= *cap)
+		return 0;
+	grown = realloc(*buf, want);
+	if (!grown)
+		return -ENOMEM;
+	*buf = grown;
+	*cap = want;
+	return 0;
+}
+
+static bool transport_up(const struct ctld_conn *c)
+{
+	return c->state == CTLD_CONN_HELLO || c->state == CTLD_CONN_READY;
+}
+
+static ssize_t write_some(struct ctld_conn *c)
+{
+	const uint8_t *p = c->outbuf + c->out_start;
+	ssize_t n;
+
+	if (c->tls)
+		return tls_conn_write(c->tls, p, c->out_len);
+	n = send(c->fd, p, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return n;
+}
+
+static int flush_output(struct ctld_conn *c)
+{
+	while (c->out_len && transport_up(c) && !c->write_closed) {
+		ssize_t n = write_some(c);
+
+		if (n == -EAGAIN)
+			break;
+		if (n == -EPIPE || n == -ECONNRESET) {
+			/* The reason is probably waiting in the input: read it. */
+			c->write_closed = true;
+			break;
+		}
+		if (n == 0)
+			n = -EIO; /* a stream socket never accepts 0 of n > 0 bytes */
+		if (n < 0)
+			return fail(c, (int)n, "write to %s failed: %s", c->target,
+				    c->tls ? tls_conn_error(c->tls) : strerror((int)-n));
+		c->out_start += (size_t)n;
+		c->out_len -= (size_t)n;
+	}
+	if (!c->out_len)
+		c->out_start = 0;
+	return 0;
+}
+
+int ctld_conn_send(struct ctld_conn *c, ctld_Request *req, uint64_t *id)
+{
+	size_t len;
+	int err;
+
+	if (c->state == CTLD_CONN_IDLE || c->state == CTLD_CONN_CLOSED)
+		return -ENOTCONN;
+	if ((err = reserve(&c->outbuf, &c->out_start, c->out_len, &c->out_cap, OUT_RESERVE)))
+		return err;
+	req->id = c->next_id++;
+	err = wire_encode(ctld_Request_fields, req, c->outbuf + c->out_start + c->out_len,
+			  c->out_cap - c->out_start - c->out_len, &len);
+	if (err)
+		return err;
+	c->out_len += len;
+	if (id)
+		*id = req->id;
+	return flush_output(c);
+}
+
+static int queue_hello(struct ctld_conn *c)
+{
+	static ctld_Request req; /* 50 KiB: not on the stack */
+
+	memset(&req, 0, sizeof(req));
+	req.which_body = ctld_Request_hello_tag;
+	req.body.hello.protocol_version = CTLD_PROTOCOL_VERSION;
+	copy_str(req.body.hello.client, sizeof(req.body.hello.client), c->client_name);
+	return ctld_conn_send(c, &req, &c->hello_id);
+}
+
+/* ------------------------------------------------------------ connect */
+
+static void start_deadline(struct ctld_conn *c, uint32_t timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+	c->deadline_ns = timeout_ms ? now_monotonic_ns() + timeout_ms * NSEC_PER_MSEC : 0;
+}
+
+static int handshake(struct ctld_conn *c)
+{
+	int err = tls_conn_handshake(c->tls);
+
+	if (err == -EAGAIN)
+		return 0;
+	if (err)
+		return fail(c, -EPROTO, "TLS handshake with %s failed: %s", c->target,
+			    tls_conn_error(c->tls));
+	c->state = CTLD_CONN_HELLO;
+	return flush_output(c);
+}
+
+/* The socket is connected: TLS next, or straight to Hello. */
+static int transport_connected(struct ctld_conn *c)
+{
+	int err;
+
+	c->reached = true;
+	if (c->addrs)
+		freeaddrinfo(c->addrs);
+	c->addrs = c->addr = NULL;
+	if (!c->tls_ctx) {
+		c->state = CTLD_CONN_HELLO;
+		return flush_output(c);
+	}
+	if ((err = tls_conn_new(c->tls_ctx, c->fd, c->tls_name, &c->tls)))
+		return fail(c, err, "TLS setup for %s failed: %s", c->target, strerror(-err));
+	c->state = CTLD_CONN_TLS;
+	return handshake(c); /* the client speaks first: send ClientHello now */
+}
+
+/*
+ * A unix connect is local: it completes at once or fails at once, except
+ * when the daemon's accept queue is full, when it blocks until there is room.
+ * SO_SNDTIMEO bounds that wait (unix_stream_connect honours it), which is
+ * simpler than the retry loop a non-blocking AF_UNIX connect would need
+ * (it returns EAGAIN and does not complete in the background).
+ */
+int ctld_conn_connect_unix(struct ctld_conn *c, const char *path, uint32_t timeout_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = timeout_ms / 1000,
+			      .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000 };
+	int err;
+
+	copy_str(c->target, sizeof(c->target), path);
+	if (!copy_str(sa.sun_path, sizeof(sa.sun_path), path))
+		return fail(c, -ENAMETOOLONG, "socket path too long: %s", path);
+	start_deadline(c, timeout_ms);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return fail(c, -errno, "socket: %s", strerror(errno));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = errno == EINPROGRESS || errno == EAGAIN ? ETIMEDOUT : errno;
+		return fail(c, -err, "cannot connect to %s: %s", path, strerror(err));
+	}
+	if ((err = fd_set_nonblock_cloexec(c->fd)))
+		return fail(c, err, "fcntl: %s", strerror(-err));
+	c->state = CTLD_CONN_HELLO;
+	c->reached = true;
+	return queue_hello(c);
+}
+
+/* Starts connecting to c->addr, then to the next addresses while they fail at once. */
+static int try_addresses(struct ctld_conn *c, int last_err)
+{
+	int one = 1;
+
+	for (; c->addr; c->addr = c->addr->ai_next) {
+		struct addrinfo *ai = c->addr;
+
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			       ai->ai_protocol);
+		if (c->fd < 0) {
+			last_err = errno;
+			continue;
+		}
+		/* small request/reply frames: do not wait for Nagle */
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			return transport_connected(c);
+		if (errno == EINPROGRESS) {
+			c->state = CTLD_CONN_CONNECTING;
+			return 0;
+		}
+		last_err = errno;
+	}
+	return fail(c, -last_err, "cannot connect to %s: %s", c->target, strerror(last_err));
+}
+
+int ctld_conn_connect_tcp(struct ctld_conn *c, const char *host, const char *port,
+			  struct tls_ctx *tls, uint32_t timeout_ms)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
+	int ret;
+
+	snprintf(c->target, sizeof(c->target), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
+		 port);
+	copy_str(c->tls_name, sizeof(c->tls_name), host);
+	c->tls_ctx = tls;
+	start_deadline(c, timeout_ms);
+	/* getaddrinfo may block on DNS; numeric addresses (the usual case) do not */
+	if ((ret = getaddrinfo(host, port, &hints, &c->addrs)))
+		return fail(c, ret == EAI_SYSTEM ? -errno : -EHOSTUNREACH,
+			    "cannot connect to %s: %s", c->target, gai_strerror(ret));
+	c->addr = c->addrs;
+	c->state = CTLD_CONN_CONNECTING;
+	/* Hello waits in the output buffer until the transport is up */
+	if ((ret = queue_hello(c)))
+		return fail(c, ret, "cannot queue Hello: %s", strerror(-ret));
+	return try_addresses(c, ECONNREFUSED);
+}
+
+/* POLLOUT on a connecting socket: connected, or try the next address. */
+static int finish_connect(struct ctld_conn *c)
+{
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	if (soerr == 0)
+		return transport_connected(c);
+	c->addr = c->addr->ai_next;
+	return try_addresses(c, soerr);
+}
+
+/* ------------------------------------------------------------ input */
+
+static ssize_t read_some(struct ctld_conn *c, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (c->tls)
+		return tls_conn_read(c->tls, buf, len);
+	n = recv(c->fd, buf, len, MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return n;
+}
+
+static int read_input(struct ctld_conn *c)
+{
+	size_t budget = READ_BUDGET;
+
+	while (!c->peer_closed && budget) {
+		ssize_t n;
+		int err = reserve(&c->inbuf, &c->in_start, c->in_len, &c->in_cap, READ_CHUNK);
+
+		if (err)
+			return fail(c, err, "out of memory for input from %s", c->target);
+		n = read_some(c, c->inbuf + c->in_start + c->in_len,
+			      c->in_cap - c->in_start - c->in_len);
+		if (n == -EAGAIN)
+			break;
+		if (n == 0 || n == -ECONNRESET || n == -EPIPE) {
+			c->peer_closed = true; /* ctld_conn_next() delivers what is left */
+			break;
+		}
+		if (n < 0)
+			return fail(c, (int)n, "read from %s failed: %s", c->target,
+				    c->tls ? tls_conn_error(c->tls) : strerror((int)-n));
+		c->in_len += (size_t)n;
+		budget = (size_t)n < budget ? budget - (size_t)n : 0;
+		if (!c->tls && (size_t)n < READ_CHUNK)
+			break; /* drained: poll() says when there is more */
+	}
+	return 0;
+}
+
+int ctld_conn_poll_timeout(const struct ctld_conn *c, uint64_t now_ns)
+{
+	if (!c->deadline_ns || c->state == CTLD_CONN_READY || c->state == CTLD_CONN_CLOSED)
+		return -1;
+	if (now_ns >= c->deadline_ns)
+		return 0;
+	return (int)((c->deadline_ns - now_ns + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
+}
+
+short ctld_conn_poll_events(const struct ctld_conn *c)
+{
+	short ev = 0;
+
+	switch (c->state) {
+	case CTLD_CONN_CONNECTING:
+		return POLLOUT;
+	case CTLD_CONN_TLS:
+		return tls_conn_wants_write(c->tls) ? POLLOUT : POLLIN;
+	case CTLD_CONN_HELLO:
+	case CTLD_CONN_READY:
+		if (!c->peer_closed)
+			ev |= POLLIN;
+		if ((c->out_len && !c->write_closed) || (c->tls && tls_conn_wants_write(c->tls)))
+			ev |= POLLOUT;
+		return ev;
+	default:
+		return 0;
+	}
+}
+
+static const char *waiting_for(const struct ctld_conn *c)
+{
+	switch (c->state) {
+	case CTLD_CONN_CONNECTING:
+		return "connect";
+	case CTLD_CONN_TLS:
+		return "TLS handshake";
+	default:
+		return "Hello reply";
+	}
+}
+
+int ctld_conn_io(struct ctld_conn *c, short revents, uint64_t now_ns)
+{
+	int err;
+
+	if (c->state == CTLD_CONN_IDLE || c->state == CTLD_CONN_CLOSED)
+		return c->err ? c->err : -ENOTCONN;
+	if (c->state != CTLD_CONN_READY && c->deadline_ns && now_ns >= c->deadline_ns)
+		return fail(c, -ETIMEDOUT, "%s: no %s within %u ms", c->target, waiting_for(c),
+			    c->timeout_ms);
+	if (!revents)
+		return 0;
+	if (c->state == CTLD_CONN_CONNECTING)
+		return finish_connect(c);
+	if (c->state == CTLD_CONN_TLS)
+		return handshake(c);
+	/* TLS may need the socket writable to read, or readable to write: try both */
+	if ((err = flush_output(c)))
+		return err;
+	return read_input(c);
+}
+
+/* Consumes the Hello reply (or the daemon's refusal, sent with id 0). */
+static int hello_reply(struct ctld_conn *c, const ctld_Message *msg)
+{
+	const ctld_Reply *r = &msg->kind.reply;
+
+	if (msg->which_kind != ctld_Message_reply_tag || (r->id != c->hello_id && r->id != 0))
+		return fail(c, -EPROTO, "%s did not answer Hello first", c->target);
+	if (r->has_error && r->error.code != ctld_ErrorCode_OK) {
+		c->hello_error = r->error.code;
+		return fail(c, -EREMOTEIO, "%s: %s", ctld_error_code_name(r->error.code),
+			    r->error.text);
+	}
+	if (r->which_result != ctld_Reply_hello_tag)
+		return fail(c, -EPROTO, "%s answered Hello without a HelloReply", c->target);
+	if (r->result.hello.protocol_version != CTLD_PROTOCOL_VERSION)
+		return fail(c, -EPROTO, "%s speaks protocol version %u, ctl speaks %d", c->target,
+			    r->result.hello.protocol_version, CTLD_PROTOCOL_VERSION);
+	c->hello = r->result.hello;
+	c->state = CTLD_CONN_READY;
+	c->deadline_ns = 0;
+	return 0;
+}
+
+/* No complete frame is buffered: wait, or report how the stream ended. */
+static int need_more(struct ctld_conn *c, size_t frame_len)
+{
+	int err;
+
+	if (c->peer_closed && c->in_len == 0)
+		return fail(c, -ECONNRESET, "%s closed the connection%s", c->target,
+			    c->state == CTLD_CONN_HELLO ? " without answering Hello" : "");
+	if (c->peer_closed)
+		return fail(c, -EPROTO, "%s closed the connection in the middle of a frame",
+			    c->target);
+	if (frame_len <= c->in_len)
+		return 0;
+	/* a partial frame must fit once complete */
+	err = reserve(&c->inbuf, &c->in_start, c->in_len, &c->in_cap, frame_len - c->in_len);
+	return err ? fail(c, err, "out of memory for a frame from %s", c->target) : 0;
+}
+
+int ctld_conn_next(struct ctld_conn *c, ctld_Message *msg)
+{
+	for (;;) {
+		size_t hdr = 0, body = 0;
+		const char *why = NULL;
+		int ret;
+
+		if (c->state == CTLD_CONN_CLOSED)
+			return c->err;
+		if (!transport_up(c))
+			return 0;
+		if (!c->in_len) /* inbuf may not even exist yet */
+			return need_more(c, 0);
+		ret = wire_frame_check(c->inbuf + c->in_start, c->in_len, CTLD_CLIENT_MAX_FRAME,
+				       &hdr, &body);
+		if (ret == -EMSGSIZE)
+			return fail(c, -EMSGSIZE, "%s sent a frame of %zu bytes (limit %u)",
+				    c->target, body, CTLD_CLIENT_MAX_FRAME);
+		if (ret < 0)
+			return fail(c, -EPROTO, "%s sent garbage (bad frame length)", c->target);
+		if (ret == 0)
+			return need_more(c, hdr + body);
+		ret = wire_decode(ctld_Message_fields, c->inbuf + c->in_start + hdr, body, msg,
+				  &why);
+		c->in_start += hdr + body;
+		c->in_len -= hdr + body;
+		if (ret)
+			return fail(c, -EPROTO, "%s sent a message that does not decode: %s",
+				    c->target, why ? why : "?");
+		if (c->state == CTLD_CONN_READY)
+			return 1;
+		if ((ret = hello_reply(c, msg)))
+			return ret;
+	}
+}
+
+/* ------------------------------------------------------------ blocking */
+
+int ctld_conn_call(struct ctld_conn *c, ctld_Request *req, ctld_Message *reply,
+		   uint32_t timeout_ms, void (*on_event)(const ctld_Event *ev, void *ctx),
+		   void *ctx)
+{
+	uint64_t deadline = now_monotonic_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC, id;
+	int err = ctld_conn_send(c, req, &id);
+
+	while (!err) {
+		uint64_t now = now_monotonic_ns();
+		int ret, wait = ctld_conn_poll_timeout(c, now);
+		int left = now >= deadline ? 0 : (int)((deadline - now) / NSEC_PER_MSEC) + 1;
+		struct pollfd p = { .fd = c->fd, .events = ctld_conn_poll_events(c) };
+
+		while ((ret = ctld_conn_next(c, reply)) > 0) {
+			if (reply->which_kind == ctld_Message_reply_tag &&
+			    reply->kind.reply.id == id)
+				return 0;
+			if (reply->which_kind == ctld_Message_event_tag && on_event)
+				on_event(&reply->kind.event, ctx);
+		}
+		if (ret < 0)
+			return ret;
+		if (!left)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, wait < 0 || wait > left ? left : wait) < 0 && errno != EINTR)
+			return -errno;
+		err = ctld_conn_io(c, p.revents, now_monotonic_ns());
+	}
+	return err;
+}
