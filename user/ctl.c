@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -907,6 +908,36 @@ static void on_list_reply(struct host *h, const ctld_ListReply *lr)
 	host_finish(h, 0);
 }
 
+
+/* The numeric Stats fields, in the order both printers show them. */
+struct stat_field {
+	const char *name;
+	size_t offset;
+	size_t size;
+};
+#define STAT_FIELD(f) { #f, offsetof(ctld_StatsReply, f), sizeof(((ctld_StatsReply *)0)->f) }
+static const struct stat_field stat_fields[] = {
+	STAT_FIELD(clients),	       STAT_FIELD(jobs_running),   STAT_FIELD(jobs_started),
+	STAT_FIELD(port_watches),      STAT_FIELD(file_watches),   STAT_FIELD(ring_events),
+	STAT_FIELD(ring_received),     STAT_FIELD(ring_drops),	   STAT_FIELD(exits_checked),
+	STAT_FIELD(exit_mismatches),   STAT_FIELD(tracked_processes), STAT_FIELD(orphans_reaped),
+	STAT_FIELD(output_dropped_bytes), STAT_FIELD(protocol_errors), STAT_FIELD(rss_kb),
+};
+
+static uint64_t stat_value(const ctld_StatsReply *s, const struct stat_field *f)
+{
+	const char *p = (const char *)s + f->offset;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (f->size == sizeof(v32)) {
+		memcpy(&v32, p, sizeof(v32));
+		return v32;
+	}
+	memcpy(&v64, p, sizeof(v64));
+	return v64;
+}
+
 static void json_stats(struct host *h, const ctld_StatsReply *s)
 {
 	struct json_line *j = jbegin(NULL);
@@ -914,18 +945,8 @@ static void json_stats(struct host *h, const ctld_StatsReply *s)
 	json_add_bool(j, "bpf", s->bpf);
 	json_add_str(j, "bpf_status", s->bpf_status);
 	json_add_u64(j, "uptime_ns", s->uptime_ns);
-	json_add_u64(j, "clients", s->clients);
-	json_add_u64(j, "jobs_running", s->jobs_running);
-	json_add_u64(j, "jobs_started", s->jobs_started);
-	json_add_u64(j, "port_watches", s->port_watches);
-	json_add_u64(j, "file_watches", s->file_watches);
-	json_add_u64(j, "ring_events", s->ring_events);
-	json_add_u64(j, "ring_drops", s->ring_drops);
-	json_add_u64(j, "exit_mismatches", s->exit_mismatches);
-	json_add_u64(j, "tracked_processes", s->tracked_processes);
-	json_add_u64(j, "output_dropped_bytes", s->output_dropped_bytes);
-	json_add_u64(j, "rss_kb", s->rss_kb);
-	json_add_u64(j, "protocol_errors", s->protocol_errors);
+	for (size_t i = 0; i < ARRAY_SIZE(stat_fields); i++)
+		json_add_u64(j, stat_fields[i].name, stat_value(s, &stat_fields[i]));
 	json_open(j, "programs", '[');
 	for (pb_size_t i = 0; i < s->programs_count; i++) {
 		json_open(j, NULL, '{');
@@ -954,21 +975,18 @@ static void print_stats(struct host *h, const ctld_StatsReply *s)
 		fprintf(f, "bpf_status: %s\n", clean(s->bpf_status, status, sizeof(status)));
 	fprintf(f, "uptime: %lluh%02llum%02llus\n", (unsigned long long)up / 3600,
 		(unsigned long long)up / 60 % 60, (unsigned long long)up % 60);
-	fprintf(f, "clients: %u\njobs_running: %u\njobs_started: %llu\n", s->clients,
-		s->jobs_running, (unsigned long long)s->jobs_started);
-	fprintf(f, "port_watches: %u\nfile_watches: %u\n", s->port_watches, s->file_watches);
-	fprintf(f, "ring_events: %llu\nring_drops: %llu\nexit_mismatches: %llu\n",
-		(unsigned long long)s->ring_events, (unsigned long long)s->ring_drops,
-		(unsigned long long)s->exit_mismatches);
-	fprintf(f, "tracked_processes: %u\noutput_dropped_bytes: %llu\n", s->tracked_processes,
-		(unsigned long long)s->output_dropped_bytes);
-	fprintf(f, "protocol_errors: %llu\nrss_kb: %llu\n", (unsigned long long)s->protocol_errors,
-		(unsigned long long)s->rss_kb);
+	for (size_t i = 0; i < ARRAY_SIZE(stat_fields); i++)
+		fprintf(f, "%s: %llu\n", stat_fields[i].name,
+			(unsigned long long)stat_value(s, &stat_fields[i]));
 	for (pb_size_t i = 0; i < s->programs_count; i++)
-		fprintf(f, "program %s: %llu runs, %llu ns\n",
+		fprintf(f, "program %s: %llu runs, %llu ns (%.0f ns/run%s)\n",
 			clean(s->programs[i].name, name, sizeof(name)),
 			(unsigned long long)s->programs[i].run_count,
-			(unsigned long long)s->programs[i].run_time_ns);
+			(unsigned long long)s->programs[i].run_time_ns,
+			s->programs[i].run_count
+				? (double)s->programs[i].run_time_ns / (double)s->programs[i].run_count
+				: 0.0,
+			s->programs[i].run_time_ns ? "" : "; timing needs kernel.bpf_stats_enabled=1");
 	if (fclose(f) == 0)
 		emit(h, STDOUT_FILENO, text, len);
 	free(text);
