@@ -104,6 +104,7 @@ static const struct {
 		"  stats                       daemon statistics\n"
 		"  watch-port PORT             wait until something listens on a TCP port\n"
 		"  watch-file PATH             wait for a change of a file\n"
+		"  watches                     list every watch of the daemon, by client\n"
 		"  help [COMMAND]              help on a command (same as ctl COMMAND --help)\n"
 		"\n"
 		"Options (also accepted after the command name):\n"
@@ -253,6 +254,15 @@ static const struct {
 		"Examples:\n"
 		"  ctl list\n"
 		"  ctl --json list --running\n",
+	},
+	[CLI_WATCHES] = {
+		"watches",
+		"usage: ctl watches\n",
+		"Lists every port and file watch of the daemon with the client that owns it:\n"
+		"WATCH KIND CLIENT WHAT (port or path) OPTIONS.\n"
+		"\n"
+		"Example:\n"
+		"  ctl watches\n",
 	},
 	[CLI_STATS] = {
 		"stats",
@@ -903,7 +913,7 @@ int cli_parse(int argc, char **argv, const char *env_socket, const char *env_hos
 		return first < 0 ? -EINVAL : 0;
 	if (first >= argc)
 		return fail(err, errlen, "missing command (run, start, wait, attach, kill, list, "
-					 "stats, watch-port, watch-file)");
+					 "stats, watch-port, watch-file, watches)");
 	a->cmd = find_cmd(argv[first]);
 	if (a->cmd == CLI_NONE)
 		return fail(err, errlen, "unknown command '%s'", argv[first]);

@@ -33,6 +33,7 @@ enum cli_cmd {
 	CLI_STATS,
 	CLI_WATCH_PORT,
 	CLI_WATCH_FILE,
+	CLI_WATCHES,
 	CLI_NCMDS,
 };
 

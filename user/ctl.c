@@ -65,6 +65,7 @@ enum req_kind {
 	REQ_KILL, /* the kill command */
 	REQ_LIST,
 	REQ_STATS,
+	REQ_WATCHES,
 };
 
 struct pending {
@@ -92,6 +93,7 @@ struct host {
 	int final_status;
 	bool done;
 	int status;
+	unsigned watches_listed; /* pages of `watches` printed */
 	ctld_JobInfo *jobs; /* list */
 	size_t njobs;
 };
@@ -410,6 +412,12 @@ static void send_run(struct host *h)
 	*r = G.args.run;
 	r->stdin_pipe = G.stdin_forward;
 	host_send(h, REQ_RUN);
+}
+
+static void send_list_watches(struct host *h, uint64_t after)
+{
+	request(ctld_Request_list_watches_tag)->body.list_watches.after_watch = after;
+	host_send(h, REQ_WATCHES);
 }
 
 static void send_list(struct host *h, uint64_t after)
@@ -992,6 +1000,66 @@ static void print_stats(struct host *h, const ctld_StatsReply *s)
 	free(text);
 }
 
+/* ------------------------------------------------------------ watches */
+
+/* One watch as a line (human) or an object (--json). The daemon pages the
+ * list; each page is printed as it comes, lines are independent. */
+static void print_watch(struct host *h, const ctld_WatchInfo *w)
+{
+	char peer[sizeof(w->client_peer)], path[sizeof(w->path)], what[sizeof(path) + 64];
+	char line[sizeof(what) + 256];
+	bool port = w->kind == ctld_WatchKind_WATCH_PORT;
+
+	if (G.args.json) {
+		struct json_line *j = jbegin(NULL);
+
+		json_add_u64(j, "watch", w->watch);
+		json_add_str(j, "kind", port ? "port" : "file");
+		json_add_u64(j, "client", w->client);
+		json_add_str(j, "client_peer", w->client_peer);
+		if (port) {
+			json_add_u64(j, "port", w->port);
+			json_add_str(j, "addr", w->addr);
+			json_add_u64(j, "netns", w->netns);
+		} else {
+			json_add_str(j, "path", w->path);
+			json_add_u64(j, "kinds", w->kinds);
+			if (w->has_size_threshold)
+				json_add_u64(j, "size_threshold", w->size_threshold);
+		}
+		json_add_bool(j, "once", w->once);
+		jend(h);
+		return;
+	}
+	if (port)
+		snprintf(what, sizeof(what), "%u%s%s (netns %llu)", w->port, w->addr[0] ? " on " : "",
+			 w->addr, (unsigned long long)w->netns);
+	else if (w->has_size_threshold)
+		snprintf(what, sizeof(what), "%s (size >= %llu)", clean(w->path, path, sizeof(path)),
+			 (unsigned long long)w->size_threshold);
+	else
+		snprintf(what, sizeof(what), "%s", clean(w->path, path, sizeof(path)));
+	snprintf(line, sizeof(line), "%-5llu %-4s #%llu %s  %s%s\n", (unsigned long long)w->watch,
+		 port ? "port" : "file", (unsigned long long)w->client,
+		 clean(w->client_peer, peer, sizeof(peer)), what, w->once ? "  once" : "");
+	emit(h, STDOUT_FILENO, line, strlen(line));
+}
+
+static void on_watches_reply(struct host *h, const ctld_WatchesReply *wr)
+{
+	static const char header[] = "WATCH KIND CLIENT  WHAT\n";
+
+	if (!G.args.json && !h->watches_listed++)
+		emit(h, STDOUT_FILENO, header, sizeof(header) - 1);
+	for (pb_size_t i = 0; i < wr->watches_count; i++)
+		print_watch(h, &wr->watches[i]);
+	if (wr->more && wr->watches_count) {
+		send_list_watches(h, wr->watches[wr->watches_count - 1].watch);
+		return;
+	}
+	host_finish(h, 0);
+}
+
 /* ------------------------------------------------------------ replies */
 
 static void on_command_reply(struct host *h, enum req_kind kind, const ctld_Reply *r)
@@ -1013,6 +1081,9 @@ static void on_command_reply(struct host *h, enum req_kind kind, const ctld_Repl
 		break;
 	case REQ_LIST:
 		on_list_reply(h, &r->result.list);
+		break;
+	case REQ_WATCHES:
+		on_watches_reply(h, &r->result.watches);
 		break;
 	case REQ_STATS:
 		if (G.args.json)
@@ -1105,6 +1176,9 @@ static void begin(struct host *h)
 	case CLI_STATS:
 		request(ctld_Request_stats_tag);
 		host_send(h, REQ_STATS);
+		break;
+	case CLI_WATCHES:
+		send_list_watches(h, 0);
 		break;
 	case CLI_WATCH_PORT:
 		send_watch_port(h);

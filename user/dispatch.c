@@ -74,6 +74,44 @@ static void handle_stats(struct request_ctx *ctx)
 	reply_send(ctx);
 }
 
+struct watch_page {
+	uint64_t after;
+	ctld_WatchesReply *out;
+};
+
+/* Keeps the smallest ids above `after`, sorted: one page of ListWatches. */
+static void add_watch(const ctld_WatchInfo *info, void *ctx)
+{
+	struct watch_page *pg = ctx;
+	ctld_WatchesReply *out = pg->out;
+	const pb_size_t max = ARRAY_SIZE(out->watches);
+	pb_size_t i;
+
+	if (info->watch <= pg->after)
+		return;
+	if (out->watches_count == max) {
+		out->more = true;
+		if (info->watch > out->watches[max - 1].watch)
+			return;
+		out->watches_count--; /* the largest id moves to the next page */
+	}
+	for (i = out->watches_count; i > 0 && out->watches[i - 1].watch > info->watch; i--)
+		out->watches[i] = out->watches[i - 1];
+	out->watches[i] = *info;
+	out->watches_count++;
+}
+
+static void handle_list_watches(struct request_ctx *ctx, const ctld_ListWatches *req)
+{
+	ctld_Reply *r = reply_begin(ctx);
+	struct watch_page pg = { .after = req->after_watch, .out = &r->result.watches };
+
+	r->which_result = ctld_Reply_watches_tag;
+	watch_port_each(add_watch, &pg);
+	watch_file_each(add_watch, &pg);
+	reply_send(ctx);
+}
+
 void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
 {
 	switch (req->which_body) {
@@ -112,6 +150,9 @@ void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
 		break;
 	case ctld_Request_stats_tag:
 		handle_stats(ctx);
+		break;
+	case ctld_Request_list_watches_tag:
+		handle_list_watches(ctx, &req->body.list_watches);
 		break;
 	default:
 		/* A newer client's request: say so, keep the connection. */

@@ -112,7 +112,6 @@ static struct {
 	int fd; /* -1 when inotify is unavailable (init_errno says why) */
 	int init_errno;
 	uint32_t max_per_client;
-	uint64_t next_id;
 	bool closing;
 	struct idmap watches;  /* watch id -> struct watch */
 	struct idmap kwatches; /* wd -> struct kwatch */
@@ -870,7 +869,7 @@ void watch_file_handle_watch(struct request_ctx *ctx, const ctld_WatchFile *req)
 		return;
 	}
 	w->anchor_wd = w->file_wd = -1;
-	w->id = W.next_id++; /* never reused, even if this request fails */
+	w->id = watch_id_next(); /* never reused, even if this request fails */
 	loop_timer_init(&w->timer, watch_timed_out, w);
 	if (!parse_request(ctx, req, w) || !start_watching(ctx, w)) {
 		free(w);
@@ -923,6 +922,28 @@ void watch_file_client_gone(uint64_t session)
 	}
 }
 
+void watch_file_each(void (*fn)(const ctld_WatchInfo *info, void *ctx), void *ctx)
+{
+	uint64_t id;
+	void *value;
+
+	for (size_t it = 0; idmap_next(&W.watches, &it, &id, &value);) {
+		const struct watch *w = value;
+		ctld_WatchInfo info = ctld_WatchInfo_init_zero;
+
+		info.watch = w->id;
+		info.kind = ctld_WatchKind_WATCH_FILE;
+		info.client = w->session;
+		copy_str(info.client_peer, sizeof(info.client_peer), session_peer(w->session));
+		copy_str(info.path, sizeof(info.path), w->path);
+		info.kinds = w->kinds;
+		info.has_size_threshold = w->has_threshold;
+		info.size_threshold = w->threshold;
+		info.once = w->once;
+		fn(&info, ctx);
+	}
+}
+
 void watch_file_fill_stats(ctld_StatsReply *st)
 {
 	st->file_watches = (uint32_t)W.watches.count;
@@ -937,7 +958,6 @@ int watch_file_init(struct loop *loop, uint32_t max_per_client)
 	memset(&W, 0, sizeof(W));
 	W.loop = loop;
 	W.max_per_client = max_per_client;
-	W.next_id = 1;
 	idmap_init(&W.watches);
 	idmap_init(&W.kwatches);
 	idmap_init(&W.clients);

@@ -28,6 +28,8 @@ void watch_file_handle_watch(struct request_ctx *ctx, const ctld_WatchFile *w);
 void watch_file_handle_unwatch(struct request_ctx *ctx, const ctld_UnwatchFile *u);
 void watch_file_client_gone(uint64_t session);
 void watch_file_fill_stats(ctld_StatsReply *st);
+/* Calls fn with a description of every file watch (ListWatches). */
+void watch_file_each(void (*fn)(const ctld_WatchInfo *info, void *ctx), void *ctx);
 
 /* ------------------------------------------------------------------------
  * Pure pieces of the module, exposed for tests/test_watch_file.c.

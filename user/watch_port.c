@@ -79,7 +79,6 @@ static struct {
 	struct watch_port_config cfg;
 	struct candidate *candidates;
 	struct idmap watches;
-	uint64_t next_id;
 	struct loop_timer poll_timer;
 	struct listening_sock scan[MAX_LISTENERS_SCAN];
 } P;
@@ -96,7 +95,6 @@ int watch_port_init(struct loop *loop, const struct watch_port_config *cfg)
 {
 	P.loop = loop;
 	P.cfg = *cfg;
-	P.next_id = 1;
 	idmap_init(&P.watches);
 	loop_timer_init(&P.poll_timer, poll_tick, NULL);
 	return 0;
@@ -483,7 +481,7 @@ void watch_port_handle_watch(struct request_ctx *ctx, const ctld_WatchPort *req)
 
 	if (!w)
 		return;
-	w->id = P.next_id++;
+	w->id = watch_id_next();
 	loop_timer_init(&w->timeout, timeout_fired, w);
 	if (idmap_put(&P.watches, w->id, w)) {
 		netns_put(w->ns);
@@ -541,6 +539,28 @@ void watch_port_client_gone(uint64_t session)
 	for (size_t it = 0; idmap_next(&P.watches, &it, &id, &value);)
 		if (((struct port_watch *)value)->session == session)
 			watch_end(value);
+}
+
+void watch_port_each(void (*fn)(const ctld_WatchInfo *info, void *ctx), void *ctx)
+{
+	uint64_t id;
+	void *value;
+
+	for (size_t it = 0; idmap_next(&P.watches, &it, &id, &value);) {
+		const struct port_watch *w = value;
+		ctld_WatchInfo info = ctld_WatchInfo_init_zero;
+
+		info.watch = w->id;
+		info.kind = ctld_WatchKind_WATCH_PORT;
+		info.client = w->session;
+		copy_str(info.client_peer, sizeof(info.client_peer), session_peer(w->session));
+		info.port = w->port;
+		if (w->has_addr)
+			format_addr(w->addr_family, w->addr, info.addr, sizeof(info.addr));
+		info.netns = w->ns->ino;
+		info.once = w->once;
+		fn(&info, ctx);
+	}
 }
 
 void watch_port_fill_stats(ctld_StatsReply *st)

@@ -30,6 +30,8 @@ void watch_port_handle_watch(struct request_ctx *ctx, const ctld_WatchPort *w);
 void watch_port_handle_unwatch(struct request_ctx *ctx, const ctld_UnwatchPort *u);
 void watch_port_client_gone(uint64_t session);
 void watch_port_fill_stats(ctld_StatsReply *st);
+/* Calls fn with a description of every port watch (ListWatches). */
+void watch_port_each(void (*fn)(const ctld_WatchInfo *info, void *ctx), void *ctx);
 
 /* A socket reached LISTEN for real (listen() returned 0) / a listener closed.
  * addr is 16 bytes (IPv4 in the first 4 when family is AF_INET). */

@@ -202,6 +202,49 @@ class WatchPortTest(DaemonTestCase):
             self.assertEqual(c.stats().port_watches, 0)
 
 
+class ListWatchesTest(DaemonTestCase):
+    """Every watch of the daemon, port and file, listed with its owner."""
+
+    def list_all(self, c):
+        watches, after = [], 0
+        while True:
+            r = c.request(list_watches=pb.ListWatches(after_watch=after)).watches
+            watches += list(r.watches)
+            if not r.more:
+                return watches
+            after = r.watches[-1].watch
+
+    def test_listed_per_client_and_paged(self):
+        with self.d.client() as c1, self.d.client() as c2:
+            ports = [c1.request(watch_port=pb.WatchPort(port=20000 + i)).watch.watch
+                     for i in range(25)]
+            files = [c2.request(watch_file=pb.WatchFile(path="/tmp/ctld-lw-%d" % i)).watch.watch
+                     for i in range(20)]
+            self.assertEqual(len(set(ports) | set(files)), 45)  # one id space
+            listed = self.list_all(c1)
+            self.assertEqual([w.watch for w in listed], sorted(ports + files))
+            by_id = {w.watch: w for w in listed}
+            self.assertEqual({by_id[w].kind for w in ports}, {pb.WATCH_PORT})
+            self.assertEqual({by_id[w].kind for w in files}, {pb.WATCH_FILE})
+            self.assertEqual(len({by_id[w].client for w in ports}), 1)
+            self.assertNotEqual(by_id[ports[0]].client, by_id[files[0]].client)
+            self.assertIn("unix uid=0", by_id[files[0]].client_peer)
+            self.assertEqual(by_id[files[3]].path, "/tmp/ctld-lw-3")
+            self.assertEqual(by_id[ports[3]].port, 20003)
+            # a file watch id is not a port watch
+            with self.assertRaises(CtldError):
+                c2.request(unwatch_port=pb.UnwatchPort(watch=files[0]))
+            p = self.d.ctl("watches", check=0)
+            self.assertIn("/tmp/ctld-lw-19", p.stdout)
+            self.assertIn("20024", p.stdout)
+            self.assertEqual(len(p.stdout.strip().splitlines()), 1 + 45)
+        with self.d.client() as c:
+            deadline = time.monotonic() + 5
+            while self.list_all(c) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.assertEqual(self.list_all(c), [])
+
+
 class NamespaceTest(DaemonTestCase):
     """A listener on the same port in another network namespace must not
     fire a watch of the daemon's namespace; a watch naming it must fire."""
