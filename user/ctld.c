@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -325,6 +326,23 @@ static int write_ready_file(const char *path, uint16_t tcp_port)
 	return 0;
 }
 
+/* Each running job holds a few descriptors; a default soft limit of 1024
+ * would run out long before --max-jobs. Jobs get the original back. */
+static void raise_fd_limit(struct jobs_config *jobs)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	jobs->child_nofile = rl;
+	jobs->has_child_nofile = true;
+	if (rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("failed to raise the descriptor limit: %s", strerror(errno));
+}
+
 /* ------------------------------------------------------------ main */
 
 static int start_listeners(const struct options *o, struct tls_ctx *tls, uint16_t *first_port)
@@ -363,6 +381,7 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &o))
 		return 64;
 	ensure_std_fds();
+	raise_fd_limit(&o.jobs);
 	if ((ret = loop_new(&M.loop))) {
 		log_err("failed to create the event loop: %s", strerror(-ret));
 		return 1;

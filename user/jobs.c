@@ -576,6 +576,11 @@ static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *
 {
 	idmap_del(&J.by_pid, (uint64_t)j->pid);
 	j->reaped = true;
+	/* A reaped child's pidfd only refers to a dead process; finished jobs
+	 * are kept for a while and must not pin a descriptor each. */
+	if (j->pidfd >= 0)
+		close(j->pidfd);
+	j->pidfd = -1;
 	j->end_mono_ns = now_monotonic_ns();
 	j->ru = *ru;
 	j->exit_code = si->si_code == CLD_EXITED ? si->si_status : 0;
@@ -587,7 +592,7 @@ static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *
 	job_finish(j);
 }
 
-void jobs_reap_children(void)
+bool jobs_reap_children(void)
 {
 	for (;;) {
 		siginfo_t si;
@@ -596,9 +601,10 @@ void jobs_reap_children(void)
 
 		memset(&si, 0, sizeof(si));
 		/* raw waitid: the glibc wrapper has no rusage argument */
-		if (syscall(SYS_waitid, P_ALL, 0, &si, WEXITED | WNOHANG, &ru) < 0 ||
-		    si.si_pid == 0)
-			return;
+		if (syscall(SYS_waitid, P_ALL, 0, &si, WEXITED | WNOHANG, &ru) < 0)
+			return errno != ECHILD;
+		if (si.si_pid == 0)
+			return true; /* children left, none has exited */
 		j = idmap_get(&J.by_pid, (uint64_t)si.si_pid);
 		if (j) {
 			job_reaped(j, &si, &ru);
@@ -962,9 +968,27 @@ void jobs_handle_list(struct request_ctx *ctx, const ctld_List *req)
 
 /* ------------------------------------------------------------ run */
 
+/* HOME, USER and LOGNAME of the user a job runs as (like su -), so it does
+ * not inherit root's; Run.env still wins. */
+struct identity {
+	char home[600], user[80], logname[80];
+	const char *vars[4]; /* NULL-terminated */
+};
+
+static void set_identity(struct identity *id, const struct passwd *pw)
+{
+	snprintf(id->home, sizeof(id->home), "HOME=%s", pw->pw_dir);
+	snprintf(id->user, sizeof(id->user), "USER=%s", pw->pw_name);
+	snprintf(id->logname, sizeof(id->logname), "LOGNAME=%s", pw->pw_name);
+	id->vars[0] = id->home;
+	id->vars[1] = id->user;
+	id->vars[2] = id->logname;
+	id->vars[3] = NULL;
+}
+
 /* Resolves Run.user / Run.group into ids and supplementary groups. */
 static int resolve_user(const ctld_Run *run, struct spawn_request *sr, gid_t *groups,
-			char *err, size_t errlen)
+			struct identity *id, char *err, size_t errlen)
 {
 	char buf[4096];
 	struct passwd pw, *pwp = NULL;
@@ -996,6 +1020,8 @@ static int resolve_user(const ctld_Run *run, struct spawn_request *sr, gid_t *gr
 			return -E2BIG;
 		}
 		sr->ngroups = pwp ? (size_t)ngroups : 0;
+		if (pwp)
+			set_identity(id, pwp);
 	}
 	if (run->group[0]) {
 		if (parse_long(run->group, 0, 0x7fffffff, &num) == 0) {
@@ -1046,8 +1072,24 @@ static int parse_rlimits(const ctld_Run *run, struct spawn_rlimit *out, char *er
 	return 0;
 }
 
-/* Base environment (the daemon's, unless clean_env) with Run.env on top. */
-static char **build_env(const ctld_Run *run, char *err, size_t errlen)
+/* Sets or replaces one "KEY=VALUE" (klen = length of "KEY=") in env[0..*n). */
+static void env_put(char **env, size_t *n, const char *kv, size_t klen)
+{
+	size_t k;
+
+	for (k = 0; k < *n; k++)
+		if (strncmp(env[k], kv, klen) == 0)
+			break;
+	env[k] = (char *)kv;
+	if (k == *n)
+		(*n)++;
+}
+
+/* Base environment (the daemon's, unless clean_env), then the identity of a
+ * --user job replacing the daemon's HOME/USER/LOGNAME (not with clean_env:
+ * that stays empty but for Run.env), then Run.env on top. */
+static char **build_env(const ctld_Run *run, const char *const *identity, char *err,
+			size_t errlen)
 {
 	extern char **environ;
 	size_t nbase = 0, n = 0;
@@ -1056,29 +1098,24 @@ static char **build_env(const ctld_Run *run, char *err, size_t errlen)
 	if (!run->clean_env)
 		while (environ[nbase])
 			nbase++;
-	env = calloc(nbase + run->env_count + 1, sizeof(*env));
+	env = calloc(nbase + 3 + run->env_count + 1, sizeof(*env));
 	if (!env) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	for (size_t i = 0; i < nbase; i++)
 		env[n++] = environ[i];
+	for (size_t i = 0; !run->clean_env && identity && identity[i]; i++)
+		env_put(env, &n, identity[i], (size_t)(strchr(identity[i], '=') - identity[i]) + 1);
 	for (pb_size_t i = 0; i < run->env_count; i++) {
 		const char *kv = run->env[i], *eq = strchr(kv, '=');
-		size_t klen, k;
 
 		if (!eq || eq == kv) {
 			snprintf(err, errlen, "env entry %u is not KEY=VALUE: '%.40s'", i, kv);
 			free(env);
 			return NULL;
 		}
-		klen = (size_t)(eq - kv) + 1;
-		for (k = 0; k < n; k++)
-			if (strncmp(env[k], kv, klen) == 0)
-				break;
-		env[k] = (char *)kv;
-		if (k == n)
-			n++;
+		env_put(env, &n, kv, (size_t)(eq - kv) + 1);
 	}
 	env[n] = NULL;
 	return env;
@@ -1208,7 +1245,8 @@ static void register_job_fds(struct job *j)
 static int start_process(struct job *j, const ctld_Run *run, char *err, size_t errlen)
 {
 	static gid_t groups[MAX_GROUPS];
-	struct spawn_rlimit rlimits[ARRAY_SIZE(run->rlimits)];
+	struct spawn_rlimit rlimits[ARRAY_SIZE(run->rlimits) + 1];
+	struct identity id = { .vars = { NULL } };
 	struct spawn_request sr = { .argv = NULL };
 	struct spawn_result res;
 	char *argv[ARRAY_SIZE(run->argv) + 1];
@@ -1216,10 +1254,14 @@ static int start_process(struct job *j, const ctld_Run *run, char *err, size_t e
 	int child_ends[3] = { -1, -1, -1 };
 	int ret;
 
-	if ((ret = resolve_user(run, &sr, groups, err, errlen)) ||
-	    (ret = parse_rlimits(run, rlimits, err, errlen)))
+	/* rlimits[0]: the descriptor limit the daemon was started with; the
+	 * job's own rlimits come after it and may override it. */
+	rlimits[0] = (struct spawn_rlimit){ .resource = RLIMIT_NOFILE,
+					    .limit = J.cfg.child_nofile };
+	if ((ret = resolve_user(run, &sr, groups, &id, err, errlen)) ||
+	    (ret = parse_rlimits(run, rlimits + 1, err, errlen)))
 		return ret;
-	if (!(env = build_env(run, err, errlen)))
+	if (!(env = build_env(run, id.vars, err, errlen)))
 		return -EINVAL;
 	for (pb_size_t i = 0; i < run->argv_count; i++)
 		argv[i] = (char *)run->argv[i];
@@ -1227,8 +1269,8 @@ static int start_process(struct job *j, const ctld_Run *run, char *err, size_t e
 	sr.argv = argv;
 	sr.envp = env;
 	sr.cwd = run->cwd[0] ? run->cwd : "/";
-	sr.rlimits = rlimits;
-	sr.nrlimits = run->rlimits_count;
+	sr.rlimits = J.cfg.has_child_nofile ? rlimits : rlimits + 1;
+	sr.nrlimits = run->rlimits_count + J.cfg.has_child_nofile;
 	sr.set_umask = run->has_umask;
 	sr.umask = (mode_t)run->umask;
 	if ((ret = spawn_find_program(&sr, argv[0], env_get(env, "PATH"), &paths))) {
@@ -1282,6 +1324,10 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 		reply_error(ctx, ctld_ErrorCode_BAD_REQUEST, -ret, "%s", err);
 		return;
 	}
+	/* A burst of pipelined Runs is handled before the loop gets to SIGCHLD:
+	 * collect the jobs that already ended before calling the table full. */
+	if (J.running >= J.cfg.max_jobs)
+		jobs_reap_children();
 	if (J.running >= J.cfg.max_jobs) {
 		reply_error(ctx, ctld_ErrorCode_LIMIT, 0, "too many running jobs (limit %u)",
 			    J.cfg.max_jobs);
@@ -1291,7 +1337,16 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
 		return;
 	}
-	if ((ret = start_process(j, run, err, sizeof(err)))) {
+	ret = start_process(j, run, err, sizeof(err));
+	if (ret == -EMFILE || ret == -ENFILE) {
+		/* finished-but-unreaped jobs still hold their pipes: reap, retry */
+		jobs_reap_children();
+		close_fd(&j->out_fd[0]);
+		close_fd(&j->out_fd[1]);
+		close_fd(&j->stdin_fd);
+		ret = start_process(j, run, err, sizeof(err));
+	}
+	if (ret) {
 		reply_error(ctx, ret == -EINVAL || ret == -ENOENT ? ctld_ErrorCode_BAD_REQUEST
 								  : ctld_ErrorCode_SYSTEM,
 			    -ret, "%s", err);
@@ -1349,17 +1404,17 @@ void jobs_shutdown(void)
 {
 	uint64_t deadline = now_monotonic_ns() + 3 * NSEC_PER_SEC;
 
+	/* Every remembered job, finished ones too: their leftovers (a server a
+	 * shell started in the background) must not outlive the daemon. */
 	for (struct job *j = J.first; j; j = j->next)
-		if (j->state == ctld_JobState_JOB_RUNNING || !j->reaped)
-			kill_tree(j, SIGKILL);
+		kill_tree(j, SIGKILL);
+	/* And whatever else is below us: orphans of forgotten jobs, which the
+	 * subreaper adopted. They are our children, so no pid is recycled. */
+	kill_proc_children(getpid(), SIGKILL, 0);
 	/* SIGKILL cannot be ignored; a process in uninterruptible sleep can
 	 * still delay it, so wait a bounded time. */
-	while (J.by_pid.count && now_monotonic_ns() < deadline) {
-		jobs_reap_children();
-		if (J.by_pid.count)
-			usleep(2000);
-	}
-	jobs_reap_children();
+	while (jobs_reap_children() && now_monotonic_ns() < deadline)
+		usleep(2000);
 	while (J.first) {
 		struct job *j = J.first;
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "ctld.pb.h"
@@ -21,6 +22,10 @@ struct jobs_config {
 	uint32_t max_jobs;       /* running at once */
 	uint32_t keep_finished;  /* finished jobs remembered for wait/attach/list */
 	size_t backlog_bytes;    /* recent output kept per job for Attach */
+	/* RLIMIT_NOFILE jobs start with: the daemon raises its own soft limit,
+	 * jobs keep the one it was started with (select() users care). */
+	bool has_child_nofile;
+	struct rlimit child_nofile;
 };
 
 void jobs_config_defaults(struct jobs_config *cfg);
@@ -37,8 +42,9 @@ void jobs_handle_write_stdin(struct request_ctx *ctx, const ctld_WriteStdin *w);
 
 /* A client went away: forget its attachments, kill its kill_on_disconnect jobs. */
 void jobs_client_gone(uint64_t session);
-/* SIGCHLD: reap every child that has exited (jobs and adopted orphans). */
-void jobs_reap_children(void);
+/* SIGCHLD: reap every child that has exited (jobs and adopted orphans).
+ * Returns false once the daemon has no children at all. */
+bool jobs_reap_children(void);
 
 /* From the kernel (bpf_events.c): a tracked process exited / forked.
  * root_pid is the job's main pid; time_ns is CLOCK_MONOTONIC. */

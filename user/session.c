@@ -66,6 +66,7 @@ struct session {
 	struct drop_note *drops;
 	size_t ndrops;
 	bool dropping;
+	bool write_broken; /* the peer cannot receive anymore; requests still count */
 	unsigned pending;
 	struct session *next_dead;
 };
@@ -407,7 +408,7 @@ int session_queue(uint64_t session, const struct frame *f)
 	struct session *s = idmap_get(&S.sessions, session);
 	bool was_empty;
 
-	if (!s || s->state == ST_DEAD)
+	if (!s || s->state == ST_DEAD || s->write_broken)
 		return -ENOENT;
 	if (f->droppable && (s->dropping || s->out.bytes + f->len > S.cfg.queue_soft_limit)) {
 		s->dropping = true;
@@ -447,6 +448,25 @@ int session_send_event(uint64_t session, const ctld_Event *ev)
 	return session_send(session, &msg);
 }
 
+/* The peer can no longer receive. Requests it already sent still run (a
+ * Run pipelined right behind Hello must not depend on whether the Hello
+ * reply could be written): drop the output and keep reading until EOF. */
+static void write_failed(struct session *s, ssize_t err)
+{
+	if (s->state != ST_HELLO && s->state != ST_READY) {
+		session_kill(s, err == -EPIPE || err == -ECONNRESET ? "peer went away"
+								    : "write failed");
+		return;
+	}
+	log_debug("client %s: cannot write (%s); finishing its requests", s->peer,
+		  strerror((int)-err));
+	s->write_broken = true;
+	outq_clear(&s->out);
+	s->ndrops = 0;
+	s->dropping = false;
+	update_mask(s);
+}
+
 static void flush_output(struct session *s)
 {
 	while (s->out.bytes && s->state != ST_DEAD) {
@@ -455,8 +475,7 @@ static void flush_output(struct session *s)
 		if (n == -EAGAIN)
 			break;
 		if (n <= 0) {
-			session_kill(s, n == -EPIPE || n == -ECONNRESET ? "peer went away"
-								       : "write failed");
+			write_failed(s, n);
 			return;
 		}
 		outq_consume(&s->out, (size_t)n);

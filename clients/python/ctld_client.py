@@ -150,6 +150,10 @@ class Client:
             if msg.HasField("reply"):
                 if msg.reply.id == rid:
                     reply = msg.reply
+                elif msg.reply.id == 0 and msg.reply.HasField("error"):
+                    # about the connection, not a request (LIMIT, PERMISSION,
+                    # PROTOCOL): the daemon closes right after it
+                    raise CtldError(msg.reply.error)
                 else:
                     self.pending_replies[msg.reply.id] = msg.reply
             elif msg.HasField("event"):
