@@ -130,6 +130,8 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 include tests/tests.mk
 
 # ------------------------------------------------------------------ demo, bench
+include bench/bench.mk
+
 demo: all
 	$(Q)./tests/demo.sh $(BUILD)
 
