@@ -16,8 +16,13 @@
 #define CTLD_EVENTS_H
 
 #define CTLD_TASK_COMM_LEN 16
-#define CTLD_RINGBUF_BYTES (1 << 20)
-#define CTLD_MAX_TRACKED 65536
+/* 256 KiB hold ~2900 records; fork/exit records wake the daemon only once a
+ * quarter is used (CTLD_WAKEUP_BYTES), so the rest absorbs bursts. */
+#define CTLD_RINGBUF_BYTES (256 << 10)
+#define CTLD_WAKEUP_BYTES (CTLD_RINGBUF_BYTES / 4)
+/* Live processes of all job trees at once. Small on purpose: every exit in
+ * the system looks here, and a smaller bucket array stays in cache. */
+#define CTLD_MAX_TRACKED 16384
 #define CTLD_MAX_WATCHED_PORTS 16384
 #define CTLD_MAX_LISTENERS 16384
 

@@ -14,11 +14,12 @@
  * (its lock died with it) are removed at start. Programs are pinned but not
  * their links, so a crashed daemon never leaves programs attached.
  *
- * Losses are never silent: the kernel counts failed reservations in the
- * `stats` map; after each batch (and once more shortly after the last) the
- * counter is compared, a loss is logged and port watches are re-checked with
- * sock_diag so a dropped LISTEN cannot leave a client waiting forever. Exits
- * need no such repair: waitid() stays the authority for job status.
+ * Losses are never silent: the kernel counts failed reservations in a
+ * global of the program's .bss, which the skeleton maps into our memory;
+ * after each batch the counter is compared (no system call), a loss is
+ * logged and port watches are re-checked with sock_diag so a dropped LISTEN
+ * cannot leave a client waiting forever. Exits need no such repair: waitid()
+ * stays the authority for job status.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +49,6 @@
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
-#define LOSS_RECHECK_NS (100 * NSEC_PER_MSEC)
 
 static struct {
 	struct loop *loop;
@@ -61,7 +61,6 @@ static struct {
 	char status[128];
 	uint64_t drops_seen;
 	uint64_t received;
-	struct loop_timer loss_timer;
 } B = { .rb_fd = -1, .pin_lock_fd = -1, .status = "off" };
 
 bool bpf_events_enabled(void)
@@ -280,33 +279,37 @@ static int read_stats(struct ctld_stats *sum)
 	return err;
 }
 
-static void check_losses(struct loop *loop, void *ctx)
+static void check_losses(void)
 {
-	struct ctld_stats st;
+	uint64_t drops = __atomic_load_n(&B.skel->bss->ring_drops_total, __ATOMIC_RELAXED);
 
-	(void)loop;
-	(void)ctx;
-	if (read_stats(&st) || st.drops == B.drops_seen)
+	if (drops == B.drops_seen)
 		return;
 	log_warn("kernel ring buffer was full: %llu event(s) lost so far; re-checking ports",
-		 (unsigned long long)st.drops);
-	B.drops_seen = st.drops;
+		 (unsigned long long)drops);
+	B.drops_seen = drops;
 	watch_port_resync();
+}
+
+void bpf_events_poll(void)
+{
+	int n;
+
+	if (!B.enabled)
+		return;
+	n = ring_buffer__consume(B.rb);
+	if (n < 0)
+		log_warn("ring buffer consume failed: %s", strerror(-n));
+	check_losses();
 }
 
 static void on_ring(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
-	int n;
-
+	(void)loop;
 	(void)fd;
 	(void)events;
 	(void)ctx;
-	n = ring_buffer__consume(B.rb);
-	if (n < 0)
-		log_warn("ring buffer consume failed: %s", strerror(-n));
-	check_losses(loop, NULL);
-	if (!loop_timer_armed(&B.loss_timer))
-		loop_timer_arm_in(loop, &B.loss_timer, LOSS_RECHECK_NS);
+	bpf_events_poll();
 }
 
 /* ------------------------------------------------------------ start, stop */
@@ -353,7 +356,6 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg)
 	int err;
 
 	B.loop = loop;
-	loop_timer_init(&B.loss_timer, check_losses, NULL);
 	copy_str(B.pin_dir, sizeof(B.pin_dir), cfg->pin_dir);
 	if (cfg->disabled) {
 		snprintf(B.status, sizeof(B.status), "off (--no-bpf)");
@@ -385,8 +387,6 @@ off:
 void bpf_events_shutdown(void)
 {
 	B.enabled = false;
-	if (B.loop)
-		loop_timer_disarm(B.loop, &B.loss_timer);
 	if (B.rb) {
 		if (B.rb_fd >= 0)
 			loop_fd_del(B.loop, B.rb_fd);

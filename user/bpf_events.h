@@ -48,5 +48,9 @@ int bpf_events_watch_port(uint64_t netns_ino, uint16_t port);
 int bpf_events_unwatch_port(uint64_t netns_ino, uint16_t port);
 
 void bpf_events_fill_stats(ctld_StatsReply *st);
+/* Drains the ring buffer now. Fork and exit records do not wake the daemon
+ * by themselves; this is called on SIGCHLD and before answering requests
+ * whose answer depends on them (List, Stats, Signal). */
+void bpf_events_poll(void);
 
 #endif

@@ -266,6 +266,9 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *ctx)
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
+			/* kernel exit records first: the job's exit time and status
+			 * cross-check are then known when it is reaped */
+			bpf_events_poll();
 			jobs_reap_children();
 			break;
 		case SIGHUP:

@@ -114,6 +114,11 @@ static void handle_list_watches(struct request_ctx *ctx, const ctld_ListWatches 
 
 void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
 {
+	/* Their answers count descendants and kernel records: take in what the
+	 * kernel queued without waking us. */
+	if (req->which_body == ctld_Request_list_tag || req->which_body == ctld_Request_stats_tag ||
+	    req->which_body == ctld_Request_signal_tag)
+		bpf_events_poll();
 	switch (req->which_body) {
 	case ctld_Request_hello_tag:
 		handle_hello(ctx);

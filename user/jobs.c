@@ -1174,6 +1174,14 @@ static int validate_run(const ctld_Run *run, char *err, size_t errlen)
 	return 0;
 }
 
+/* Our end of a fresh pipe2(O_CLOEXEC) pipe: one fcntl, since a new pipe has
+ * no other status flags (and pipe2(O_NONBLOCK) would make the job's end
+ * non-blocking too, which programs do not expect of their stdio). */
+static void set_nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+}
+
 /* Pipes for the child's stdio; the daemon's ends are non-blocking. */
 static int make_pipes(const ctld_Run *run, struct job *j, int child_ends[3])
 {
@@ -1186,7 +1194,7 @@ static int make_pipes(const ctld_Run *run, struct job *j, int child_ends[3])
 		child_ends[0] = p[0];
 		j->stdin_fd = p[1];
 		j->had_stdin = true;
-		fd_set_nonblock_cloexec(p[1]);
+		set_nonblock(p[1]);
 	}
 	for (int s = 0; s < 2; s++) {
 		if ((s == 0 ? run->stdout_path : run->stderr_path)[0])
@@ -1195,7 +1203,7 @@ static int make_pipes(const ctld_Run *run, struct job *j, int child_ends[3])
 			return -errno;
 		child_ends[s + 1] = p[1];
 		j->out_fd[s] = p[0];
-		fd_set_nonblock_cloexec(p[0]);
+		set_nonblock(p[0]);
 	}
 	return 0;
 }

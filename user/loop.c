@@ -32,6 +32,8 @@ struct loop {
 	size_t nfds;
 	struct loop_timer **heap;
 	size_t heap_len, heap_cap;
+	loop_timer_fn before_wait;
+	void *before_wait_ctx;
 	bool stop;
 };
 
@@ -237,10 +239,20 @@ static void run_due_timers(struct loop *loop)
 	}
 }
 
+void loop_set_before_wait(struct loop *loop, loop_timer_fn fn, void *ctx)
+{
+	loop->before_wait = fn;
+	loop->before_wait_ctx = ctx;
+}
+
 int loop_run_once(struct loop *loop, int max_wait_ms)
 {
 	struct epoll_event events[LOOP_BATCH];
-	int n = epoll_wait(loop->epfd, events, LOOP_BATCH, next_timeout_ms(loop, max_wait_ms));
+	int n;
+
+	if (loop->before_wait)
+		loop->before_wait(loop, loop->before_wait_ctx);
+	n = epoll_wait(loop->epfd, events, LOOP_BATCH, next_timeout_ms(loop, max_wait_ms));
 
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;

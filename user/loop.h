@@ -44,6 +44,11 @@ int loop_timer_arm_in(struct loop *loop, struct loop_timer *t, uint64_t delay_ns
 void loop_timer_disarm(struct loop *loop, struct loop_timer *t);
 bool loop_timer_armed(const struct loop_timer *t);
 
+/* Called at the start of every round, before waiting: work deferred during
+ * the previous round (session output is written here, once per client per
+ * round, instead of once per message). One hook per loop; fn NULL clears it. */
+void loop_set_before_wait(struct loop *loop, loop_timer_fn fn, void *ctx);
+
 /* Runs one round: waits for fds or the next timer, dispatches. 0 or -errno. */
 int loop_run_once(struct loop *loop, int max_wait_ms);
 /* Runs until loop_stop(). */

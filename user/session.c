@@ -13,7 +13,9 @@
  *   Hello, a wrong protocol version) gets an Error reply if possible, then
  *   only that client is closed. A well-formed request that exceeds a bound of
  *   ctld.options is answered with LIMIT and the client stays.
- * - Writes never block: frames go to a per-client queue. Output frames
+ * - Writes never block: frames go to a per-client queue. Control messages
+ *   are written once per loop round (a Run's reply and its Launched leave
+ *   in one write, and the client wakes once); Output at once. Output frames
  *   beyond queue_soft_limit are dropped for that client and reported later as
  *   OutputDropped; anything beyond queue_hard_limit disconnects it. While the
  *   queue is over the soft limit the client's requests are not read either.
@@ -67,6 +69,7 @@ struct session {
 	size_t ndrops;
 	bool dropping;
 	bool write_broken; /* the peer cannot receive anymore; requests still count */
+	bool flush_due;    /* listed in S.flush_ids: write before the loop waits */
 	unsigned pending;
 	struct session *next_dead;
 };
@@ -82,6 +85,8 @@ static struct {
 	uint64_t dropped_bytes;
 	struct session *dead; /* killed, waiting for the reaper */
 	struct loop_timer reaper;
+	uint64_t *flush_ids;  /* sessions with queued output, by id (they may die) */
+	size_t nflush, flush_cap;
 	uint8_t frame_buf[WIRE_MAX_ENCODED];
 	ctld_Message reply_msg;
 	ctld_Request request;
@@ -89,6 +94,7 @@ static struct {
 
 static void session_io(struct loop *loop, int fd, uint32_t events, void *ctx);
 static void flush_output(struct session *s);
+static void flush_due_sessions(struct loop *loop, void *ctx);
 
 void session_config_defaults(struct session_config *cfg)
 {
@@ -151,7 +157,9 @@ static void update_mask(struct session *s)
 		return;
 	if (s->state != ST_CLOSING && s->out.bytes <= S.cfg.queue_soft_limit)
 		mask |= EPOLLIN;
-	if (s->out.bytes || (s->tls && tls_conn_wants_write(s->tls)))
+	/* EPOLLOUT only once a write came up short: output merely queued in
+	 * this round is written before the loop waits anyway. */
+	if ((s->out.bytes && !s->flush_due) || (s->tls && tls_conn_wants_write(s->tls)))
 		mask |= EPOLLOUT;
 	if (!mask)
 		mask = EPOLLIN; /* closing with nothing to send: the reaper is on its way */
@@ -205,6 +213,7 @@ int session_init(struct loop *loop, const struct session_config *cfg, request_ha
 	S.next_id = 1;
 	idmap_init(&S.sessions);
 	loop_timer_init(&S.reaper, reap_dead, NULL);
+	loop_set_before_wait(loop, flush_due_sessions, NULL);
 	return 0;
 }
 
@@ -226,7 +235,11 @@ void session_shutdown(void)
 		session_kill(value, NULL);
 	reap_dead(S.loop, NULL);
 	loop_timer_disarm(S.loop, &S.reaper);
+	loop_set_before_wait(S.loop, NULL, NULL);
 	idmap_free(&S.sessions);
+	free(S.flush_ids);
+	S.flush_ids = NULL;
+	S.nflush = S.flush_cap = 0;
 }
 
 int session_accept(int fd, const char *peer, uid_t peer_uid, struct tls_conn *tls)
@@ -403,10 +416,55 @@ static void report_drops(struct session *s)
 	s->dropping = false;
 }
 
+/* Control messages are written when the loop is about to wait, so what a
+ * client is sent during one round (a Run's reply and Launched) leaves in
+ * one write and wakes it once. Output goes to the socket at once, so the
+ * kernel's socket buffer absorbs bursts before our queue (and its drop
+ * limit) has to. */
+static void flush_soon(struct session *s, bool now)
+{
+	if (s->state == ST_HANDSHAKE)
+		return;
+	if (now) {
+		flush_output(s);
+		return;
+	}
+	if (s->flush_due)
+		return;
+	if (S.nflush == S.flush_cap) {
+		size_t cap = S.flush_cap ? S.flush_cap * 2 : 64;
+		uint64_t *grown = realloc(S.flush_ids, cap * sizeof(*grown));
+
+		if (!grown) {
+			flush_output(s); /* no room to defer: write now */
+			return;
+		}
+		S.flush_ids = grown;
+		S.flush_cap = cap;
+	}
+	S.flush_ids[S.nflush++] = s->id;
+	s->flush_due = true;
+}
+
+static void flush_due_sessions(struct loop *loop, void *ctx)
+{
+	(void)loop;
+	(void)ctx;
+	/* flush_output may queue more (drop markers): loop by index */
+	for (size_t i = 0; i < S.nflush; i++) {
+		struct session *s = idmap_get(&S.sessions, S.flush_ids[i]);
+
+		if (!s)
+			continue; /* closed meanwhile */
+		s->flush_due = false;
+		flush_output(s);
+	}
+	S.nflush = 0;
+}
+
 int session_queue(uint64_t session, const struct frame *f)
 {
 	struct session *s = idmap_get(&S.sessions, session);
-	bool was_empty;
 
 	if (!s || s->state == ST_DEAD || s->write_broken)
 		return -ENOENT;
@@ -420,14 +478,9 @@ int session_queue(uint64_t session, const struct frame *f)
 		report_drops(s);
 	if (s->state == ST_DEAD)
 		return -ENOENT;
-	was_empty = s->out.bytes == 0;
 	if (queue_bytes(s, f->data, f->len))
 		return -ENOBUFS;
-	/* Write at once when the socket was idle: one epoll round trip less. */
-	if (was_empty && s->state != ST_HANDSHAKE)
-		flush_output(s);
-	else
-		update_mask(s);
+	flush_soon(s, f->droppable);
 	return 0;
 }
 

@@ -108,13 +108,16 @@ static int collect(int fd, int family, uint16_t port, struct listening_sock *out
 	}
 }
 
-int sockdiag_listeners(int fd, uint16_t port, struct listening_sock *out, size_t max)
+int sockdiag_listeners(int fd, int family, uint16_t port, struct listening_sock *out,
+		       size_t max)
 {
-	int count = collect(fd, AF_INET, port, out, max, 0);
+	int count = 0;
 
-	if (count < 0)
-		return count;
-	return collect(fd, AF_INET6, port, out, max, count);
+	if (family != AF_INET6)
+		count = collect(fd, AF_INET, port, out, max, count);
+	if (count >= 0 && family != AF_INET)
+		count = collect(fd, AF_INET6, port, out, max, count);
+	return count;
 }
 
 /* Copies port and address of sa into the diag socket id (network order). */

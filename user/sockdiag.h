@@ -22,9 +22,11 @@ struct listening_sock {
 
 /* A NETLINK_SOCK_DIAG socket (CLOEXEC) in the caller's current netns, or -errno. */
 int sockdiag_open(void);
-/* Lists TCP listeners (IPv4 and IPv6) on port (0 = all). Returns the number
- * found (only the first max are stored) or -errno. */
-int sockdiag_listeners(int fd, uint16_t port, struct listening_sock *out, size_t max);
+/* Lists TCP listeners of family (AF_INET, AF_INET6, or 0 for both) on port
+ * (0 = all). Returns the number found (only the first max are stored) or
+ * -errno. */
+int sockdiag_listeners(int fd, int family, uint16_t port, struct listening_sock *out,
+		       size_t max);
 /* The uid owning the peer end of a TCP connection on this host: the socket
  * whose source is `peer` and destination `local` (both AF_INET or AF_INET6,
  * from getpeername/getsockname). 0 or -errno (-ENOENT: not a local peer). */

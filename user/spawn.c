@@ -8,9 +8,12 @@
  *
  * The child shares the parent's memory and runs on its own small stack until
  * execve; it calls only async-signal-safe system calls. A failure (errno and
- * the step) goes back through a CLOEXEC pipe that a successful exec closes:
- * that works with vfork semantics and also where clone degrades to fork
- * (valgrind), where writes to "shared" memory would be lost. Credentials
+ * the step) is written into the shared argument struct, which the parent
+ * reads once the child has exec'd or exited (vfork semantics). Where clone
+ * degrades to fork (valgrind), writes to "shared" memory would be lost: a
+ * probe at the first spawn finds out, and there failures go back through a
+ * CLOEXEC pipe that a successful exec closes (five more system calls per
+ * spawn, so only where needed). Credentials
  * are changed with raw syscalls: glibc's setuid() would try to broadcast to
  * other threads of the (shared) process.
  */
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "spawn.h"
@@ -44,19 +48,23 @@ struct child_failure {
 
 struct child_args {
 	const struct spawn_request *req;
-	sigset_t mask; /* the mask the program starts with (empty) */
-	int report_fd; /* write end of the CLOEXEC failure pipe */
+	sigset_t mask;  /* the mask the program starts with (empty) */
+	int report_fd;  /* write end of the CLOEXEC failure pipe, or -1: shared memory */
+	struct child_failure failure; /* written by the child when memory is shared */
 };
 
 static _Noreturn void child_fail(struct child_args *a, const char *step, const char *what)
 {
 	struct child_failure f;
 
-	memset(&f, 0, sizeof(f)); /* padding included: it goes through write() */
+	memset(&f, 0, sizeof(f)); /* padding included: it may go through write() */
 	f.err = errno;
 	f.step = step;
 	f.what = what;
-	(void)!write(a->report_fd, &f, sizeof(f));
+	if (a->report_fd >= 0)
+		(void)!write(a->report_fd, &f, sizeof(f));
+	else
+		a->failure = f;
 	_exit(127);
 }
 
@@ -221,34 +229,84 @@ static void read_failure(int fd, struct spawn_result *result)
 	}
 }
 
-int spawn_process(const struct spawn_request *req, struct spawn_result *result)
-{
-	/* One stack is enough: the parent sleeps while the child uses it. */
-	static _Alignas(16) unsigned char stack[CHILD_STACK_SIZE];
-	struct child_args args = { .req = req };
-	sigset_t all, old;
-	int pidfd = -1, report[2], err;
-	pid_t pid;
+/* One stack is enough: the parent sleeps while the child uses it. */
+static _Alignas(16) unsigned char child_stack[CHILD_STACK_SIZE];
 
-	*result = (struct spawn_result){ .pid = -1, .pidfd = -1 };
-	if (pipe2(report, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	args.report_fd = report[1];
-	sigemptyset(&args.mask);
+/* Runs fn in a vfork-style child with all signals blocked around clone. */
+static pid_t clone_vfork(int (*fn)(void *), void *arg, int *pidfd)
+{
+	sigset_t all, old;
+	pid_t pid;
+	int err;
+
 	/* No signal may be handled on the shared stack while the child runs. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = clone(child_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
-		    &args, &pidfd);
-	err = pid < 0 ? -errno : 0;
+	pid = clone(fn, child_stack + sizeof(child_stack),
+		    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, arg, pidfd);
+	err = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(report[1]);
+	errno = err;
+	return pid;
+}
+
+static int probe_child(void *arg)
+{
+	*(volatile int *)arg = 1;
+	_exit(0);
+}
+
+/* Does a CLONE_VM child write into our memory? Yes on Linux; no under
+ * valgrind, which turns such a clone into fork. Asked once. */
+static bool memory_is_shared(void)
+{
+	static int known = -1;
+	volatile int flag = 0;
+	int pidfd = -1;
+	pid_t pid;
+
+	if (known >= 0)
+		return known;
+	pid = clone_vfork(probe_child, (void *)&flag, &pidfd);
+	if (pid < 0)
+		return false; /* try again next time; use the pipe meanwhile */
+	waitpid(pid, NULL, __WALL);
+	if (pidfd >= 0)
+		close(pidfd);
+	known = flag == 1;
+	return known;
+}
+
+int spawn_process(const struct spawn_request *req, struct spawn_result *result)
+{
+	struct child_args args = { .req = req, .report_fd = -1 };
+	int pidfd = -1, report[2] = { -1, -1 }, err;
+	pid_t pid;
+
+	*result = (struct spawn_result){ .pid = -1, .pidfd = -1 };
+	if (!memory_is_shared()) {
+		if (pipe2(report, O_CLOEXEC | O_NONBLOCK) < 0)
+			return -errno;
+		args.report_fd = report[1];
+	}
+	sigemptyset(&args.mask);
+	pid = clone_vfork(child_main, &args, &pidfd);
+	err = pid < 0 ? -errno : 0;
+	if (report[1] >= 0)
+		close(report[1]);
 	if (err) {
-		close(report[0]);
+		if (report[0] >= 0)
+			close(report[0]);
 		return err;
 	}
-	read_failure(report[0], result);
-	close(report[0]);
+	if (report[0] >= 0) {
+		read_failure(report[0], result);
+		close(report[0]);
+	} else if (args.failure.err) {
+		result->err = args.failure.err;
+		result->step = args.failure.step;
+		result->what = args.failure.what;
+	}
 	/* Where CLONE_PIDFD was not honoured (valgrind), open one: the child is
 	 * ours and unreaped, so its pid cannot have been reused. */
 	if (pidfd < 0)

@@ -259,7 +259,8 @@ static void candidate_check(struct loop *loop, void *ctx)
 		candidate_free(c);
 		return;
 	}
-	n = sockdiag_listeners(ns->diag_fd, c->pe.port, P.scan, MAX_LISTENERS_SCAN);
+	/* one family: the candidate's (half the cost of a full dump) */
+	n = sockdiag_listeners(ns->diag_fd, c->pe.family, c->pe.port, P.scan, MAX_LISTENERS_SCAN);
 	if (n >= 0 && scan_has(P.scan, n, c->pe.sock_ino)) {
 		struct port_event pe = c->pe;
 
@@ -356,7 +357,7 @@ static bool reconcile(struct port_watch *w, const struct listening_sock *socks, 
 /* One dump per namespace, shared by every watch in it. */
 static void scan_namespace(struct netns *ns, void *ctx)
 {
-	int n = sockdiag_listeners(ns->diag_fd, 0, P.scan, MAX_LISTENERS_SCAN);
+	int n = sockdiag_listeners(ns->diag_fd, 0, 0, P.scan, MAX_LISTENERS_SCAN);
 	uint64_t id;
 	void *value;
 
@@ -507,7 +508,7 @@ void watch_port_handle_watch(struct request_ctx *ctx, const ctld_WatchPort *req)
 	log_debug("watch %llu: port %u in netns %llu", (unsigned long long)w->id, w->port,
 		  (unsigned long long)w->ns->ino);
 	/* 3. ... then who listens already. */
-	n = sockdiag_listeners(w->ns->diag_fd, w->port, P.scan, MAX_LISTENERS_SCAN);
+	n = sockdiag_listeners(w->ns->diag_fd, 0, w->port, P.scan, MAX_LISTENERS_SCAN);
 	if (n < 0)
 		log_warn("sock_diag check for port %u failed: %s", w->port, strerror(-n));
 	else if (!reconcile(w, P.scan, n, true))

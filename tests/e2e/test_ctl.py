@@ -318,9 +318,11 @@ class SignalTest(CtlTestCase):
         self.assertEqual(p.returncode, 130)
 
     def test_second_ctrl_c_detaches(self):
-        script = "trap 'echo got-int' INT; while :; do sleep 0.05; done"
+        script = "trap 'echo got-int' INT; echo trapped; while :; do sleep 0.05; done"
         p = self.popen_run("sh", "-c", script)
         job = self.running_job("sh -c " + script)
+        # "running" comes at spawn; SIGINT must wait until the trap is set
+        self.assertEqual(p.stdout.readline().strip(), "trapped")
         p.send_signal(signal.SIGINT)
         time.sleep(0.5)
         self.assertIsNone(p.poll(), "the job traps SIGINT: ctl must keep waiting")
