@@ -5,7 +5,8 @@
 #   make deps       install missing Debian packages (idempotent)
 #   V=1             show full commands    SAN=1        ASan+UBSan build
 .DELETE_ON_ERROR:
-.SECONDARY: $(BUILD)/ctld.bpf.o
+# Keep intermediate files (the .bpf.o next to its skeleton) in every build dir.
+.SECONDARY:
 .SUFFIXES:
 
 BUILD    ?= build

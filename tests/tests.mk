@@ -33,7 +33,7 @@ E2E_MODES ?= bpf nobpf
 TEST_FUZZ_SECONDS ?= 30
 E2E_PATTERN ?= test_*.py
 
-.PHONY: unit e2e test
+.PHONY: unit e2e e2e-valgrind test
 unit: $(UNIT_BINS)
 	$(Q)fail=0; for t in $(UNIT_BINS); do \
 		printf '  UNIT     %s\n' "$$t"; \
@@ -47,8 +47,22 @@ e2e: all $(TEST_PROGS)
 			-s tests/e2e -p '$(E2E_PATTERN)' $(if $(V),-v) || exit 1; \
 	done
 
+# The end-to-end suite with the daemon under valgrind memcheck (errors and
+# definite/indirect leaks fail the test that stopped the daemon). One mode:
+# no-BPF by default, the mode the sanitizer pass in .ci/run does not cover.
+VALGRIND_MODES ?= nobpf
+e2e-valgrind: all $(TEST_PROGS)
+	$(Q)for mode in $(VALGRIND_MODES); do \
+		printf '  E2E      mode=%s under valgrind\n' "$$mode"; \
+		CTLD_VALGRIND=1 CTLD_BUILD=$(BUILD) CTLD_TEST_MODE=$$mode $(PYTHON) -m unittest \
+			discover -s tests/e2e -p '$(E2E_PATTERN)' $(if $(V),-v) || exit 1; \
+	done
+
+# TEST_FUZZ_SECONDS=0 skips the fuzzing run (the regressions still run).
 test: deps all unit e2e fuzz-regressions
+ifneq ($(TEST_FUZZ_SECONDS),0)
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+endif
 
 # Fuzzing (libFuzzer, clang): the frame codec and the daemon's whole request
 # path. `make fuzz` runs each target FUZZ_SECONDS on the committed seed corpus

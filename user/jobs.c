@@ -706,9 +706,16 @@ static void kill_tracked(struct job *j, int sig)
 			signal_tracked(j, pids[i], sig);
 }
 
-/* Without BPF: descendants that left the job's process group, found through
- * /proc/PID/task/TID/children (best effort). */
-static void kill_proc_children(pid_t pid, int sig, int depth)
+/* Processes found below a pid, each held by a pidfd opened before anything
+ * is signalled: the walk must happen while their parents live (a dead
+ * parent's children move to us), and a held pidfd cannot name a recycled pid. */
+struct held_pids {
+	pid_t pid[MAX_TREE_PIDS];
+	int fd[MAX_TREE_PIDS]; /* -1 where pidfds are unavailable (valgrind) */
+	size_t n;
+};
+
+static void hold_descendants(pid_t pid, struct held_pids *h, int depth)
 {
 	char path[64];
 	DIR *tasks;
@@ -733,30 +740,61 @@ static void kill_proc_children(pid_t pid, int sig, int depth)
 		if (!fgets(buf, sizeof(buf), f))
 			buf[0] = '\0';
 		fclose(f);
-		for (p = buf;; p = end) {
+		for (p = buf; h->n < MAX_TREE_PIDS; p = end) {
 			long child = strtol(p, &end, 10);
 
 			if (end == p)
 				break;
-			kill_proc_children((pid_t)child, sig, depth + 1);
-			kill((pid_t)child, sig);
+			h->pid[h->n] = (pid_t)child;
+			h->fd[h->n++] = (int)syscall(SYS_pidfd_open, (pid_t)child, 0);
+			hold_descendants((pid_t)child, h, depth + 1);
 		}
 	}
 	closedir(tasks);
 }
 
+static void signal_held(struct held_pids *h, int sig)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		if (h->fd[i] >= 0) {
+			send_signal_pidfd(h->fd[i], sig);
+			close(h->fd[i]);
+		} else {
+			kill(h->pid[i], sig); /* no pidfds here: best effort */
+		}
+	}
+	h->n = 0;
+}
+
 static void kill_tree(struct job *j, int sig)
 {
+	static struct held_pids held;
+
 	if (!j->reaped) {
-		/* While the main process is unreaped its pid, hence its process
-		 * group id (setsid), cannot be reused: both are safe targets. */
+		/* Without BPF, descendants that left the group are found through
+		 * /proc/PID/task/TID/children, before anyone dies (best effort). */
 		if (!bpf_events_enabled())
-			kill_proc_children(j->pid, sig, 0);
+			hold_descendants(j->pid, &held, 0);
+		/* While the main process is unreaped its pid, hence its process
+		 * group id (setsid), cannot be reused: both are safe targets. The
+		 * group first: one atomic signal to the main process and every
+		 * member, so no shell sees its children die before it is told. */
 		kill(-j->pid, sig);
 		signal_main(j, sig);
+		signal_held(&held, sig);
 	}
 	if (bpf_events_enabled())
 		kill_tracked(j, sig);
+}
+
+/* Whatever else is below the daemon: orphans of forgotten jobs, which the
+ * subreaper adopted. */
+static void kill_adopted(void)
+{
+	static struct held_pids rest;
+
+	hold_descendants(getpid(), &rest, 0);
+	signal_held(&rest, SIGKILL);
 }
 
 static void timeout_fired(struct loop *loop, void *ctx)
@@ -1416,9 +1454,7 @@ void jobs_shutdown(void)
 	 * shell started in the background) must not outlive the daemon. */
 	for (struct job *j = J.first; j; j = j->next)
 		kill_tree(j, SIGKILL);
-	/* And whatever else is below us: orphans of forgotten jobs, which the
-	 * subreaper adopted. They are our children, so no pid is recycled. */
-	kill_proc_children(getpid(), SIGKILL, 0);
+	kill_adopted();
 	/* SIGKILL cannot be ignored; a process in uninterruptible sleep can
 	 * still delay it, so wait a bounded time. */
 	while (jobs_reap_children() && now_monotonic_ns() < deadline)

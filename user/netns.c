@@ -138,8 +138,14 @@ void netns_put(struct netns *ns)
 
 void netns_for_each(void (*fn)(struct netns *ns, void *ctx), void *ctx)
 {
-	for (struct netns *ns = all; ns; ns = ns->next)
+	struct netns *next;
+
+	/* fn may release the namespace it is given (a watch on it ended),
+	 * never another one: take the next before calling. */
+	for (struct netns *ns = all; ns; ns = next) {
+		next = ns->next;
 		fn(ns, ctx);
+	}
 }
 
 void netns_shutdown(void)

@@ -21,7 +21,8 @@ struct netns {
  * a name under /run/netns. 0 or -errno with a readable reason in err. */
 int netns_get(const char *spec, struct netns **out, char *err, size_t errlen);
 void netns_put(struct netns *ns);
-/* Calls fn for every namespace in use. */
+/* Calls fn for every namespace in use; fn may release (netns_put) the one
+ * it is given. */
 void netns_for_each(void (*fn)(struct netns *ns, void *ctx), void *ctx);
 void netns_shutdown(void);
 

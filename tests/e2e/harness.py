@@ -33,6 +33,13 @@ VALGRIND = os.environ.get("CTLD_VALGRIND") == "1"
 _counter = [0]
 
 
+def not_under_valgrind(why):
+    """Marks a test whose subject valgrind cannot reproduce (it emulates the
+    vfork child up to exec, has fds and limits of its own, and is ~50x
+    slower). Such tests still run in the normal and sanitizer passes."""
+    return unittest.skipIf(VALGRIND, "under valgrind: " + why)
+
+
 class Daemon:
     """A running ctld-bpf. Use as a context manager or call stop()."""
 

@@ -38,7 +38,7 @@ import time
 import unittest
 
 import harness
-from harness import MODE, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
+from harness import not_under_valgrind, MODE, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
 
 PYPATHS = [os.path.join(harness.BUILD, "python"), os.path.join(ROOT, "clients", "python")]
 # A uid no account uses (test_security uses 54321): its process count is ours alone.
@@ -97,7 +97,8 @@ def processes_of_uid(uid):
             st = os.stat("/proc/" + name)
         except FileNotFoundError:
             continue
-        if st.st_uid == uid and proc_stat(int(name)) and proc_stat(int(name))[0] != "Z":
+        state = proc_stat(int(name)) if st.st_uid == uid else None  # read once: it may vanish
+        if state and state[0] != "Z":
             found.append(int(name))
     return found
 
@@ -380,6 +381,7 @@ WITH_NOFILE = ("import os, resource, sys\n"
 class FdExhaustionTest(unittest.TestCase):
     LIMIT = 64
 
+    @not_under_valgrind("valgrind needs descriptors of its own")
     def test_out_of_fds_is_an_error_not_a_crash(self):
         d = Daemon(start=False)
         d.args = [sys.executable, "-c", WITH_NOFILE, str(self.LIMIT)] + d.args
@@ -726,6 +728,7 @@ class StormTest(unittest.TestCase):
             all_jobs |= jobs
         return all_jobs, refused
 
+    @not_under_valgrind("10000 jobs take minutes under valgrind")
     def test_10000_short_jobs_one_terminal_event_each(self):
         total = self.CLIENTS * self.PER_CLIENT
         # Each client keeps up to 256 jobs in flight: 2048 at most, under the
@@ -750,6 +753,7 @@ class StormTest(unittest.TestCase):
                      "no zombie or leftover children")
             self.assertLess(took, 60, "the storm took too long")
 
+    @not_under_valgrind("valgrind needs descriptors of its own")
     def test_storm_short_of_descriptors(self):
         # 1200 jobs that stay alive a moment, against a daemon with 128
         # descriptors: more jobs than descriptors are alive at once, so some

@@ -36,7 +36,7 @@ import time
 import unittest
 
 import harness
-from harness import ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
+from harness import not_under_valgrind, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
 from ctld_client import frame
 from google.protobuf.internal.decoder import _DecodeVarint
 
@@ -737,6 +737,7 @@ class PrivilegeTest(DaemonTestCase):
         self.assertTrue(ef.text.startswith("execve "), ef.text)
         self.assertEqual(self.run_job([prog])[0], "ran\n")
 
+    @not_under_valgrind("valgrind's own log fd is inherited by the emulated child")
     def test_job_inherits_no_daemon_descriptor(self):
         # The daemon holds listening sockets, client connections, (bpf) map
         # and program fds, other jobs' pipes: a job, above all one running as
@@ -755,6 +756,7 @@ class PrivilegeTest(DaemonTestCase):
             self.assertEqual(list(busy.events(other, timeout=10))[-1].exited.signal, 9)
 
     # ------------------------------------------------------------ limits
+    @not_under_valgrind("valgrind filters setrlimit(NOFILE) in the emulated child")
     def test_rlimits_applied(self):
         rl = [pb.Rlimit(resource="nofile", soft=123, hard=456),
               pb.Rlimit(resource="nproc", soft=77, hard=88),
@@ -777,6 +779,7 @@ class PrivilegeTest(DaemonTestCase):
                                  rlimits=rl[:1], user="nobody")
         self.assertEqual(out, "122 %d\n" % errno.EMFILE)
 
+    @not_under_valgrind("valgrind filters setrlimit in the emulated child")
     def test_rlimit_that_cannot_be_applied_is_exec_failed(self):
         huge = 1 << 40  # above fs.nr_open: setrlimit says EPERM even for root
         ef = self.exec_failed(["true"], user="nobody",
@@ -832,6 +835,7 @@ class PrivilegeTest(DaemonTestCase):
             self.assertEqual(tty, 0, "the job has a controlling terminal")
             self.assertNotEqual(sid, os.getsid(self.d.pid))
 
+    @not_under_valgrind("valgrind filters setrlimit(NOFILE) in the emulated child")
     def test_ctl_run_user(self):
         p = self.d.ctl("run", "-C", "/", "--user", "nobody", "--", "id", "-u", check=0)
         self.assertEqual(p.stdout, "%d\n" % NOBODY.pw_uid)
