@@ -33,6 +33,65 @@ VALGRIND = os.environ.get("CTLD_VALGRIND") == "1"
 _counter = [0]
 
 
+# ------------------------------------------------------------ /proc helpers
+def proc_stat(pid):
+    """(state, ppid, starttime) of a process, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = data.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1]), int(fields[19])
+
+
+def children(pid):
+    """Direct children of pid, from /proc/PID/task/*/children."""
+    kids = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return kids
+    for tid in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids += [int(x) for x in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return kids
+
+
+def zombies_of(ppid):
+    """Zombie processes whose parent is ppid."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st and st[0] == "Z" and st[1] == ppid:
+                found.append(int(name))
+    return found
+
+
+def alive(pid, starttime=None):
+    """The process exists and is not a zombie (and, given its start time,
+    is the same process, not a recycled pid)."""
+    st = proc_stat(pid)
+    return (st is not None and st[0] not in ("Z", "X")
+            and (starttime is None or st[2] == starttime))
+
+
+def wait_for(pred, timeout=5.0, what="condition", step=0.01):
+    """Polls pred until it is truthy (returned) or fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(step)
+
+
 def not_under_valgrind(why):
     """Marks a test whose subject valgrind cannot reproduce (it emulates the
     vfork child up to exec, has fds and limits of its own, and is ~50x

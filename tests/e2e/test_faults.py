@@ -38,7 +38,7 @@ import time
 import unittest
 
 import harness
-from harness import not_under_valgrind, MODE, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
+from harness import alive, children, proc_stat, wait_for, zombies_of, not_under_valgrind, MODE, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
 
 PYPATHS = [os.path.join(harness.BUILD, "python"), os.path.join(ROOT, "clients", "python")]
 # A uid no account uses (test_security uses 54321): its process count is ours alone.
@@ -46,47 +46,6 @@ NPROC_UID = 54329
 
 
 # ---------------------------------------------------------------- /proc helpers
-
-def proc_stat(pid):
-    """(state, ppid, starttime) of a process, or None when it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = data.rsplit(")", 1)[1].split()
-    return fields[0], int(fields[1]), int(fields[19])
-
-
-def alive(pid, starttime):
-    st = proc_stat(pid)
-    return st is not None and st[2] == starttime and st[0] not in ("Z", "X")
-
-
-def children(pid):
-    kids = []
-    try:
-        tasks = os.listdir("/proc/%d/task" % pid)
-    except FileNotFoundError:
-        return kids
-    for tid in tasks:
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                kids += [int(x) for x in f.read().split()]
-        except FileNotFoundError:
-            pass
-    return kids
-
-
-def zombies_of(ppid):
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st and st[0] == "Z" and st[1] == ppid:
-                found.append(int(name))
-    return found
-
 
 def processes_of_uid(uid):
     found = []
@@ -118,17 +77,6 @@ def fds_of(pid, pidfds=True):
 
 def nfds(pid, pidfds=True):
     return len(fds_of(pid, pidfds))
-
-
-def wait_for(pred, timeout=5.0, what="condition", step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(step)
 
 
 def drain(c, timeout=10):

@@ -9,7 +9,6 @@ import hashlib
 import os
 import socket
 import tempfile
-import threading
 import time
 import unittest
 

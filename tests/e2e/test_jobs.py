@@ -17,68 +17,12 @@ import threading
 import time
 import unittest
 
-from harness import DaemonTestCase, CtldError, pb
+from harness import alive, children, proc_stat, wait_for, zombies_of, DaemonTestCase, CtldError, pb
 
 RLIM_INFINITY = (1 << 64) - 1
 
 
 # ---------------------------------------------------------------- /proc helpers
-
-def proc_stat(pid):
-    """(state, ppid, starttime) of a process, or None when it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = data.rsplit(")", 1)[1].split()
-    return fields[0], int(fields[1]), int(fields[19])
-
-
-def children(pid):
-    """Direct children of pid, from /proc/PID/task/*/children."""
-    kids = []
-    try:
-        tasks = os.listdir("/proc/%d/task" % pid)
-    except FileNotFoundError:
-        return kids
-    for tid in tasks:
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                kids += [int(x) for x in f.read().split()]
-        except FileNotFoundError:
-            pass
-    return kids
-
-
-def zombies_of(ppid):
-    """Zombie processes whose parent is ppid."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        st = proc_stat(int(name))
-        if st and st[0] == "Z" and st[1] == ppid:
-            found.append(int(name))
-    return found
-
-
-def alive(pid, starttime):
-    """The process that had this start time still exists and is not a zombie."""
-    st = proc_stat(pid)
-    return st is not None and st[2] == starttime and st[0] not in ("Z", "X")
-
-
-def wait_for(pred, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.01)
-
 
 def collect(c, job, timeout=20):
     """All events of one job up to its terminal event: (stdout, stderr, kinds, terminal)."""

@@ -10,42 +10,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 import unittest
 
-from harness import BUILD, MODE, Daemon, DaemonTestCase, pb
+from harness import alive, children, wait_for, BUILD, MODE, Daemon, DaemonTestCase, pb
 
 THREAD_EXIT = os.path.join(BUILD, "tests", "progs", "thread_exit")
 FORK_STORM = os.path.join(BUILD, "tests", "progs", "fork_storm")
-
-
-def children_of(pid):
-    """Direct children of pid, from /proc/PID/task/*/children."""
-    kids = []
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                kids += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return kids
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ")[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_until(pred, timeout=5.0, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 class ExitStatusTest(DaemonTestCase):
@@ -142,10 +112,9 @@ class TreeTest(DaemonTestCase):
             ev = c.next_event(timeout=5)
             self.assertTrue(ev.HasField("launched"))
             sh_pid = ev.launched.pid
-            self.assertTrue(wait_until(lambda: children_of(sh_pid)))
-            grandchild = children_of(sh_pid)[0]
-            self.assertTrue(wait_until(lambda: open("/proc/%d/comm" % grandchild).read().strip()
-                                       == "sleep"))
+            grandchild = wait_for(lambda: children(sh_pid), what="sh to fork")[0]
+            wait_for(lambda: open("/proc/%d/comm" % grandchild).read().strip() == "sleep",
+                     what="the grandchild to exec sleep")
             if MODE == "bpf":
                 jobs = {j.job: j for j in c.list()}
                 self.assertGreaterEqual(jobs[job].descendants, 1)
@@ -153,8 +122,8 @@ class TreeTest(DaemonTestCase):
             c.signal(job, signal.SIGKILL)
             exited = [e for e in c.events(job, timeout=10) if e.HasField("exited")][0]
             self.assertEqual(exited.exited.signal, signal.SIGKILL)
-            self.assertTrue(wait_until(lambda: not alive(grandchild)),
-                            "grandchild %d survived the tree kill" % grandchild)
+            wait_for(lambda: not alive(grandchild),
+                     what="grandchild %d to die with the tree" % grandchild)
 
     def test_orphans_are_reaped(self):
         # A job whose child outlives it: the child is re-parented to the
@@ -163,8 +132,8 @@ class TreeTest(DaemonTestCase):
             before = c.stats().orphans_reaped
             _, _, ev = c.run_and_wait(["sh", "-c", "(sleep 0.3; exit 3) & exit 0"], timeout=10)
             self.assertEqual(ev.exited.exit_code, 0)
-            self.assertTrue(wait_until(lambda: c.stats().orphans_reaped > before, timeout=5))
-        zombies = [p for p in children_of(self.d.pid) if not alive(p)]
+            wait_for(lambda: c.stats().orphans_reaped > before, what="the orphan to be reaped")
+        zombies = [p for p in children(self.d.pid) if not alive(p)]
         self.assertEqual(zombies, [])
 
     def test_descendants_counted(self):
@@ -175,26 +144,25 @@ class TreeTest(DaemonTestCase):
             return
         with self.d.client() as c:
             job = c.run(["sh", "-c", "sleep 100 & sleep 100 & sleep 100 & wait"])
-            self.assertTrue(wait_until(
-                lambda: {j.job: j for j in c.list()}[job].descendants == 3), c.list())
+            wait_for(lambda: {j.job: j for j in c.list()}[job].descendants == 3,
+                     what="3 descendants to be counted")
             c.signal(job, signal.SIGTERM)
             list(c.events(job, timeout=10))
-            self.assertTrue(wait_until(
-                lambda: {j.job: j for j in c.list()}[job].descendants == 0), c.list())
+            wait_for(lambda: {j.job: j for j in c.list()}[job].descendants == 0,
+                     what="descendants to drop to 0")
 
 
 class RingPressureTest(unittest.TestCase):
     def test_losses_are_counted_never_silent(self):
         # 20000 tracked forks + exits (40000 records) while the daemon is
-        # frozen: the 1 MiB ring buffer (~11900 records) overflows.
+        # frozen: the 256 KiB ring buffer (~2900 records) overflows.
         n = 20000
         with Daemon() as d, d.client(timeout=60) as c:
             job = c.run([FORK_STORM, "300", str(n)])
             pid = c.next_event(timeout=5).launched.pid
             os.kill(d.pid, signal.SIGSTOP)
             try:
-                self.assertTrue(wait_until(lambda: not alive(pid), timeout=60),
-                                "fork_storm did not finish")
+                wait_for(lambda: not alive(pid), timeout=60, what="fork_storm to finish")
             finally:
                 os.kill(d.pid, signal.SIGCONT)
             events = list(c.events(job, timeout=30))

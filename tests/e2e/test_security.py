@@ -36,7 +36,7 @@ import time
 import unittest
 
 import harness
-from harness import not_under_valgrind, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
+from harness import wait_for, not_under_valgrind, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
 from ctld_client import frame
 from google.protobuf.internal.decoder import _DecodeVarint
 
@@ -67,17 +67,6 @@ def decode_all(data):
         msgs.append(pb.Message.FromString(data[pos:pos + n]))
         pos += n
     return msgs
-
-
-def wait_for(pred, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
 
 
 def start_refused(d, timeout=30):

@@ -13,7 +13,7 @@ import time
 import unittest
 import uuid
 
-from harness import MODE, CtldError, DaemonTestCase, pb
+from harness import CtldError, DaemonTestCase, pb
 
 
 def free_port():
