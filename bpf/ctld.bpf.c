@@ -57,6 +57,18 @@ struct {
 	__type(value, struct tracked_proc);
 } tracked SEC(".maps");
 
+/* Exact counters in front of `tracked`: every exit and fork in the system
+ * asks "is this tgid tracked?", and a hash lookup costs a cache miss or two.
+ * An array lookup is inlined by the verifier; a zero counter answers "no"
+ * for sure. Counters, not bits, so slots shared by two tracked tgids stay
+ * right when one of them exits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CTLD_TRACKED_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tracked_slots SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CTLD_MAX_WATCHED_PORTS);
@@ -114,6 +126,39 @@ static __always_inline __u64 process_wakeup_flags(void)
 
 /* ------------------------------------------------------------ processes */
 
+static __always_inline __u32 *slot_of(__u32 tgid)
+{
+	__u32 slot = tgid & (CTLD_TRACKED_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&tracked_slots, &slot);
+}
+
+static __always_inline bool maybe_tracked(__u32 tgid)
+{
+	__u32 *n = slot_of(tgid);
+
+	return n && *n;
+}
+
+/* Inserts a new tracked process; the slot counter follows the map exactly. */
+static __always_inline int track(__u32 tgid, const struct tracked_proc *value)
+{
+	__u32 *n = slot_of(tgid);
+
+	if (!n || bpf_map_update_elem(&tracked, &tgid, value, BPF_NOEXIST))
+		return -1;
+	__sync_fetch_and_add(n, 1);
+	return 0;
+}
+
+static __always_inline void untrack(__u32 tgid)
+{
+	__u32 *n = slot_of(tgid);
+
+	if (n && bpf_map_delete_elem(&tracked, &tgid) == 0)
+		__sync_fetch_and_add(n, -1);
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -132,15 +177,17 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (ptgid == daemon_tgid) {
 		/* A job's main process: user space fills in the job id. */
 		value.root_pid = ctgid;
-		if (bpf_map_update_elem(&tracked, &ctgid, &value, BPF_ANY) && st)
+		if (track(ctgid, &value) && st)
 			st->tracked_full++;
 		return 0;
 	}
+	if (!maybe_tracked(ptgid))
+		return 0;
 	pv = bpf_map_lookup_elem(&tracked, &ptgid);
 	if (!pv)
 		return 0;
 	value = *pv;
-	if (bpf_map_update_elem(&tracked, &ctgid, &value, BPF_ANY)) {
+	if (track(ctgid, &value)) {
 		if (st)
 			st->tracked_full++;
 		return 0;
@@ -184,6 +231,8 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	if (task->signal->live.counter != 0)
 		return 0;
 	tgid = task->tgid;
+	if (!maybe_tracked(tgid))
+		return 0;
 	pv = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!pv)
 		return 0;
@@ -198,7 +247,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		BPF_CORE_READ_STR_INTO(&ev->comm, task, comm);
 		bpf_ringbuf_submit(ev, process_wakeup_flags());
 	}
-	bpf_map_delete_elem(&tracked, &tgid);
+	untrack(tgid);
 	return 0;
 }
 

@@ -8,6 +8,8 @@
  * Pinned maps (bpftool map dump pinned /sys/fs/bpf/ctld/NAME):
  *   events         ring buffer of struct ctld_event
  *   tracked        tgid -> struct tracked_proc   (jobs and their descendants)
+ *   tracked_slots  tgid % 4096 -> number of tracked tgids in that slot (a
+ *                  filter: 0 means "certainly not tracked", no hash lookup)
  *   watched_ports  struct port_key -> __u32 refcount (ports clients watch)
  *   listeners      sock address -> struct listener_info (LISTEN on a watched port)
  *   stats          per-CPU struct ctld_stats at key 0
@@ -23,6 +25,7 @@
 /* Live processes of all job trees at once. Small on purpose: every exit in
  * the system looks here, and a smaller bucket array stays in cache. */
 #define CTLD_MAX_TRACKED 16384
+#define CTLD_TRACKED_SLOTS 4096 /* power of two; 16 KiB of counters */
 #define CTLD_MAX_WATCHED_PORTS 16384
 #define CTLD_MAX_LISTENERS 16384
 

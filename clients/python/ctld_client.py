@@ -44,6 +44,11 @@ class CtldError(Exception):
         super().__init__("%s: %s" % (self.code_name, self.text))
 
 
+def _event_job(ev):
+    """The job an event is about, or None (watch events)."""
+    return getattr(getattr(ev, ev.WhichOneof("kind")), "job", None)
+
+
 def frame(message):
     """Serializes a message as one delimited frame."""
     body = message.SerializeToString()
@@ -180,15 +185,26 @@ class Client:
         return self.request(run=pb.Run(argv=list(argv), **kw)).run.job
 
     def events(self, job, timeout=None):
-        """Yields the events of one job until (and including) its terminal event."""
+        """Yields the events of one job until (and including) its terminal
+        event. Events of other jobs and watches stay queued, in order, for
+        later events()/next_event() calls."""
         while True:
-            ev = self.next_event(timeout)
-            kind = ev.WhichOneof("kind")
-            if getattr(getattr(ev, kind), "job", None) != job:
-                continue
+            ev = self._next_event_of(job, timeout)
             yield ev
-            if kind in TERMINAL:
+            if ev.WhichOneof("kind") in TERMINAL:
                 return
+
+    def _next_event_of(self, job, timeout):
+        for i, ev in enumerate(self.pending_events):
+            if _event_job(ev) == job:
+                return self.pending_events.pop(i)
+        while True:
+            msg = self.recv_message(timeout)
+            if not msg.HasField("event"):
+                continue
+            if _event_job(msg.event) == job:
+                return msg.event
+            self.pending_events.append(msg.event)
 
     def run_and_wait(self, argv, timeout=None, **kw):
         """Runs argv to completion; returns (stdout bytes, stderr bytes, terminal event)."""

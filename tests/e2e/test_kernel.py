@@ -211,6 +211,32 @@ class PinTest(unittest.TestCase):
             d.stop()
             self.assertFalse(os.path.exists(d.pin_dir), "pins left after a clean stop")
 
+    def test_tracked_slots_count_exactly(self):
+        # tracked_slots is a filter in front of `tracked`: its counters must
+        # always sum to the number of tracked processes, or exits get missed.
+        if MODE != "bpf":
+            self.skipTest("kernel maps exist only with eBPF")
+        with Daemon() as d, d.client() as c:
+            jobs = [c.run(["sh", "-c", "for i in 1 2 3; do sleep 0.1 & done; wait"])
+                    for _ in range(20)]
+            live = c.run(["sh", "-c", "sleep 30 & sleep 30 & wait"])
+            for job in jobs:
+                list(c.events(job, timeout=10))
+            wait_for(lambda: {j.job: j for j in c.list()}[live].descendants == 2,
+                     what="the live job's two children")
+
+            def consistent():
+                slots = bpftool_dump(d.pin_dir + "/tracked_slots")
+                total = sum(e["formatted"]["value"] for e in slots)
+                return total == len(bpftool_dump(d.pin_dir + "/tracked")) == 3
+            wait_for(consistent, what="slot counters to match the tracked map (3)")
+            c.signal(live, signal.SIGKILL)
+            list(c.events(live, timeout=10))
+            wait_for(lambda: bpftool_dump(d.pin_dir + "/tracked") == [],
+                     what="the tracked map to empty")
+            slots = bpftool_dump(d.pin_dir + "/tracked_slots")
+            self.assertEqual(sum(e["formatted"]["value"] for e in slots), 0)
+
     def test_stale_pins_of_dead_daemon_are_replaced(self):
         if MODE != "bpf":
             self.skipTest("pins exist only with eBPF")
