@@ -153,6 +153,7 @@ int jobs_init(struct loop *loop, const struct jobs_config *cfg)
 	J.next_id = 1;
 	idmap_init(&J.by_id);
 	idmap_init(&J.by_pid);
+	spawn_init();
 	J.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	return J.devnull < 0 ? -errno : 0;
 }

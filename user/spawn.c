@@ -277,6 +277,11 @@ static bool memory_is_shared(void)
 	return known;
 }
 
+void spawn_init(void)
+{
+	memory_is_shared();
+}
+
 int spawn_process(const struct spawn_request *req, struct spawn_result *result)
 {
 	struct child_args args = { .req = req, .report_fd = -1 };

@@ -56,6 +56,11 @@ struct spawn_result {
 int spawn_find_program(struct spawn_request *req, const char *argv0, const char *path,
 		       char **storage);
 
+/* Finds out once how the spawner must report failures (see spawn.c); called
+ * at start-up, before the kernel programs track the daemon's children, so
+ * the probe child is nobody's business. Safe to skip: the first spawn asks. */
+void spawn_init(void);
+
 /* 0 when a child was created (check result->err), -errno when clone failed. */
 int spawn_process(const struct spawn_request *req, struct spawn_result *result);
 
