@@ -61,6 +61,8 @@ static struct {
 	char status[128];
 	uint64_t drops_seen;
 	uint64_t received;
+	unsigned port_watches;        /* port references in watched_ports */
+	struct bpf_link *sock_link;   /* handle_sock_state, attached while ports are watched */
 } B = { .rb_fd = -1, .pin_lock_fd = -1, .status = "off" };
 
 bool bpf_events_enabled(void)
@@ -322,6 +324,9 @@ static int load_and_attach(void)
 	if (!B.skel)
 		return -errno ? -errno : -EINVAL;
 	B.skel->rodata->daemon_tgid = (__u32)getpid();
+	/* Runs on every TCP state change in the system: attached only while
+	 * some client watches a port (see port_ref). */
+	bpf_program__set_autoattach(B.skel->progs.handle_sock_state, false);
 	if ((err = ctld__load(B.skel))) {
 		snprintf(B.status, sizeof(B.status), "off (load failed: %s)", strerror(-err));
 		return err;
@@ -394,6 +399,11 @@ void bpf_events_shutdown(void)
 		B.rb = NULL;
 		B.rb_fd = -1;
 	}
+	if (B.sock_link) {
+		bpf_link__destroy(B.sock_link);
+		B.sock_link = NULL;
+	}
+	B.port_watches = 0;
 	if (B.skel) {
 		ctld__destroy(B.skel);
 		B.skel = NULL;
@@ -460,20 +470,63 @@ bool bpf_events_pid_in_job(pid_t pid, uint64_t job, pid_t root)
 
 /* ------------------------------------------------------------ watched ports */
 
+/* Forgets listeners recorded while the program ran: with it detached their
+ * close would be missed, and a later socket at the same address must not
+ * inherit a stale entry. */
+static void clear_listeners(void)
+{
+	int fd = bpf_map__fd(B.skel->maps.listeners);
+	__u64 key;
+
+	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
+		if (bpf_map_delete_elem(fd, &key))
+			break;
+}
+
+/* The socket program runs only while at least one port is watched: a
+ * daemon nobody asks about ports costs TCP nothing. */
+static int sock_program_ref(int delta)
+{
+	if (delta > 0 && B.port_watches++ == 0) {
+		B.sock_link = bpf_program__attach(B.skel->progs.handle_sock_state);
+		if (!B.sock_link) {
+			int err = -errno;
+
+			B.port_watches--;
+			log_warn("failed to attach handle_sock_state: %s", strerror(-err));
+			return err;
+		}
+	} else if (delta < 0 && B.port_watches && --B.port_watches == 0) {
+		bpf_link__destroy(B.sock_link);
+		B.sock_link = NULL;
+		clear_listeners();
+	}
+	return 0;
+}
+
 static int port_ref(uint64_t netns_ino, uint16_t port, int delta)
 {
 	struct port_key key = { .netns = (__u32)netns_ino, .port = port };
 	__u32 refs = 0;
+	int err;
 
 	if (!B.enabled)
 		return -EOPNOTSUPP;
+	/* attach before the first key exists, detach after the last is gone */
+	if (delta > 0 && (err = sock_program_ref(1)))
+		return err;
+	if (delta < 0)
+		sock_program_ref(-1);
 	bpf_map__lookup_elem(B.skel->maps.watched_ports, &key, sizeof(key), &refs, sizeof(refs),
 			     0);
 	if (delta < 0 && refs <= 1)
 		return bpf_map__delete_elem(B.skel->maps.watched_ports, &key, sizeof(key), 0);
 	refs += (__u32)delta;
-	return bpf_map__update_elem(B.skel->maps.watched_ports, &key, sizeof(key), &refs,
-				    sizeof(refs), BPF_ANY);
+	err = bpf_map__update_elem(B.skel->maps.watched_ports, &key, sizeof(key), &refs,
+				   sizeof(refs), BPF_ANY);
+	if (err && delta > 0)
+		sock_program_ref(-1); /* the watch was refused: no reference held */
+	return err;
 }
 
 int bpf_events_watch_port(uint64_t netns_ino, uint16_t port)

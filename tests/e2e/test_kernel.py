@@ -9,6 +9,7 @@ same user-visible behaviour must hold (the kernel cross-check is then off).
 import json
 import os
 import signal
+import socket
 import subprocess
 import unittest
 
@@ -236,6 +237,33 @@ class PinTest(unittest.TestCase):
                      what="the tracked map to empty")
             slots = bpftool_dump(d.pin_dir + "/tracked_slots")
             self.assertEqual(sum(e["formatted"]["value"] for e in slots), 0)
+
+    def test_socket_program_runs_only_while_ports_are_watched(self):
+        # TCP pays nothing while no client watches a port.
+        if MODE != "bpf":
+            self.skipTest("kernel programs exist only with eBPF")
+
+        def sock_runs(c):
+            return {p.name: p.run_count for p in c.stats().programs}["handle_sock_state"]
+
+        def tcp_round_trip():
+            with socket.socket() as srv:
+                srv.bind(("127.0.0.1", 0))
+                srv.listen()
+                with socket.create_connection(srv.getsockname()):
+                    srv.accept()[0].close()
+
+        with Daemon() as d, d.client() as c:
+            before = sock_runs(c)
+            tcp_round_trip()
+            self.assertEqual(sock_runs(c), before, "attached with no port watched")
+            w = c.request(watch_port=pb.WatchPort(port=1)).watch.watch
+            tcp_round_trip()
+            self.assertGreater(sock_runs(c), before, "not attached while a port is watched")
+            c.request(unwatch_port=pb.UnwatchPort(watch=w))
+            after = sock_runs(c)
+            tcp_round_trip()
+            self.assertEqual(sock_runs(c), after, "still attached after the last unwatch")
 
     def test_stale_pins_of_dead_daemon_are_replaced(self):
         if MODE != "bpf":
