@@ -59,7 +59,7 @@ COMMON_OBJS := $(call obj,$(COMMON_SRCS)) $(BUILD)/obj/ctld.pb.o
 DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(COMMON_OBJS)
 CTL_OBJS    := $(call obj,$(CTL_SRCS)) $(COMMON_OBJS)
 
-.PHONY: all deps test unit e2e demo bench bench-quick fuzz certs clean format check-nanopb
+.PHONY: all deps test unit e2e demo bench bench-quick fuzz certs clean format
 all: deps $(BUILD)/ctld-bpf $(BUILD)/ctl $(BUILD)/python/ctld_pb2.py
 
 # ------------------------------------------------------------------ deps
@@ -129,6 +129,14 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 
 # ------------------------------------------------------------------ tests
 include tests/tests.mk
+
+# Everything (what .ci/run calls): unit tests, the end-to-end suite in both
+# modes, the saved fuzz regressions and a short fuzzing run.
+# TEST_FUZZ_SECONDS=0 skips the fuzzing run (the regressions still run).
+test: deps all unit e2e fuzz-regressions
+ifneq ($(TEST_FUZZ_SECONDS),0)
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+endif
 
 # ------------------------------------------------------------------ demo, bench
 include bench/bench.mk

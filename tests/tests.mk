@@ -33,7 +33,7 @@ E2E_MODES ?= bpf nobpf
 TEST_FUZZ_SECONDS ?= 30
 E2E_PATTERN ?= test_*.py
 
-.PHONY: unit e2e e2e-valgrind test
+.PHONY: unit e2e e2e-valgrind
 unit: $(UNIT_BINS)
 	$(Q)fail=0; for t in $(UNIT_BINS); do \
 		printf '  UNIT     %s\n' "$$t"; \
@@ -58,11 +58,7 @@ e2e-valgrind: all $(TEST_PROGS)
 			discover -s tests/e2e -p '$(E2E_PATTERN)' $(if $(V),-v) || exit 1; \
 	done
 
-# TEST_FUZZ_SECONDS=0 skips the fuzzing run (the regressions still run).
-test: deps all unit e2e fuzz-regressions
-ifneq ($(TEST_FUZZ_SECONDS),0)
-	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
-endif
+
 
 # Fuzzing (libFuzzer, clang): the frame codec and the daemon's whole request
 # path. `make fuzz` runs each target FUZZ_SECONDS on the committed seed corpus
