@@ -66,6 +66,7 @@ static const char usage_text[] =
 	"      --insecure           allow a non-loopback TCP address without TLS\n"
 	"      --max-clients N      (default 1024)      --max-jobs N      (default 4096)\n"
 	"      --max-frame BYTES    (default 1M)        --max-watches N   per client (256)\n"
+	"      --max-pending N      WriteStdin requests awaiting their reply, per client (64)\n"
 	"      --client-queue BYTES output queued per client before output is dropped (32M)\n"
 	"      --backlog BYTES      recent output kept per job for attach (64K)\n"
 	"      --keep-finished N    finished jobs remembered (256)\n"
@@ -81,7 +82,7 @@ enum {
 	OPT_NO_BPF = 256, OPT_PIN_DIR, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_INSECURE,
 	OPT_MAX_CLIENTS, OPT_MAX_JOBS, OPT_MAX_FRAME, OPT_MAX_WATCHES, OPT_CLIENT_QUEUE,
 	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL,
-	OPT_READY_FILE,
+	OPT_READY_FILE, OPT_MAX_PENDING,
 };
 
 static int parse_number_opt(const char *name, const char *text, long min, long max, long *out)
@@ -135,6 +136,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT },
 		{ "poll-interval", required_argument, NULL, OPT_POLL },
 		{ "ready-file", required_argument, NULL, OPT_READY_FILE },
+		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -179,6 +181,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_MAX_WATCHES:
 			if (!(err = parse_number_opt("max-watches", optarg, 1, 1000000, &n)))
 				o->ports.max_per_client = (uint32_t)n;
+			break;
+		case OPT_MAX_PENDING:
+			if (!(err = parse_number_opt("max-pending", optarg, 1, 1000000, &n)))
+				o->session.max_pending = (uint32_t)n;
 			break;
 		case OPT_KEEP_FINISHED:
 			if (!(err = parse_number_opt("keep-finished", optarg, 0, 1000000, &n)))

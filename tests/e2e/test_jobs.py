@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import alive, children, proc_stat, wait_for, zombies_of, DaemonTestCase, CtldError, pb
+from harness import alive, children, proc_stat, wait_for, zombies_of, Daemon, DaemonTestCase, CtldError, pb
 
 RLIM_INFINITY = (1 << 64) - 1
 
@@ -566,6 +566,21 @@ class JobsTest(DaemonTestCase):
         self.assertEqual([r.id for r in waiting], rids[2:66])
         for r in waiting:
             self.assertEqual((r.error.code, r.error.sys_errno), (pb.SYSTEM, errno.EPIPE))
+
+    def test_max_pending_is_configurable(self):
+        # --max-pending 3: two writes fill the pipe, three wait, the rest LIMIT.
+        with Daemon("--max-pending", "3") as d, d.client() as c:
+            job = c.run(["sleep", "100"], stdin_pipe=True)
+            rids = [c.request_nowait(write_stdin=pb.WriteStdin(job=job, data=b"x" * 32768))
+                    for _ in range(8)]
+            codes = {}
+            while len(codes) < 5:
+                m = c.recv_message(timeout=10)
+                if m.HasField("reply"):
+                    codes[m.reply.id] = m.reply.error.code
+            self.assertEqual(codes, {rids[0]: pb.OK, rids[1]: pb.OK, rids[5]: pb.LIMIT,
+                                     rids[6]: pb.LIMIT, rids[7]: pb.LIMIT})
+            c.signal(job, signal.SIGKILL)
 
     # ------------------------------------------------------------ attach, detach
     def test_detached_job_survives_its_client_and_can_be_attached(self):
