@@ -352,6 +352,21 @@ static void raise_fd_limit(struct jobs_config *jobs)
 		log_warn("failed to raise the descriptor limit: %s", strerror(errno));
 }
 
+/* A job's ru_maxrss starts at the spawner's high-water RSS: exec records the
+ * old address space's peak, and a vfork child's old address space is ours.
+ * Loading the BPF programs (parsing kernel BTF) peaks at ~15 MiB; forget
+ * that peak so jobs report at most the daemon's RSS at the time they start. */
+static void reset_peak_rss(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, "5", 1) != 1)
+		log_debug("failed to reset the peak RSS: %s", strerror(errno));
+	close(fd);
+}
+
 /* ------------------------------------------------------------ main */
 
 static int start_listeners(const struct options *o, struct tls_ctx *tls, uint16_t *first_port)
@@ -413,6 +428,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	bpf_events_init(M.loop, &o.bpf);
+	reset_peak_rss();
 	if ((ret = listener_init(M.loop)) || (ret = start_listeners(&o, tls, &tcp_port)))
 		goto out;
 	if (o.ready_file && (ret = write_ready_file(o.ready_file, tcp_port)))

@@ -9,6 +9,7 @@
  * Docker's --tlsverify. The client does not check a host name because nodes
  * of a testbed are addressed by IP; it checks the chain.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +108,12 @@ int tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name, struct tl
 		return -ENOMEM;
 	}
 	if (server_name) {
-		SSL_set_tlsext_host_name(c->ssl, server_name);
+		unsigned char ip[16];
+
+		/* SNI carries host names only (RFC 6066); nodes addressed by IP send none */
+		if (inet_pton(AF_INET, server_name, ip) != 1 &&
+		    inet_pton(AF_INET6, server_name, ip) != 1)
+			SSL_set_tlsext_host_name(c->ssl, server_name);
 		SSL_set_connect_state(c->ssl);
 	} else {
 		SSL_set_accept_state(c->ssl);
