@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "pb_bytes.h"
 #include "session.h"
 #include "util.h"
 #include "wire.h"
@@ -297,38 +298,9 @@ static __attribute__((noinline)) void poison_stack(void)
 		area[i] = 1;
 }
 
-/* ---- a protobuf byte builder, for frames the encoder cannot produce */
-
-struct bytes {
-	uint8_t buf[64 * 1024];
-	size_t len;
-};
+/* ---- frames the encoder cannot produce (tests/pb_bytes.h) */
 
 static struct bytes inner, body, frame;
-
-static void put_byte(struct bytes *b, uint8_t v)
-{
-	assert_true(b->len < sizeof(b->buf));
-	b->buf[b->len++] = v;
-}
-
-static void put_varint(struct bytes *b, uint64_t v)
-{
-	while (v >= 0x80) {
-		put_byte(b, (uint8_t)(v | 0x80));
-		v >>= 7;
-	}
-	put_byte(b, (uint8_t)v);
-}
-
-static void put_len_field(struct bytes *b, uint32_t field, const void *data, size_t len)
-{
-	put_varint(b, (uint64_t)field << 3 | PB_WT_STRING);
-	put_varint(b, len);
-	assert_true(b->len + len <= sizeof(b->buf));
-	memcpy(b->buf + b->len, data, len);
-	b->len += len;
-}
 
 /* frame = varint(body.len) + body */
 static void make_frame(void)

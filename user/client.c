@@ -121,11 +121,6 @@ bool ctld_conn_reached(const struct ctld_conn *c)
 	return c->reached;
 }
 
-size_t ctld_conn_pending_output(const struct ctld_conn *c)
-{
-	return c->out_len;
-}
-
 const char *ctld_conn_error(const struct ctld_conn *c)
 {
 	return c->error[0] ? c->error : "no error";

@@ -137,8 +137,6 @@ int ctld_conn_call(struct ctld_conn *c, ctld_Request *req, ctld_Message *reply,
 bool ctld_conn_ready(const struct ctld_conn *c);
 /* Whether a connection was ever established (vs "nobody answers"). */
 bool ctld_conn_reached(const struct ctld_conn *c);
-/* Bytes queued but not yet written. */
-size_t ctld_conn_pending_output(const struct ctld_conn *c);
 const char *ctld_conn_error(const struct ctld_conn *c);
 /* Closes the socket and frees the buffers; the struct can be connected again. */
 void ctld_conn_close(struct ctld_conn *c);

@@ -227,14 +227,12 @@ static void say(const struct host *h, const char *fmt, ...)
 	char line[1024];
 	va_list ap;
 	int n = snprintf(line, sizeof(line), "ctl: %s", G.multi && h ? h->prefix : "");
+	size_t len;
 
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	len = vformat_line(line, sizeof(line), n < 0 ? 0 : (size_t)n, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	write_line(STDERR_FILENO, "", line, (size_t)n, NULL, 0);
+	write_line(STDERR_FILENO, "", line, len, NULL, 0);
 }
 
 /* Text from the daemon, made safe for a terminal: control bytes become '?'. */

@@ -12,9 +12,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 static enum log_level current_level = LOG_INFO;
-static const char *current_prefix = "ctld-bpf";
+static const char *const current_prefix = "ctld-bpf";
 
 void log_set_level(enum log_level level)
 {
@@ -26,11 +27,6 @@ enum log_level log_get_level(void)
 	return current_level;
 }
 
-void log_set_prefix(const char *prefix)
-{
-	current_prefix = prefix;
-}
-
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
@@ -38,6 +34,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	struct timespec ts;
 	va_list ap;
 	int saved_errno = errno;
+	size_t len;
 	int n;
 
 	if (level > current_level)
@@ -46,11 +43,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	n = snprintf(line, sizeof(line), "%s[%ld.%06ld] %s: ", current_prefix, (long)ts.tv_sec,
 		     ts.tv_nsec / 1000, names[level]);
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	len = vformat_line(line, sizeof(line), n < 0 ? 0 : (size_t)n, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	(void)!write(STDERR_FILENO, line, len);
 	errno = saved_errno;
 }

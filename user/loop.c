@@ -282,8 +282,3 @@ void loop_stop(struct loop *loop)
 {
 	loop->stop = true;
 }
-
-bool loop_stopping(const struct loop *loop)
-{
-	return loop->stop;
-}

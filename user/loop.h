@@ -54,6 +54,5 @@ int loop_run_once(struct loop *loop, int max_wait_ms);
 /* Runs until loop_stop(). */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
-bool loop_stopping(const struct loop *loop);
 
 #endif

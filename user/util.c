@@ -5,6 +5,7 @@
  * same thing everywhere.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
@@ -50,6 +51,20 @@ int fd_set_nonblock_cloexec(int fd)
 	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
 		return -errno;
 	return 0;
+}
+
+size_t vformat_line(char *line, size_t cap, size_t used, const char *fmt, va_list ap)
+{
+	int n;
+
+	if (used > cap - 2)
+		used = cap - 2;
+	n = vsnprintf(line + used, cap - used - 1, fmt, ap);
+	used += n < 0 ? 0 : (size_t)n;
+	if (used > cap - 2)
+		used = cap - 2;
+	line[used++] = '\n';
+	return used;
 }
 
 bool copy_str(char *dst, size_t cap, const char *src)

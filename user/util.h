@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -20,6 +21,11 @@ uint64_t now_boottime_ns(void);
 
 /* Sets O_NONBLOCK and FD_CLOEXEC; returns 0 or -errno. */
 int fd_set_nonblock_cloexec(int fd);
+
+/* Appends fmt to line[used..cap), truncating, and ends it with '\n' (not NUL
+ * terminated); returns the line's length. For one-write log lines. */
+size_t vformat_line(char *line, size_t cap, size_t used, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 
 /* Copies src into dst[cap] always NUL-terminated; returns true if it fit. */
 bool copy_str(char *dst, size_t cap, const char *src);

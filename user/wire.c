@@ -38,20 +38,6 @@ int wire_frame_check(const uint8_t *buf, size_t len, size_t max_body, size_t *he
 	return len >= WIRE_VARINT_MAX ? -EPROTO : 0;
 }
 
-size_t wire_put_varint(uint8_t *out, uint64_t v)
-{
-	size_t n = 0;
-
-	do {
-		out[n] = (uint8_t)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			out[n] |= 0x80;
-		n++;
-	} while (v);
-	return n;
-}
-
 int wire_encode(const pb_msgdesc_t *fields, const void *msg, uint8_t *out, size_t cap,
 		size_t *len)
 {

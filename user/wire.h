@@ -50,7 +50,4 @@ int wire_decode(const pb_msgdesc_t *fields, const uint8_t *body, size_t len, voi
  * can still name the request. Returns 0 or -EPROTO. */
 int wire_peek_request_id(const uint8_t *body, size_t len, uint64_t *id);
 
-/* Encodes v as a varint into out (>= WIRE_VARINT_MAX bytes); returns its length. */
-size_t wire_put_varint(uint8_t *out, uint64_t v);
-
 #endif
