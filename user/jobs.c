@@ -898,13 +898,14 @@ void jobs_handle_attach(struct request_ctx *ctx, const ctld_Attach *req)
 void jobs_handle_detach(struct request_ctx *ctx, const ctld_Detach *req)
 {
 	struct job *j = idmap_get(&J.by_id, req->job);
+	struct attached *a = j ? find_client(j, ctx->session) : NULL;
 
-	if (!j || !find_client(j, ctx->session)) {
+	if (!a) {
 		reply_error(ctx, ctld_ErrorCode_NOT_FOUND, 0, "not attached to job %llu",
 			    (unsigned long long)req->job);
 		return;
 	}
-	remove_client_at(j, (size_t)(find_client(j, ctx->session) - j->clients));
+	remove_client_at(j, (size_t)(a - j->clients));
 	reply_ok(ctx);
 }
 
