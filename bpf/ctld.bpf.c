@@ -281,7 +281,13 @@ static __always_inline void submit_listener(struct ctld_stats *st, __u32 kind,
 	ev->family = li->family;
 	__builtin_memcpy(ev->addr, li->addr, sizeof(ev->addr));
 	__builtin_memcpy(ev->comm, li->comm, sizeof(ev->comm));
-	bpf_ringbuf_submit(ev, 0);
+	/* Always wake the daemon: a client is waiting for this one. The
+	 * default (adaptive) wake-up only fires when the daemon has read
+	 * everything before this record, and fork/exit records that were
+	 * submitted without a wake-up may be sitting there unread: then a
+	 * LISTEN would wait for an unrelated wake-up (a SIGCHLD, a request)
+	 * that may never come. */
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
 }
 
 /* CLOSE -> LISTEN runs in the context of the task calling listen(), so
