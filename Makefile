@@ -2,7 +2,8 @@
 # ctld-bpf build. Everything generated lands in build/ (BUILD=...).
 #   make            daemon + CLI          make test    unit + end-to-end tests
 #   make demo       scripted session      make bench   benchmark harness
-#   make deps       install missing Debian packages (idempotent)
+#   make deps       install missing Debian packages (idempotent; test, demo
+#                   and bench run it first, a plain `make` does not)
 #   V=1             show full commands    SAN=1        ASan+UBSan build
 .DELETE_ON_ERROR:
 # Keep intermediate files (the .bpf.o next to its skeleton) in every build dir.
@@ -26,14 +27,34 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-# Debian packages the build, the tests, the demo and the benchmark need.
+# Debian packages the build, the tests and the demo need (the benchmark adds
+# its own in bench/bench.mk).
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev nanopb libnanopb-dev \
 	libcmocka-dev protobuf-compiler python3-protobuf libssl-dev openssl iproute2 python3 \
 	libclang-rt-14-dev valgrind
 
+# $(call install_packages,PACKAGES,WHO): installs what dpkg does not list as
+# installed, so a machine that has everything never calls apt. The one copy
+# of this recipe: deps and bench-deps use it.
+define install_packages
+	$(Q)missing=$$(for p in $(1); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS     installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make $(2): need root to install:" $$missing >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null || \
+		{ DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null; } || \
+		{ echo "make $(2): apt-get failed for:" $$missing >&2; exit 1; }; \
+	fi
+endef
+
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wstrict-prototypes \
 	-Wformat=2 -Wvla
 CFLAGS   ?= -O2 -g
+# Headers are included by their path below user/ ("daemon/jobs/jobs.h"), so
+# no project header can hide a system one.
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCTLD_VERSION='"$(VERSION)"' \
 	-I$(BUILD) -Iuser -Ibpf -fno-strict-aliasing
 LDLIBS   := -lbpf -lelf -lz -lprotobuf-nanopb -lssl -lcrypto -lm
@@ -47,35 +68,24 @@ endif
 PB_GEN   := $(BUILD)/ctld.pb.c $(BUILD)/ctld.pb.h
 SKEL     := $(BUILD)/ctld.skel.h
 
-# user/ modules; each daemon/CLI object is listed once here.
-COMMON_SRCS := user/wire.c user/log.c user/util.c
-DAEMON_SRCS := user/ctld.c user/dispatch.c user/loop.c user/session.c user/listener.c \
-	user/jobs.c user/spawn.c user/idmap.c user/outq.c user/bpf_events.c user/watch_port.c \
-	user/sockdiag.c user/netns.c user/watch_file.c user/tls.c
-CTL_SRCS    := user/ctl.c user/client.c user/cli_args.c user/json.c user/tls.c
+# The parts of user/ (README "Layout"): common/ is linked by everything,
+# client/ by ctl and the benchmark, daemon/ only by the daemon, ctl/ only by
+# the CLI. ctl/ and daemon/ never include each other.
+COMMON_SRCS := $(wildcard user/common/*.c)
+CLIENT_SRCS := $(wildcard user/client/*.c)
+DAEMON_SRCS := $(wildcard user/daemon/*.c user/daemon/*/*.c)
+CTL_SRCS    := $(wildcard user/ctl/*.c)
 
 obj = $(patsubst user/%.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJS := $(call obj,$(COMMON_SRCS)) $(BUILD)/obj/ctld.pb.o
 DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(COMMON_OBJS)
-CTL_OBJS    := $(call obj,$(CTL_SRCS)) $(COMMON_OBJS)
+CTL_OBJS    := $(call obj,$(CTL_SRCS) $(CLIENT_SRCS)) $(COMMON_OBJS)
 
 .PHONY: all deps test unit e2e demo bench bench-quick fuzz certs clean format
-all: deps $(BUILD)/ctld-bpf $(BUILD)/ctl $(BUILD)/python/ctld_pb2.py
+all: $(BUILD)/ctld-bpf $(BUILD)/ctl $(BUILD)/python/ctld_pb2.py
 
-# ------------------------------------------------------------------ deps
-# dpkg-query first so a machine that has everything never calls apt.
 deps:
-	$(Q)missing=$$(for p in $(DEB_PACKAGES); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
-	done); \
-	if [ -n "$$missing" ]; then \
-		echo "  DEPS     installing:" $$missing; \
-		if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install:" $$missing >&2; exit 1; fi; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null || \
-		{ DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null && \
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null; } || \
-		{ echo "make deps: apt-get failed for:" $$missing >&2; exit 1; }; \
-	fi
+	$(call install_packages,$(DEB_PACKAGES),deps)
 
 # ------------------------------------------------------------------ protocol
 $(BUILD)/ctld.pb.c $(BUILD)/ctld.pb.h &: proto/ctld.proto proto/ctld.options | $(BUILD)
@@ -103,16 +113,16 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(notdir $*) > $@
 
 # ------------------------------------------------------------------ user space
-$(BUILD)/obj/ctld.pb.o: $(BUILD)/ctld.pb.c $(BUILD)/ctld.pb.h | $(BUILD)/obj
+$(BUILD)/obj/ctld.pb.o: $(BUILD)/ctld.pb.c $(BUILD)/ctld.pb.h | $(BUILD)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: user/%.c $(PB_GEN) | $(BUILD)/obj
+$(BUILD)/obj/%.o: user/%.c $(PB_GEN)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-
-$(BUILD)/obj/bpf_events.o: $(SKEL)
+# The skeleton is generated: objects that include it wait for it.
+$(BUILD)/obj/daemon/kernel/bpf_events.o: $(SKEL)
 
 $(BUILD)/ctld-bpf: $(DAEMON_OBJS)
 	$(call msg,LD,$@)
@@ -122,10 +132,10 @@ $(BUILD)/ctl: $(CTL_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD) $(BUILD)/obj $(BUILD)/tests:
+$(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 # ------------------------------------------------------------------ tests
 include tests/tests.mk
@@ -133,7 +143,8 @@ include tests/tests.mk
 # Everything (what .ci/run calls): unit tests, the end-to-end suite in both
 # modes, the saved fuzz regressions and a short fuzzing run.
 # TEST_FUZZ_SECONDS=0 skips the fuzzing run (the regressions still run).
-test: deps all unit e2e fuzz-regressions
+test: deps
+	$(Q)$(MAKE) --no-print-directory all unit e2e fuzz-regressions
 ifneq ($(TEST_FUZZ_SECONDS),0)
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 endif
@@ -141,20 +152,19 @@ endif
 # ------------------------------------------------------------------ demo, bench
 include bench/bench.mk
 
-demo: all
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)./tests/demo.sh $(BUILD)
 
-bench: all
-	$(Q)$(PYTHON) bench/bench.py --build $(BUILD)
-
-bench-quick: all
-	$(Q)$(PYTHON) bench/bench.py --build $(BUILD) --quick
+bench bench-quick: bench-deps
+	$(Q)$(MAKE) --no-print-directory all bench-tools
+	$(Q)$(PYTHON) bench/bench.py --build $(BUILD) $(if $(filter bench-quick,$@),--quick)
 
 certs:
 	$(Q)./tests/make_certs.sh $(BUILD)/certs
 
 format:
-	clang-format -i user/*.c user/*.h bpf/*.c bpf/*.h tests/*.c
+	clang-format -i $$(find user bpf -name '*.[ch]') tests/*.c
 
 clean:
 	rm -rf build build-san

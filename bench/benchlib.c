@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "benchlib.h"
-#include "util.h"
+#include "common/util.h"
 
 uint64_t bench_now_ns(void)
 {

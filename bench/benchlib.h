@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "client.h"
+#include "client/client.h"
 
 /* Connects and waits for the Hello reply; 0 or -errno (message on stderr). */
 int bench_connect(struct ctld_conn *c, const char *target, const char *name);

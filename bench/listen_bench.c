@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "benchlib.h"
-#include "util.h"
+#include "common/util.h"
 
 #define WAIT_NS (5ull * 1000000000ull)
 

@@ -5,7 +5,7 @@
  * values a user types (env, rlimits, event lists, ports, job ids, umask),
  * each with its good forms, its bounds and typical mistakes.
  */
-// TEST_SRCS: user/cli_args.c user/util.c
+// TEST_SRCS: user/ctl/args.c user/common/util.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "cli_args.h"
+#include "ctl/args.h"
 
 static struct cli_args A; /* ~100 KiB: not on the stack */
 static char err[512];

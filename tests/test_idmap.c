@@ -5,7 +5,7 @@
  * tombstones, and iteration with deletion (how sessions and jobs are torn
  * down).
  */
-// TEST_SRCS: user/idmap.c
+// TEST_SRCS: user/daemon/core/idmap.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "idmap.h"
+#include "daemon/core/idmap.h"
 
 #define VAL(id) ((void *)(uintptr_t)((id) * 16 + 8))
 

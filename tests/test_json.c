@@ -5,7 +5,7 @@
  * invalid UTF-8 for the reader's parser. Output that is not UTF-8 must come
  * through byte-exact as base64.
  */
-// TEST_SRCS: user/json.c
+// TEST_SRCS: user/ctl/json.c
 // TEST_WRAPS:
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "json.h"
+#include "ctl/json.h"
 
 static struct json_line J;
 

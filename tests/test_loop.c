@@ -5,7 +5,7 @@
  * other timers' callbacks); fd callbacks get the events epoll reported, and
  * an fd deleted in the middle of a batch never sees its stale event.
  */
-// TEST_SRCS: user/loop.c user/util.c
+// TEST_SRCS: user/daemon/core/loop.c user/common/util.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "loop.h"
-#include "util.h"
+#include "daemon/core/loop.h"
+#include "common/util.h"
 
 #define MAX_TIMERS 1000
 

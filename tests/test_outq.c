@@ -7,7 +7,7 @@
  * malloc and free are wrapped: malloc can be told to fail on its Nth call,
  * and both are counted so a failure path that leaks shows up.
  */
-// TEST_SRCS: user/outq.c
+// TEST_SRCS: user/daemon/core/outq.c
 // TEST_WRAPS: malloc free
 #include <errno.h>
 #include <setjmp.h>
@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "outq.h"
+#include "daemon/core/outq.h"
 
 #define CHUNK (64 * 1024)
 

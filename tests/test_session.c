@@ -14,8 +14,8 @@
  * The handler_without_reply test makes session.c log "bug: request 11 got no
  * reply" on stderr: that line is expected.
  */
-// TEST_SRCS: user/session.c user/idmap.c user/outq.c user/loop.c user/util.c user/wire.c
-// TEST_SRCS: user/log.c user/tls.c
+// TEST_SRCS: user/daemon/clients/session.c user/daemon/core/idmap.c user/daemon/core/outq.c user/daemon/core/loop.c user/common/util.c user/common/wire.c
+// TEST_SRCS: user/daemon/core/log.c user/common/tls.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
@@ -28,12 +28,12 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "loop.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
 #include "pb_bytes.h"
-#include "session.h"
-#include "util.h"
-#include "wire.h"
+#include "daemon/clients/session.h"
+#include "common/util.h"
+#include "common/wire.h"
 
 #define PEER_UID 1000
 #define OUTPUT_CHUNK 16384

@@ -5,7 +5,7 @@
  * Every parser is fed its documented forms, its boundaries and the garbage
  * a user is likely to type.
  */
-// TEST_SRCS: user/util.c
+// TEST_SRCS: user/common/util.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "util.h"
+#include "common/util.h"
 
 static uint32_t duration(const char *text)
 {

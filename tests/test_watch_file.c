@@ -11,7 +11,7 @@
  * the module an IN_Q_OVERFLOW record, or a malformed one, in place of what
  * the kernel queued).
  */
-// TEST_SRCS: user/watch_file.c user/idmap.c user/loop.c user/util.c user/log.c
+// TEST_SRCS: user/daemon/watch/watch_file.c user/daemon/core/idmap.c user/daemon/core/loop.c user/common/util.c user/daemon/core/log.c
 // TEST_WRAPS: inotify_add_watch read
 #include <errno.h>
 #include <fcntl.h>
@@ -29,11 +29,11 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "loop.h"
-#include "session.h"
-#include "util.h"
-#include "watch_file.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
+#include "daemon/clients/session.h"
+#include "common/util.h"
+#include "daemon/watch/watch_file.h"
 
 #define KC ctld_FileEventKind_FILE_CREATED
 #define KM ctld_FileEventKind_FILE_MODIFIED

@@ -8,7 +8,7 @@
  * string) are written byte by byte with the small builder below, which does
  * not use wire.c, so the codec is not checked against itself.
  */
-// TEST_SRCS: user/wire.c
+// TEST_SRCS: user/common/wire.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
@@ -21,7 +21,7 @@
 #include <pb_encode.h>
 
 #include "pb_bytes.h"
-#include "wire.h"
+#include "common/wire.h"
 
 /* Big structs live here, not on the test's stack. */
 static ctld_Request req_in, req_out;

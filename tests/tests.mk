@@ -3,7 +3,7 @@
 #
 # Unit tests: tests/test_<unit>.c, one binary each (cmocka). Each file says
 # what it links and which syscalls it fakes, beside the test itself:
-#   // TEST_SRCS: user/wire.c user/util.c
+#   // TEST_SRCS: user/common/wire.c user/common/util.c
 #   // TEST_WRAPS: read write
 # Tests build with -U_FORTIFY_SOURCE so --wrap=read is not bypassed by __read_chk.
 #
@@ -17,7 +17,7 @@ test_decl = $(shell sed -n 's|^// $(2):||p' $(1))
 
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/test_%.c $$(call obj,$$(call test_decl,tests/test_$$*.c,TEST_SRCS)) \
-		$(BUILD)/obj/ctld.pb.o | $(BUILD)/tests
+		$(BUILD)/obj/ctld.pb.o $(PB_GEN) | $(BUILD)/tests
 	$(call msg,TEST-CC,$@)
 	$(Q)$(CC) $(CFLAGS) -U_FORTIFY_SOURCE -MMD -MP $< $(filter %.o,$^) \
 		$(addprefix -Wl$(comma)--wrap=,$(call test_decl,$<,TEST_WRAPS)) \
@@ -68,8 +68,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := frame session
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DCTLD_VERSION='"$(VERSION)"' -I$(BUILD) -Iuser \
 	-Ibpf -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_frame_SRCS := user/wire.c
-FUZZ_session_SRCS := $(filter-out user/ctld.c,$(DAEMON_SRCS)) $(COMMON_SRCS)
+FUZZ_frame_SRCS := user/common/wire.c
+FUZZ_session_SRCS := $(filter-out user/daemon/main.c,$(DAEMON_SRCS)) $(COMMON_SRCS)
 FUZZ_session_LDFLAGS := -Wl,--wrap=spawn_process
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PB_GEN) $(SKEL) $$(FUZZ_$$*_SRCS)
@@ -78,7 +78,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PB_GEN) $(SKEL) $$(FUZZ_$$*_SRCS)
 		$(FUZZ_$*_LDFLAGS) $(LDLIBS) -o $@
 
 .PHONY: fuzz fuzz-regressions
-fuzz: deps $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
+fuzz: $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
 	$(Q)for t in $(FUZZ_TARGETS); do \
 		printf '  FUZZ     %s (%ss)\n' $$t $(FUZZ_SECONDS); \
 		mkdir -p $(BUILD)/fuzz/corpus-$$t $(BUILD)/fuzz/artifacts-$$t; \

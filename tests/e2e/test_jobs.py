@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""End-to-end tests of jobs (user/jobs.c): exit status and signals, exec
+"""End-to-end tests of jobs (user/daemon/jobs/): exit status and signals, exec
 failures with their errno, signalling a job's tree, List, resource usage,
 environment, timeouts, output files, stdin, attach/detach, many clients at
 once, output ordering, zombies and pid reuse.

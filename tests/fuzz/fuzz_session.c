@@ -15,15 +15,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dispatch.h"
-#include "jobs.h"
-#include "loop.h"
-#include "session.h"
-#include "spawn.h"
-#include "util.h"
-#include "watch_file.h"
-#include "watch_port.h"
-#include "wire.h"
+#include "daemon/clients/dispatch.h"
+#include "daemon/jobs/jobs.h"
+#include "daemon/core/loop.h"
+#include "daemon/clients/session.h"
+#include "daemon/jobs/spawn.h"
+#include "common/util.h"
+#include "daemon/watch/watch_file.h"
+#include "daemon/watch/watch_port.h"
+#include "common/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int __wrap_spawn_process(const struct spawn_request *req, struct spawn_result *result);

@@ -39,12 +39,12 @@
 #include "ctld_events.h"
 #include "ctld.skel.h"
 
-#include "bpf_events.h"
-#include "jobs.h"
-#include "log.h"
-#include "loop.h"
-#include "util.h"
-#include "watch_port.h"
+#include "daemon/kernel/bpf_events.h"
+#include "daemon/jobs/jobs.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
+#include "common/util.h"
+#include "daemon/watch/watch_port.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11

@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli_args.h"
-#include "util.h"
+#include "ctl/args.h"
+#include "common/util.h"
 
 #define C(cmd) (1u << (cmd))
 #define RUNLIKE (C(CLI_RUN) | C(CLI_START))

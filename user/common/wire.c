@@ -12,7 +12,7 @@
 #include <pb_decode.h>
 #include <pb_encode.h>
 
-#include "wire.h"
+#include "common/wire.h"
 
 int wire_frame_check(const uint8_t *buf, size_t len, size_t max_body, size_t *header_len,
 		     size_t *body_len)

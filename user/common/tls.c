@@ -19,8 +19,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "tls.h"
-#include "util.h"
+#include "common/tls.h"
+#include "common/util.h"
 
 struct tls_ctx {
 	SSL_CTX *ssl_ctx;

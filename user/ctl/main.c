@@ -34,12 +34,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_args.h"
-#include "client.h"
-#include "json.h"
-#include "tls.h"
-#include "util.h"
-#include "wire.h"
+#include "ctl/args.h"
+#include "client/client.h"
+#include "ctl/json.h"
+#include "common/tls.h"
+#include "common/util.h"
+#include "common/wire.h"
 
 #define EXIT_FAILURE_REPLY 1
 #define EXIT_USAGE 64

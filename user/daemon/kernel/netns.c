@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "netns.h"
-#include "sockdiag.h"
+#include "daemon/kernel/netns.h"
+#include "daemon/kernel/sockdiag.h"
 
 static struct netns *all;
 

@@ -29,14 +29,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "listener.h"
-#include "log.h"
-#include "loop.h"
-#include "session.h"
-#include "sockdiag.h"
-#include "tls.h"
-#include "util.h"
-#include "wire.h"
+#include "daemon/clients/listener.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
+#include "daemon/clients/session.h"
+#include "daemon/kernel/sockdiag.h"
+#include "common/tls.h"
+#include "common/util.h"
+#include "common/wire.h"
 
 #define MAX_LISTENERS 16
 

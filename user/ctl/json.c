@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "ctl/json.h"
 
 static bool grow(struct json_line *j, size_t more)
 {

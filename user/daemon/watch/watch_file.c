@@ -45,12 +45,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "idmap.h"
-#include "log.h"
-#include "loop.h"
-#include "session.h"
-#include "util.h"
-#include "watch_file.h"
+#include "daemon/core/idmap.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
+#include "daemon/clients/session.h"
+#include "common/util.h"
+#include "daemon/watch/watch_file.h"
 
 #define PATH_CAP sizeof(((ctld_FileEvent *)0)->path)
 #define ANCHOR_MASK                                                                                \

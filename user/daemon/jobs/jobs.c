@@ -33,15 +33,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bpf_events.h"
-#include "idmap.h"
-#include "jobs.h"
-#include "log.h"
-#include "loop.h"
-#include "outq.h"
-#include "session.h"
-#include "spawn.h"
-#include "util.h"
+#include "daemon/kernel/bpf_events.h"
+#include "daemon/core/idmap.h"
+#include "daemon/jobs/jobs.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
+#include "daemon/core/outq.h"
+#include "daemon/clients/session.h"
+#include "daemon/jobs/spawn.h"
+#include "common/util.h"
 
 #define OUTPUT_CHUNK sizeof(((ctld_Output *)0)->data.bytes)
 #define MAX_TREE_PIDS 4096

@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "daemon/core/log.h"
+#include "common/util.h"
 
 static enum log_level current_level = LOG_INFO;
 static const char *const current_prefix = "ctld-bpf";

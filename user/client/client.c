@@ -28,10 +28,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "client.h"
-#include "tls.h"
-#include "util.h"
-#include "wire.h"
+#include "client/client.h"
+#include "common/tls.h"
+#include "common/util.h"
+#include "common/wire.h"
 
 #define READ_CHUNK (64 * 1024)
 #define READ_BUDGET (4 * READ_CHUNK)

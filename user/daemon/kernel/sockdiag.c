@@ -19,8 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sockdiag.h"
-#include "util.h"
+#include "daemon/kernel/sockdiag.h"
+#include "common/util.h"
 
 int sockdiag_open(void)
 {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "outq.h"
+#include "daemon/core/outq.h"
 
 #define CHUNK_SIZE (64 * 1024)
 

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "idmap.h"
+#include "daemon/core/idmap.h"
 
 #define EMPTY 0
 #define DELETED UINT64_MAX

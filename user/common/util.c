@@ -15,7 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "util.h"
+#include "common/util.h"
 
 static uint64_t clock_ns(clockid_t id)
 {

@@ -31,15 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpf_events.h"
-#include "idmap.h"
-#include "log.h"
-#include "loop.h"
-#include "netns.h"
-#include "session.h"
-#include "sockdiag.h"
-#include "util.h"
-#include "watch_port.h"
+#include "daemon/kernel/bpf_events.h"
+#include "daemon/core/idmap.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
+#include "daemon/kernel/netns.h"
+#include "daemon/clients/session.h"
+#include "daemon/kernel/sockdiag.h"
+#include "common/util.h"
+#include "daemon/watch/watch_port.h"
 
 #define MAX_LISTENERS_SCAN 4096
 

@@ -7,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bpf_events.h"
-#include "dispatch.h"
-#include "jobs.h"
-#include "util.h"
-#include "watch_file.h"
-#include "watch_port.h"
-#include "wire.h"
+#include "daemon/kernel/bpf_events.h"
+#include "daemon/clients/dispatch.h"
+#include "daemon/jobs/jobs.h"
+#include "common/util.h"
+#include "daemon/watch/watch_file.h"
+#include "daemon/watch/watch_port.h"
+#include "common/wire.h"
 
 static struct {
 	uint64_t start_ns;

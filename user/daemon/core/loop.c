@@ -15,8 +15,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "loop.h"
-#include "util.h"
+#include "daemon/core/loop.h"
+#include "common/util.h"
 
 #define LOOP_BATCH 64
 

@@ -20,17 +20,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bpf_events.h"
-#include "dispatch.h"
-#include "jobs.h"
-#include "listener.h"
-#include "log.h"
-#include "loop.h"
-#include "session.h"
-#include "tls.h"
-#include "util.h"
-#include "watch_file.h"
-#include "watch_port.h"
+#include "daemon/kernel/bpf_events.h"
+#include "daemon/clients/dispatch.h"
+#include "daemon/jobs/jobs.h"
+#include "daemon/clients/listener.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
+#include "daemon/clients/session.h"
+#include "common/tls.h"
+#include "common/util.h"
+#include "daemon/watch/watch_file.h"
+#include "daemon/watch/watch_port.h"
 
 #define DEFAULT_SOCKET "/run/ctld-bpf.sock"
 #define DEFAULT_LISTEN "127.0.0.1:7878"

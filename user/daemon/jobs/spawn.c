@@ -29,7 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "daemon/jobs/spawn.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000

@@ -32,14 +32,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "idmap.h"
-#include "log.h"
-#include "loop.h"
-#include "outq.h"
-#include "session.h"
-#include "tls.h"
-#include "util.h"
-#include "wire.h"
+#include "daemon/core/idmap.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
+#include "daemon/core/outq.h"
+#include "daemon/clients/session.h"
+#include "common/tls.h"
+#include "common/util.h"
+#include "common/wire.h"
 
 #define READ_CHUNK (64 * 1024)
 #define INBUF_MIN (16 * 1024)
