@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * loop.c - epoll + a min-heap of timers.
+ * loop.c - epoll + an intrusive pairing heap of timers.
  *
  * Handlers are kept in a table indexed by fd (as redis ae does), so an fd that
  * is deleted while the current epoll batch still mentions it is recognised by
@@ -30,8 +30,7 @@ struct loop {
 	int epfd;
 	struct loop_fd *fds;
 	size_t nfds;
-	struct loop_timer **heap;
-	size_t heap_len, heap_cap;
+	struct loop_timer *timers; /* root of the pairing heap: the earliest deadline */
 	loop_timer_fn before_wait;
 	void *before_wait_ctx;
 	bool stop;
@@ -60,7 +59,6 @@ void loop_free(struct loop *loop)
 		return;
 	close(loop->epfd);
 	free(loop->fds);
-	free(loop->heap);
 	free(loop);
 }
 
@@ -117,106 +115,116 @@ void loop_fd_del(struct loop *loop, int fd)
 	loop->fds[fd].mask = 0;
 }
 
-/* ---- timers: binary min-heap on deadline_ns */
+/* ---- timers: a pairing heap on deadline_ns, linked through the timers
+ * themselves (first child / next sibling / previous-or-parent), so arming
+ * and disarming never allocate. Insert is O(1), removing the earliest or
+ * any armed timer O(log n) amortised. */
 
 void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *ctx)
 {
-	*t = (struct loop_timer){ .heap_index = SIZE_MAX, .fn = fn, .ctx = ctx };
+	*t = (struct loop_timer){ .fn = fn, .ctx = ctx };
 }
 
 bool loop_timer_armed(const struct loop_timer *t)
 {
-	return t->heap_index != SIZE_MAX;
+	return t->armed;
 }
 
-static void heap_set(struct loop *loop, size_t i, struct loop_timer *t)
+/* Two heaps (either may be NULL) become one; returns its root. */
+static struct loop_timer *meld(struct loop_timer *a, struct loop_timer *b)
 {
-	loop->heap[i] = t;
-	t->heap_index = i;
-}
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	if (b->deadline_ns < a->deadline_ns) {
+		struct loop_timer *tmp = a;
 
-static void heap_up(struct loop *loop, size_t i)
-{
-	struct loop_timer *t = loop->heap[i];
-
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-
-		if (loop->heap[parent]->deadline_ns <= t->deadline_ns)
-			break;
-		heap_set(loop, i, loop->heap[parent]);
-		i = parent;
+		a = b;
+		b = tmp;
 	}
-	heap_set(loop, i, t);
+	/* b becomes a's first child */
+	b->prev = a;
+	b->next = a->child;
+	if (a->child)
+		a->child->prev = b;
+	a->child = b;
+	a->next = a->prev = NULL;
+	return a;
 }
 
-static void heap_down(struct loop *loop, size_t i)
+/* The classic two passes over a list of sibling heaps: meld them in pairs
+ * left to right, then the pairs right to left. Returns the new root. */
+static struct loop_timer *merge_siblings(struct loop_timer *first)
 {
-	struct loop_timer *t = loop->heap[i];
+	struct loop_timer *pairs = NULL, *root = NULL;
 
-	for (;;) {
-		size_t child = 2 * i + 1;
+	while (first) {
+		struct loop_timer *a = first, *b = a->next;
 
-		if (child >= loop->heap_len)
-			break;
-		if (child + 1 < loop->heap_len &&
-		    loop->heap[child + 1]->deadline_ns < loop->heap[child]->deadline_ns)
-			child++;
-		if (t->deadline_ns <= loop->heap[child]->deadline_ns)
-			break;
-		heap_set(loop, i, loop->heap[child]);
-		i = child;
+		first = b ? b->next : NULL;
+		a->next = a->prev = NULL;
+		if (b)
+			b->next = b->prev = NULL;
+		a = meld(a, b);
+		a->next = pairs; /* a reversed list of the pairs */
+		pairs = a;
 	}
-	heap_set(loop, i, t);
+	while (pairs) {
+		struct loop_timer *p = pairs;
+
+		pairs = p->next;
+		p->next = NULL;
+		root = meld(root, p);
+	}
+	return root;
 }
 
 void loop_timer_disarm(struct loop *loop, struct loop_timer *t)
 {
-	size_t i = t->heap_index;
+	struct loop_timer *rest;
 
-	if (i == SIZE_MAX)
+	if (!t->armed)
 		return;
-	t->heap_index = SIZE_MAX;
-	loop->heap_len--;
-	if (i == loop->heap_len)
+	t->armed = false;
+	rest = merge_siblings(t->child);
+	t->child = NULL;
+	if (t == loop->timers) {
+		loop->timers = rest;
 		return;
-	loop->heap[i] = loop->heap[loop->heap_len];
-	loop->heap[i]->heap_index = i;
-	heap_down(loop, i);
-	heap_up(loop, loop->heap[i]->heap_index);
+	}
+	/* cut t out of its parent's child list */
+	if (t->prev->child == t)
+		t->prev->child = t->next;
+	else
+		t->prev->next = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->next = t->prev = NULL;
+	loop->timers = meld(loop->timers, rest);
 }
 
-int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t deadline_ns)
+void loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t deadline_ns)
 {
 	loop_timer_disarm(loop, t);
-	if (loop->heap_len == loop->heap_cap) {
-		size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 32;
-		struct loop_timer **heap = realloc(loop->heap, cap * sizeof(*heap));
-
-		if (!heap)
-			return -ENOMEM;
-		loop->heap = heap;
-		loop->heap_cap = cap;
-	}
 	t->deadline_ns = deadline_ns;
-	loop->heap[loop->heap_len] = t;
-	t->heap_index = loop->heap_len++;
-	heap_up(loop, t->heap_index);
-	return 0;
+	t->child = t->next = t->prev = NULL;
+	t->armed = true;
+	loop->timers = meld(loop->timers, t);
 }
 
-int loop_timer_arm_in(struct loop *loop, struct loop_timer *t, uint64_t delay_ns)
+void loop_timer_arm_in(struct loop *loop, struct loop_timer *t, uint64_t delay_ns)
 {
-	return loop_timer_arm(loop, t, now_monotonic_ns() + delay_ns);
+	loop_timer_arm(loop, t, now_monotonic_ns() + delay_ns);
 }
 
 static int next_timeout_ms(struct loop *loop, int max_wait_ms)
 {
 	uint64_t now, deadline, wait_ms;
 
-	if (loop->heap_len == 0)
+	if (!loop->timers)
 		return max_wait_ms;
-	deadline = loop->heap[0]->deadline_ns;
+	deadline = loop->timers->deadline_ns;
 	now = now_monotonic_ns();
 	if (deadline <= now)
 		return 0;
@@ -231,8 +239,8 @@ static void run_due_timers(struct loop *loop)
 {
 	uint64_t now = now_monotonic_ns();
 
-	while (loop->heap_len && loop->heap[0]->deadline_ns <= now) {
-		struct loop_timer *t = loop->heap[0];
+	while (loop->timers && loop->timers->deadline_ns <= now) {
+		struct loop_timer *t = loop->timers;
 
 		loop_timer_disarm(loop, t);
 		t->fn(loop, t->ctx);

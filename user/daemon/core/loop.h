@@ -20,10 +20,13 @@ struct loop;
 typedef void (*loop_fd_fn)(struct loop *loop, int fd, uint32_t events, void *ctx);
 typedef void (*loop_timer_fn)(struct loop *loop, void *ctx);
 
-/* A timer lives inside its owner's struct; the loop only keeps a pointer while armed. */
+/* A timer lives inside its owner's struct, links included (an intrusive
+ * pairing heap): arming never allocates, so it cannot fail. */
 struct loop_timer {
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC */
-	size_t heap_index;    /* position in the loop's heap, or SIZE_MAX when not armed */
+	struct loop_timer *child, *next; /* first child, next sibling */
+	struct loop_timer *prev;	 /* previous sibling, or the parent of a first child */
+	bool armed;
 	loop_timer_fn fn;
 	void *ctx;
 };
@@ -38,9 +41,9 @@ int loop_fd_set_mask(struct loop *loop, int fd, uint32_t mask);
 void loop_fd_del(struct loop *loop, int fd);
 
 void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *ctx);
-/* Arms (or re-arms) t to fire once at deadline_ns. 0 or -ENOMEM. */
-int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t deadline_ns);
-int loop_timer_arm_in(struct loop *loop, struct loop_timer *t, uint64_t delay_ns);
+/* Arms (or re-arms) t to fire once at deadline_ns; cannot fail. */
+void loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t deadline_ns);
+void loop_timer_arm_in(struct loop *loop, struct loop_timer *t, uint64_t delay_ns);
 void loop_timer_disarm(struct loop *loop, struct loop_timer *t);
 bool loop_timer_armed(const struct loop_timer *t);
 

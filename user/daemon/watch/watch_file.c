@@ -839,8 +839,7 @@ static int register_watch(struct watch *w, uint32_t timeout_ms)
 		free(c);
 		return -ENOMEM;
 	}
-	if (idmap_put(&W.watches, w->id, w) ||
-	    (timeout_ms && loop_timer_arm_in(W.loop, &w->timer, timeout_ms * NSEC_PER_MSEC))) {
+	if (idmap_put(&W.watches, w->id, w)) {
 		idmap_del(&W.watches, w->id);
 		if (new_client) {
 			idmap_del(&W.clients, w->session);
@@ -849,6 +848,8 @@ static int register_watch(struct watch *w, uint32_t timeout_ms)
 		return -ENOMEM;
 	}
 	c->watches++;
+	if (timeout_ms)
+		loop_timer_arm_in(W.loop, &w->timer, timeout_ms * NSEC_PER_MSEC);
 	return 0;
 }
 
