@@ -7,7 +7,7 @@
  *   tp_btf/sched_process_exit   the last thread of a tracked process exits:
  *                               submit its group exit status
  *   tp_btf/inet_sock_set_state  a socket on a watched port enters LISTEN
- *                               (a candidate), or a remembered one leaves it
+ *                               (a candidate) or leaves it
  *
  * Everything a client did not ask about costs a field read or one map
  * lookup and is never submitted: a ring-buffer wake-up costs the event's
@@ -75,13 +75,6 @@ struct {
 	__type(key, struct port_key);
 	__type(value, __u32);
 } watched_ports SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, CTLD_MAX_LISTENERS);
-	__type(key, __u64);
-	__type(value, struct listener_info);
-} listeners SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -253,34 +246,64 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 
 /* ------------------------------------------------------------ sockets */
 
-static __always_inline void read_sock_address(const struct sock *sk, struct listener_info *li)
+static __always_inline bool port_watched(const struct sock *sk, struct port_key *key)
 {
-	li->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (li->family == AF_INET6) {
-		BPF_CORE_READ_INTO(&li->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+	key->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	key->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	return bpf_map_lookup_elem(&watched_ports, key) != NULL;
+}
+
+static __always_inline void read_sock_address(const struct sock *sk, struct ctld_event *ev)
+{
+	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (ev->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&ev->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 	} else {
 		__be32 v4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 
-		__builtin_memcpy(li->addr, &v4, sizeof(v4));
+		__builtin_memcpy(ev->addr, &v4, sizeof(v4));
 	}
 }
 
-static __always_inline void submit_listener(struct ctld_stats *st, __u32 kind,
-					    const struct listener_info *li)
+/* The job of the calling process, when it is tracked: a listener is then
+ * known to belong to that job's tree (ctl run --wait-port needs exactly
+ * that, not "someone listens"). */
+static __always_inline void read_owner_job(struct ctld_event *ev, __u32 tgid)
 {
+	struct tracked_proc *pv;
+
+	if (!maybe_tracked(tgid))
+		return;
+	pv = bpf_map_lookup_elem(&tracked, &tgid);
+	if (pv) {
+		ev->job = pv->job;
+		ev->root_pid = pv->root_pid;
+	}
+}
+
+/* A socket on a watched port entered or left LISTEN. Both transitions that
+ * matter run in the context of the task that caused them: listen() for
+ * CLOSE -> LISTEN, and close()/exit or a failed listen() for LISTEN ->
+ * CLOSE (a listener has no peer, so no softirq moves it). So the current
+ * task is the owner, and the socket still has its inode. */
+static __always_inline void submit_listener(const struct sock *sk, const struct port_key *key,
+					    __u32 kind, struct ctld_stats *st)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct ctld_event *ev = event_reserve(st);
 
 	if (!ev)
 		return;
+	__builtin_memset(ev, 0, sizeof(*ev));
 	ev->kind = kind;
 	ev->time_ns = bpf_ktime_get_ns();
-	ev->sock_ino = li->sock_ino;
-	ev->pid = li->pid;
-	ev->netns = li->netns;
-	ev->port = li->port;
-	ev->family = li->family;
-	__builtin_memcpy(ev->addr, li->addr, sizeof(ev->addr));
-	__builtin_memcpy(ev->comm, li->comm, sizeof(ev->comm));
+	ev->sock_ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	ev->pid = tgid;
+	ev->netns = key->netns;
+	ev->port = key->port;
+	read_sock_address(sk, ev);
+	read_owner_job(ev, tgid);
+	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
 	/* Always wake the daemon: a client is waiting for this one. The
 	 * default (adaptive) wake-up only fires when the daemon has read
 	 * everything before this record, and fork/exit records that were
@@ -290,52 +313,21 @@ static __always_inline void submit_listener(struct ctld_stats *st, __u32 kind,
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
 }
 
-/* CLOSE -> LISTEN runs in the context of the task calling listen(), so
- * pid and comm are the owner's (later transitions run in softirq). */
-static __always_inline int listen_started(const struct sock *sk, struct ctld_stats *st)
-{
-	struct listener_info li = {};
-	struct port_key key = {};
-	__u64 sk_key = (__u64)sk;
-
-	key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (!bpf_map_lookup_elem(&watched_ports, &key))
-		return 0;
-	li.sock_ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
-	li.pid = bpf_get_current_pid_tgid() >> 32;
-	li.netns = key.netns;
-	li.port = key.port;
-	read_sock_address(sk, &li);
-	bpf_get_current_comm(&li.comm, sizeof(li.comm));
-	/* Remembered so that its close is reported with the owner's pid. */
-	bpf_map_update_elem(&listeners, &sk_key, &li, BPF_ANY);
-	submit_listener(st, CTLD_EV_LISTEN, &li);
-	return 0;
-}
-
-static __always_inline int listen_stopped(const struct sock *sk, struct ctld_stats *st)
-{
-	__u64 sk_key = (__u64)sk;
-	struct listener_info *li = bpf_map_lookup_elem(&listeners, &sk_key);
-
-	if (!li)
-		return 0;
-	submit_listener(st, CTLD_EV_CLOSE, li);
-	bpf_map_delete_elem(&listeners, &sk_key);
-	return 0;
-}
-
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(handle_sock_state, const struct sock *sk, int oldstate, int newstate)
 {
 	struct ctld_stats *st = this_cpu_stats();
+	struct port_key key = {};
 
 	if (st)
 		st->sock_runs++;
-	if (newstate == TCP_LISTEN)
-		return listen_started(sk, st);
-	if (oldstate == TCP_LISTEN)
-		return listen_stopped(sk, st);
+	if (newstate != TCP_LISTEN && oldstate != TCP_LISTEN)
+		return 0;
+	if (!port_watched(sk, &key))
+		return 0;
+	/* A LISTEN -> CLOSE is reported for every listener of a watched port,
+	 * also one that was listening before the port was watched: user space
+	 * matches it by socket inode. */
+	submit_listener(sk, &key, newstate == TCP_LISTEN ? CTLD_EV_LISTEN : CTLD_EV_CLOSE, st);
 	return 0;
 }

@@ -11,7 +11,6 @@
  *   tracked_slots  tgid % 4096 -> number of tracked tgids in that slot (a
  *                  filter: 0 means "certainly not tracked", no hash lookup)
  *   watched_ports  struct port_key -> __u32 refcount (ports clients watch)
- *   listeners      sock address -> struct listener_info (LISTEN on a watched port)
  *   stats          per-CPU struct ctld_stats at key 0
  */
 #ifndef CTLD_EVENTS_H
@@ -27,23 +26,22 @@
 #define CTLD_MAX_TRACKED 16384
 #define CTLD_TRACKED_SLOTS 4096 /* power of two; 16 KiB of counters */
 #define CTLD_MAX_WATCHED_PORTS 16384
-#define CTLD_MAX_LISTENERS 16384
 
 enum ctld_event_kind {
 	CTLD_EV_EXIT = 1,   /* last thread of a tracked process exited */
 	CTLD_EV_FORK = 2,   /* a tracked process created a process */
 	CTLD_EV_LISTEN = 3, /* a socket on a watched port entered LISTEN (candidate) */
-	CTLD_EV_CLOSE = 4,  /* such a socket left LISTEN (closed, or listen() failed) */
+	CTLD_EV_CLOSE = 4,  /* a socket on a watched port left LISTEN (closed, or listen() failed) */
 };
 
 struct ctld_event {
 	__u64 time_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u64 job;       /* EXIT/FORK: job id (0 until user space set it) */
+	__u64 job;       /* the process's job (0 until user space set it, or not tracked) */
 	__u64 sock_ino;  /* LISTEN/CLOSE: socket inode, as sock_diag reports it */
 	__u32 kind;      /* enum ctld_event_kind */
 	__u32 pid;       /* EXIT: tgid; FORK: child tgid; LISTEN/CLOSE: owner tgid */
 	__u32 ppid;      /* FORK: parent tgid */
-	__u32 root_pid;  /* EXIT/FORK: the job's main pid */
+	__u32 root_pid;  /* the job's main pid (0: the process is not tracked) */
 	__u32 status;    /* EXIT: wait status, (code << 8) | signal | 0x80 core */
 	__u32 netns;     /* LISTEN/CLOSE: network namespace inode */
 	__u16 port;      /* LISTEN/CLOSE: host byte order */
@@ -62,16 +60,6 @@ struct port_key {
 	__u32 netns; /* inode of the network namespace (ls -i /proc/PID/ns/net) */
 	__u16 port;  /* host byte order */
 	__u16 pad;
-};
-
-struct listener_info {
-	__u64 sock_ino;
-	__u32 pid;
-	__u32 netns;
-	__u16 port;
-	__u16 family;
-	__u8 addr[16];
-	char comm[CTLD_TASK_COMM_LEN];
 };
 
 /* Per-CPU counters; user space sums the CPUs. */

@@ -14,7 +14,9 @@
  * The handler_without_reply test makes session.c log "bug: request 11 got no
  * reply" on stderr: that line is expected.
  */
-// TEST_SRCS: user/daemon/clients/session.c user/daemon/core/idmap.c user/daemon/core/outq.c user/daemon/core/loop.c user/common/util.c user/common/wire.c
+// TEST_SRCS: user/daemon/clients/session.c user/daemon/clients/sendq.c user/daemon/clients/reply.c
+// TEST_SRCS: user/daemon/core/idmap.c user/daemon/core/outq.c user/daemon/core/loop.c
+// TEST_SRCS: user/common/util.c user/common/wire.c user/common/bytebuf.c
 // TEST_SRCS: user/daemon/core/log.c user/common/tls.c
 // TEST_WRAPS:
 #include <errno.h>
@@ -31,6 +33,7 @@
 #include "daemon/core/log.h"
 #include "daemon/core/loop.h"
 #include "pb_bytes.h"
+#include "daemon/clients/reply.h"
 #include "daemon/clients/session.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -743,7 +746,7 @@ static void session_soft_limit_drops_output(void **state)
  * still full, so the marker sits exactly where the gap is. */
 static void session_drop_marker_precedes_control(void **state)
 {
-	static ctld_Event ev;
+	ctld_Event *ev;
 	struct frame f;
 	int queued = 0, dropped = 0;
 
@@ -760,11 +763,10 @@ static void session_drop_marker_precedes_control(void **state)
 			dropped++;
 	}
 	assert_true(dropped > 0);
-	memset(&ev, 0, sizeof(ev));
-	ev.which_kind = ctld_Event_exited_tag;
-	ev.kind.exited.job = 5;
-	ev.kind.exited.exit_code = 3;
-	assert_int_equal(session_send_event(H.sid, &ev), 0);
+	ev = event_begin(ctld_Event_exited_tag);
+	ev->kind.exited.job = 5;
+	ev->kind.exited.exit_code = 3;
+	assert_int_equal(event_send(H.sid), 0);
 
 	for (int i = 0; i < queued; i++)
 		expect_output((uint64_t)i * OUTPUT_CHUNK);
@@ -911,7 +913,8 @@ static void session_pending_reply_after_gone(void **state)
 	pending_reply_ok(&H.pending);
 	pending_reply_error(&copy, ctld_ErrorCode_SYSTEM, EIO, "late %d", 1);
 	assert_false(session_pending_full(H.sid));
-	assert_int_equal(session_send(H.sid, &msg), -ENOENT);
+	event_begin(ctld_Event_launched_tag);
+	assert_int_equal(event_send(H.sid), -ENOENT);
 	assert_int_equal(H.gone, 1);
 }
 

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * test_watch_file.c - the inotify module.
- *
- * First its pure pieces: path normalisation, the kinds a request delivers,
- * the kernel mask -> FileEventKind mapping, the CREATED-for-a-rename rule,
- * the threshold decision and the bounds-checked record parser. Then the
- * module on a real loop and a real inotify instance, with the session layer
- * replaced by recorders below and two syscalls faked: inotify_add_watch()
- * (to produce EACCES and ENOSPC, which root never sees) and read() (to hand
- * the module an IN_Q_OVERFLOW record, or a malformed one, in place of what
- * the kernel queued).
+ * test_watch_file.c - client file watches (watch_file.c on file_follow.c,
+ * file_rules.c and the watch registry) on a real loop and a real inotify
+ * instance, with the reply layer replaced by recorders below and two
+ * syscalls faked: inotify_add_watch() (to produce EACCES and ENOSPC, which
+ * root never sees) and read() (to hand the module an IN_Q_OVERFLOW record,
+ * or a malformed one, in place of what the kernel queued). The pure rules
+ * are in test_file_rules.c.
  */
-// TEST_SRCS: user/daemon/watch/watch_file.c user/daemon/core/idmap.c user/daemon/core/loop.c user/common/util.c user/daemon/core/log.c
+// TEST_SRCS: user/daemon/watch/watch_file.c user/daemon/watch/file_follow.c
+// TEST_SRCS: user/daemon/watch/file_rules.c user/daemon/watch/watch_registry.c
+// TEST_SRCS: user/daemon/core/idmap.c user/daemon/core/loop.c user/common/util.c
+// TEST_SRCS: user/daemon/core/log.c
 // TEST_WRAPS: inotify_add_watch read
 #include <errno.h>
 #include <fcntl.h>
@@ -31,9 +31,13 @@
 
 #include "daemon/core/log.h"
 #include "daemon/core/loop.h"
-#include "daemon/clients/session.h"
 #include "common/util.h"
+#include "daemon/clients/reply.h"
+#include "daemon/watch/file_follow.h"
+#include "daemon/watch/file_rules.h"
 #include "daemon/watch/watch_file.h"
+#include "daemon/watch/watch_registry.h"
+#include "inotify_records.h"
 
 #define KC ctld_FileEventKind_FILE_CREATED
 #define KM ctld_FileEventKind_FILE_MODIFIED
@@ -100,24 +104,32 @@ ssize_t __wrap_read(int fd, void *buf, size_t len)
 	return __real_read(fd, buf, len);
 }
 
-int session_send(uint64_t session, const ctld_Message *msg)
+static ctld_Event event;
+
+ctld_Event *event_begin(pb_size_t which)
+{
+	memset(&event, 0, sizeof(event));
+	event.which_kind = which;
+	return &event;
+}
+
+int event_send(uint64_t session)
 {
 	struct sent *s;
 
-	assert_int_equal(msg->which_kind, ctld_Message_event_tag);
 	assert_true(T.nsent < MAX_SENT);
 	s = &T.sent[T.nsent++];
 	memset(s, 0, sizeof(*s));
 	s->session = session;
-	s->which = msg->kind.event.which_kind;
+	s->which = event.which_kind;
 	if (s->which == ctld_Event_file_event_tag)
-		s->fe = msg->kind.event.kind.file_event;
+		s->fe = event.kind.file_event;
 	if (s->which == ctld_Event_watch_timeout_tag)
-		s->timeout_watch = msg->kind.event.kind.watch_timeout.watch;
+		s->timeout_watch = event.kind.watch_timeout.watch;
 	return 0;
 }
 
-const char *session_peer(uint64_t session)
+const char *reply_peer_name(uint64_t session)
 {
 	(void)session;
 	return "test";
@@ -165,9 +177,11 @@ static int module_setup(void **state)
 	memset(&T, 0, sizeof(T));
 	log_set_level(LOG_ERR);
 	strcpy(T.dir, "/tmp/test_watch_file.XXXXXX");
-	if (!mkdtemp(T.dir) || loop_new(&T.loop))
+	if (!mkdtemp(T.dir) || loop_new(&T.loop) || file_follow_init(T.loop))
 		return -1;
-	return watch_file_init(T.loop, 3);
+	watch_registry_init(3);
+	watch_file_init(T.loop);
+	return 0;
 }
 
 static int module_teardown(void **state)
@@ -175,7 +189,8 @@ static int module_teardown(void **state)
 	char cmd[128];
 
 	(void)state;
-	watch_file_shutdown();
+	watch_registry_shutdown();
+	file_follow_shutdown();
 	loop_free(T.loop);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", T.dir);
 	return system(cmd) == 0 ? 0 : -1;
@@ -228,9 +243,7 @@ static uint64_t watch(uint64_t session, const char *path, uint32_t kinds, bool h
 static ctld_ErrorCode unwatch(uint64_t session, uint64_t id)
 {
 	struct request_ctx ctx = { .session = session, .id = 2 };
-	ctld_UnwatchFile req = { .watch = id };
-
-	watch_file_handle_unwatch(&ctx, &req);
+	watch_registry_handle_unwatch(&ctx, id, ctld_WatchKind_WATCH_FILE);
 	assert_true(ctx.replied);
 	return T.reply.has_error ? T.reply.error.code : ctld_ErrorCode_OK;
 }
@@ -239,7 +252,7 @@ static uint32_t file_watches(void)
 {
 	ctld_StatsReply st = { 0 };
 
-	watch_file_fill_stats(&st);
+	watch_registry_fill_stats(&st);
 	return st.file_watches;
 }
 
@@ -288,240 +301,6 @@ static int kernel_wds(void)
 		fclose(f);
 	}
 	return n;
-}
-
-/* ------------------------------------------------------------ pure pieces */
-
-static void check_norm(const char *in, int err, const char *out, size_t parent)
-{
-	char buf[64];
-	size_t parent_len = 999;
-
-	assert_int_equal(watch_file_normalize_path(in, buf, sizeof(buf), &parent_len), err);
-	if (err)
-		return;
-	assert_string_equal(buf, out);
-	assert_int_equal(parent_len, parent);
-}
-
-/* One spelling per file, so two requests for it share everything. */
-static void normalize_path_cases(void **state)
-{
-	(void)state;
-	check_norm("/a/b", 0, "/a/b", 2);
-	check_norm("//a//./b/", 0, "/a/b", 2);
-	check_norm("/f", 0, "/f", 0);
-	check_norm("/./f/.", 0, "/f", 0);
-	check_norm("/a/..b/c..", 0, "/a/..b/c..", 6);
-	check_norm("/a/b/../c", -EINVAL, NULL, 0);
-	check_norm("/..", -EINVAL, NULL, 0);
-	check_norm("relative/f", -EINVAL, NULL, 0);
-	check_norm("", -EINVAL, NULL, 0);
-	check_norm("/", -EINVAL, NULL, 0);
-	check_norm("/././/", -EINVAL, NULL, 0);
-}
-
-/* The output buffer is never overrun: a path that fits exactly is kept,
- * one byte more is -ENAMETOOLONG. */
-static void normalize_path_bounds(void **state)
-{
-	char out[8];
-	size_t parent;
-
-	(void)state;
-	memset(out, 'X', sizeof(out));
-	assert_int_equal(watch_file_normalize_path("/abc/ef", out, sizeof(out), &parent), 0);
-	assert_string_equal(out, "/abc/ef");
-	assert_int_equal(watch_file_normalize_path("/abc/efg", out, sizeof(out), &parent),
-			 -ENAMETOOLONG);
-	assert_int_equal(watch_file_normalize_path("/a", out, 0, &parent), -ENAMETOOLONG);
-	assert_int_equal(watch_file_normalize_path(NULL, out, sizeof(out), &parent), -EINVAL);
-}
-
-/* 0 means all about the file; overflow is always on, the threshold event
- * whenever a threshold is set; bits outside the enum are refused. */
-static void effective_kinds(void **state)
-{
-	uint32_t k;
-
-	(void)state;
-	assert_int_equal(watch_file_effective_kinds(0, false, &k), 0);
-	assert_int_equal(k, WATCH_FILE_KINDS_DEFAULT | KO);
-	assert_int_equal(k & KS, 0);
-	assert_int_equal(watch_file_effective_kinds(0, true, &k), 0);
-	assert_int_equal(k, WATCH_FILE_KINDS_DEFAULT | KO | KS);
-	assert_int_equal(watch_file_effective_kinds(KM, false, &k), 0);
-	assert_int_equal(k, KM | KO);
-	assert_int_equal(watch_file_effective_kinds(KS, true, &k), 0);
-	assert_int_equal(k, KS | KO);
-	assert_int_equal(watch_file_effective_kinds(KD | KM, true, &k), 0);
-	assert_int_equal(k, KD | KM | KS | KO);
-	assert_int_equal(watch_file_effective_kinds(KS, false, &k), -EINVAL);
-	assert_int_equal(watch_file_effective_kinds(256, false, &k), -EINVAL);
-	assert_int_equal(watch_file_effective_kinds(KC | 0x80000000u, false, &k), -EINVAL);
-	assert_int_equal(watch_file_effective_kinds(WATCH_FILE_KINDS_ALL, true, &k), 0);
-}
-
-/* Directory records speak of names, the file's own of itself; each side
- * ignores the bits that only the other role asked for. */
-static void kind_of_masks(void **state)
-{
-	(void)state;
-	/* entries of the parent directory */
-	assert_int_equal(watch_file_kind_of(IN_CREATE, true), KC);
-	assert_int_equal(watch_file_kind_of(IN_CREATE | IN_ISDIR, true), KC);
-	assert_int_equal(watch_file_kind_of(IN_MOVED_TO, true), KMV);
-	assert_int_equal(watch_file_kind_of(IN_MOVED_FROM, true), KMV);
-	assert_int_equal(watch_file_kind_of(IN_DELETE, true), KD);
-	assert_int_equal(watch_file_kind_of(IN_DELETE | IN_ISDIR, true), KD);
-	assert_int_equal(watch_file_kind_of(IN_MODIFY, true), KN);
-	assert_int_equal(watch_file_kind_of(IN_ATTRIB, true), KN);
-	assert_int_equal(watch_file_kind_of(IN_CLOSE_WRITE, true), KN);
-	/* the file itself */
-	assert_int_equal(watch_file_kind_of(IN_MODIFY, false), KM);
-	assert_int_equal(watch_file_kind_of(IN_CLOSE_WRITE, false), KW);
-	assert_int_equal(watch_file_kind_of(IN_ATTRIB, false), KA);
-	assert_int_equal(watch_file_kind_of(IN_DELETE_SELF, false), KD);
-	assert_int_equal(watch_file_kind_of(IN_MOVE_SELF, false), KMV);
-	assert_int_equal(watch_file_kind_of(IN_CREATE, false), KN);
-	assert_int_equal(watch_file_kind_of(IN_CLOSE_NOWRITE, false), KN);
-	assert_int_equal(watch_file_kind_of(IN_OPEN | IN_ACCESS, false), KN);
-	assert_int_equal(watch_file_kind_of(IN_IGNORED, false), KN);
-	assert_int_equal(watch_file_kind_of(IN_UNMOUNT, false), KN);
-	/* the queue */
-	assert_int_equal(watch_file_kind_of(IN_Q_OVERFLOW, false), KO);
-	assert_int_equal(watch_file_kind_of(IN_Q_OVERFLOW, true), KO);
-}
-
-/* A client that only wants CREATED still learns that the file appeared
- * when an atomic writer renamed it into place; nobody gets unwanted kinds. */
-static void deliver_kind_rules(void **state)
-{
-	uint32_t created = KC | KO, moved = KMV | KO, both = KC | KMV | KO;
-
-	(void)state;
-	assert_int_equal(watch_file_deliver_kind(KMV, created, true), KC);
-	assert_int_equal(watch_file_deliver_kind(KMV, created, false), KN);
-	assert_int_equal(watch_file_deliver_kind(KMV, moved, true), KMV);
-	assert_int_equal(watch_file_deliver_kind(KMV, both, true), KMV);
-	assert_int_equal(watch_file_deliver_kind(KC, moved, true), KN);
-	assert_int_equal(watch_file_deliver_kind(KM, created, false), KN);
-	assert_int_equal(watch_file_deliver_kind(KO, created, false), KO);
-	assert_int_equal(watch_file_deliver_kind(KS, KS | KO, false), KS);
-	assert_int_equal(watch_file_deliver_kind(KN, WATCH_FILE_KINDS_ALL, true), KN);
-}
-
-/* ">= threshold", once, and only when one was asked for (0 is a threshold). */
-static void threshold_due(void **state)
-{
-	(void)state;
-	assert_false(watch_file_threshold_due(true, false, 100, 99));
-	assert_true(watch_file_threshold_due(true, false, 100, 100));
-	assert_true(watch_file_threshold_due(true, false, 100, 5000));
-	assert_false(watch_file_threshold_due(true, true, 100, 5000));
-	assert_false(watch_file_threshold_due(false, false, 100, 5000));
-	assert_true(watch_file_threshold_due(true, false, 0, 0));
-	assert_true(watch_file_threshold_due(true, false, UINT64_MAX, UINT64_MAX));
-	assert_false(watch_file_threshold_due(true, false, UINT64_MAX, UINT64_MAX - 1));
-}
-
-struct rec {
-	int wd;
-	uint32_t mask, cookie;
-	char name[32];
-	bool has_name;
-};
-
-static struct rec recs[8];
-static int nrecs;
-
-static void collect(int wd, uint32_t mask, uint32_t cookie, const char *name, void *ctx)
-{
-	assert_ptr_equal(ctx, &nrecs);
-	assert_true(nrecs < 8);
-	recs[nrecs] = (struct rec){ .wd = wd, .mask = mask, .cookie = cookie, .has_name = !!name };
-	if (name)
-		snprintf(recs[nrecs].name, sizeof(recs[nrecs].name), "%s", name);
-	nrecs++;
-}
-
-/* Writes a record header only, whatever name length it claims. */
-static size_t put_header(uint8_t *buf, size_t off, int wd, uint32_t mask, uint32_t len)
-{
-	struct inotify_event ev = { .wd = wd, .mask = mask, .cookie = 7, .len = len };
-
-	memcpy(buf + off, &ev, sizeof(ev));
-	return off + sizeof(ev);
-}
-
-/* Appends one record as the kernel lays it out; returns the new length. */
-static size_t put_record(uint8_t *buf, size_t off, int wd, uint32_t mask, const char *name,
-			 uint32_t len)
-{
-	off = put_header(buf, off, wd, mask, len);
-	memset(buf + off, 0, len);
-	if (name)
-		memcpy(buf + off, name, strlen(name));
-	return off + len;
-}
-
-/* Whole batches come out record by record, with padded names cut at NUL. */
-static void parse_good_batch(void **state)
-{
-	uint8_t raw[512], *buf = raw + 1; /* deliberately misaligned */
-	size_t len = 0;
-
-	(void)state;
-	len = put_record(buf, len, 1, IN_MODIFY, NULL, 0);
-	len = put_record(buf, len, 2, IN_CREATE, "file.txt", 16);
-	len = put_record(buf, len, 2, IN_DELETE, "x", 2);
-	len = put_record(buf, len, 3, IN_ATTRIB, NULL, 16); /* padding only: no name */
-	len = put_record(buf, len, -1, IN_Q_OVERFLOW, NULL, 0);
-	nrecs = 0;
-	assert_int_equal(watch_file_parse_records(buf, len, collect, &nrecs), (ssize_t)len);
-	assert_int_equal(nrecs, 5);
-	assert_int_equal(recs[0].wd, 1);
-	assert_int_equal(recs[0].mask, IN_MODIFY);
-	assert_false(recs[0].has_name);
-	assert_int_equal(recs[1].cookie, 7);
-	assert_string_equal(recs[1].name, "file.txt");
-	assert_string_equal(recs[2].name, "x");
-	assert_false(recs[3].has_name);
-	assert_int_equal(recs[4].wd, -1);
-	assert_int_equal(recs[4].mask, IN_Q_OVERFLOW);
-	nrecs = 0;
-	assert_int_equal(watch_file_parse_records(buf, 0, collect, &nrecs), 0);
-	assert_int_equal(nrecs, 0);
-}
-
-/* A header cut short, a name running past the buffer, or a name with no
- * NUL stops the walk; the records before it were delivered. */
-static void parse_bad_batches(void **state)
-{
-	uint8_t buf[512];
-	size_t len;
-
-	(void)state;
-	len = put_record(buf, 0, 1, IN_MODIFY, NULL, 0);
-	nrecs = 0;
-	assert_int_equal(watch_file_parse_records(buf, len + 8, collect, &nrecs), -EBADMSG);
-	assert_int_equal(nrecs, 1);
-
-	len = put_record(buf, 0, 1, IN_MODIFY, NULL, 0);
-	len = put_record(buf, len, 2, IN_CREATE, "name", 16);
-	nrecs = 0;
-	assert_int_equal(watch_file_parse_records(buf, len - 1, collect, &nrecs), -EBADMSG);
-	assert_int_equal(nrecs, 1);
-
-	len = put_record(buf, 0, 2, IN_CREATE, "12345678", 8); /* no room for the NUL */
-	nrecs = 0;
-	assert_int_equal(watch_file_parse_records(buf, len, collect, &nrecs), -EBADMSG);
-	assert_int_equal(nrecs, 0);
-
-	len = put_header(buf, 0, 2, IN_CREATE, UINT32_MAX - 4); /* off + len would wrap */
-	nrecs = 0;
-	assert_int_equal(watch_file_parse_records(buf, len + 16, collect, &nrecs), -EBADMSG);
-	assert_int_equal(nrecs, 0);
 }
 
 /* ------------------------------------------------------------ the module */
@@ -635,11 +414,11 @@ static void module_sharing_and_limits(void **state)
 	pump_until(4);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(T.sent[i].fe.size, 3);
-	watch_file_client_gone(1);
+	watch_registry_client_gone(1);
 	assert_int_equal(file_watches(), 1);
 	assert_int_equal(kernel_wds(), 2);
 	assert_true(watch(1, p, KM, false, 0, 0, false)); /* the limit was freed too */
-	watch_file_client_gone(1);
+	watch_registry_client_gone(1);
 	assert_int_equal(unwatch(2, b), ctld_ErrorCode_OK);
 	assert_int_equal(kernel_wds(), 0);
 }
@@ -718,8 +497,8 @@ static void module_overflow_rescan(void **state)
 	assert_int_equal(unlink(born), 0);
 	pump_until(6);
 	assert_event(5, n, KD, 0);
-	watch_file_client_gone(1);
-	watch_file_client_gone(2);
+	watch_registry_client_gone(1);
+	watch_registry_client_gone(2);
 	assert_int_equal(kernel_wds(), 0);
 }
 
@@ -743,7 +522,7 @@ static void module_malformed_batch(void **state)
 	touch(p, 1);
 	pump_until(1);
 	assert_event(0, id, KM, 2);
-	watch_file_client_gone(1);
+	watch_registry_client_gone(1);
 }
 
 #define MODULE_TEST(f) cmocka_unit_test_setup_teardown(f, module_setup, module_teardown)
@@ -751,14 +530,6 @@ static void module_malformed_batch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(normalize_path_cases),
-		cmocka_unit_test(normalize_path_bounds),
-		cmocka_unit_test(effective_kinds),
-		cmocka_unit_test(kind_of_masks),
-		cmocka_unit_test(deliver_kind_rules),
-		cmocka_unit_test(threshold_due),
-		cmocka_unit_test(parse_good_batch),
-		cmocka_unit_test(parse_bad_batches),
 		MODULE_TEST(module_file_lifecycle),
 		MODULE_TEST(module_request_errors),
 		MODULE_TEST(module_add_errors),

@@ -595,10 +595,14 @@ def storm(d, nclients, per_client, window=None, argv=("true",)):
     results = [None] * nclients
     errors = []
     window = window or per_client
+    # Every client is connected before any sends a Run: a storm can exhaust
+    # the daemon's descriptors, and a client that connects late would be
+    # refused for that (a race of the test, not what it is about).
+    clients = [d.client(timeout=60) for _ in range(nclients)]
 
     def worker(ci):
         try:
-            with d.client(timeout=60) as c:
+            with clients[ci] as c:
                 first = c.next_id
                 c.next_id += per_client
                 replies, terminal, odd, jobs = {}, {}, [], set()

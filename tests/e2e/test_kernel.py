@@ -197,7 +197,7 @@ class PinTest(unittest.TestCase):
                 self.assertFalse(st.bpf)
                 self.assertIn("--no-bpf", st.bpf_status)
                 return
-            for name in ("events", "tracked", "watched_ports", "stats", "listeners"):
+            for name in ("events", "tracked", "tracked_slots", "watched_ports", "stats"):
                 self.assertTrue(os.path.exists(os.path.join(d.pin_dir, name)), name)
             with d.client() as c:
                 w = c.request(watch_port=pb.WatchPort(port=18443)).watch.watch

@@ -6,7 +6,7 @@
  *
  * Process creation is wrapped out (-Wl,--wrap=spawn_process fails with
  * EAGAIN), so a fuzzed Run never executes anything on the fuzzing machine.
- * BPF is not initialised (the BPF-off paths run).
+ * The daemon is put together as main() does it, with --no-bpf.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -15,15 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon/clients/dispatch.h"
-#include "daemon/jobs/jobs.h"
-#include "daemon/core/loop.h"
-#include "daemon/clients/session.h"
-#include "daemon/jobs/spawn.h"
 #include "common/util.h"
-#include "daemon/watch/watch_file.h"
-#include "daemon/watch/watch_port.h"
 #include "common/wire.h"
+#include "daemon/clients/session.h"
+#include "daemon/core/loop.h"
+#include "daemon/daemon.h"
+#include "daemon/jobs/spawn.h"
+#include "daemon/options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int __wrap_spawn_process(const struct spawn_request *req, struct spawn_result *result);
@@ -40,23 +38,14 @@ static struct loop *fuzz_loop;
 
 static void init_once(void)
 {
-	struct session_config scfg;
-	struct jobs_config jcfg;
-	struct watch_port_config pcfg;
+	static char *argv[] = { "fuzz", "--no-bpf", "--frame-timeout", "50ms",
+				"--hello-timeout", "50ms", "--max-watches", "16", NULL };
+	struct options o;
 
 	if (fuzz_loop)
 		return;
-	if (loop_new(&fuzz_loop))
-		abort();
-	session_config_defaults(&scfg);
-	scfg.frame_timeout_ms = 50;
-	scfg.hello_timeout_ms = 50;
-	jobs_config_defaults(&jcfg);
-	watch_port_config_defaults(&pcfg);
-	dispatch_init(scfg.max_frame);
-	if (session_init(fuzz_loop, &scfg, dispatch_request, dispatch_session_gone) ||
-	    jobs_init(fuzz_loop, &jcfg) || watch_port_init(fuzz_loop, &pcfg) ||
-	    watch_file_init(fuzz_loop, 16))
+	if (loop_new(&fuzz_loop) || options_parse(8, argv, &o) != OPTIONS_OK ||
+	    daemon_init(fuzz_loop, &o))
 		abort();
 }
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "common/bytebuf.h"
 #include "common/tls.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -105,8 +106,8 @@ void ctld_conn_close(struct ctld_conn *c)
 	char name[sizeof(c->client_name)];
 
 	close_transport(c);
-	free(c->inbuf);
-	free(c->outbuf);
+	bytebuf_free(&c->in);
+	bytebuf_free(&c->out);
 	copy_str(name, sizeof(name), c->client_name);
 	ctld_conn_init(c, name);
 }
@@ -128,28 +129,6 @@ const char *ctld_conn_error(const struct ctld_conn *c)
 
 /* ------------------------------------------------------------ output */
 
-/* Room for `need` more bytes after the unsent ones. */
-static int reserve(uint8_t **buf, size_t *start, size_t len, size_t *cap, size_t need)
-{
-	size_t want = *cap ? *cap : 2 * READ_CHUNK;
-	uint8_t *grown;
-
-	if (*start && *start + len + need > *cap) {
-		memmove(*buf, *buf + *start, len);
-		*start = 0;
-	}
-	while (want < len + need)
-		want *= 2;
-	if (want <= *cap)
-		return 0;
-	grown = realloc(*buf, want);
-	if (!grown)
-		return -ENOMEM;
-	*buf = grown;
-	*cap = want;
-	return 0;
-}
-
 static bool transport_up(const struct ctld_conn *c)
 {
 	return c->state == CTLD_CONN_HELLO || c->state == CTLD_CONN_READY;
@@ -157,12 +136,12 @@ static bool transport_up(const struct ctld_conn *c)
 
 static ssize_t write_some(struct ctld_conn *c)
 {
-	const uint8_t *p = c->outbuf + c->out_start;
+	const uint8_t *p = bytebuf_head(&c->out);
 	ssize_t n;
 
 	if (c->tls)
-		return tls_conn_write(c->tls, p, c->out_len);
-	n = send(c->fd, p, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		return tls_conn_write(c->tls, p, c->out.len);
+	n = send(c->fd, p, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
 	return n;
@@ -170,7 +149,7 @@ static ssize_t write_some(struct ctld_conn *c)
 
 static int flush_output(struct ctld_conn *c)
 {
-	while (c->out_len && transport_up(c) && !c->write_closed) {
+	while (c->out.len && transport_up(c) && !c->write_closed) {
 		ssize_t n = write_some(c);
 
 		if (n == -EAGAIN)
@@ -185,11 +164,8 @@ static int flush_output(struct ctld_conn *c)
 		if (n < 0)
 			return fail(c, (int)n, "write to %s failed: %s", c->target,
 				    c->tls ? tls_conn_error(c->tls) : strerror((int)-n));
-		c->out_start += (size_t)n;
-		c->out_len -= (size_t)n;
+		bytebuf_consume(&c->out, (size_t)n);
 	}
-	if (!c->out_len)
-		c->out_start = 0;
 	return 0;
 }
 
@@ -200,14 +176,14 @@ int ctld_conn_send(struct ctld_conn *c, ctld_Request *req, uint64_t *id)
 
 	if (c->state == CTLD_CONN_IDLE || c->state == CTLD_CONN_CLOSED)
 		return -ENOTCONN;
-	if ((err = reserve(&c->outbuf, &c->out_start, c->out_len, &c->out_cap, OUT_RESERVE)))
+	if ((err = bytebuf_reserve(&c->out, OUT_RESERVE, 2 * READ_CHUNK)))
 		return err;
 	req->id = c->next_id++;
-	err = wire_encode(ctld_Request_fields, req, c->outbuf + c->out_start + c->out_len,
-			  c->out_cap - c->out_start - c->out_len, &len);
+	err = wire_encode(ctld_Request_fields, req, bytebuf_tail(&c->out), bytebuf_space(&c->out),
+			  &len);
 	if (err)
 		return err;
-	c->out_len += len;
+	bytebuf_filled(&c->out, len);
 	if (id)
 		*id = req->id;
 	return flush_output(c);
@@ -385,12 +361,11 @@ static int read_input(struct ctld_conn *c)
 
 	while (!c->peer_closed && budget) {
 		ssize_t n;
-		int err = reserve(&c->inbuf, &c->in_start, c->in_len, &c->in_cap, READ_CHUNK);
+		int err = bytebuf_reserve(&c->in, READ_CHUNK, 2 * READ_CHUNK);
 
 		if (err)
 			return fail(c, err, "out of memory for input from %s", c->target);
-		n = read_some(c, c->inbuf + c->in_start + c->in_len,
-			      c->in_cap - c->in_start - c->in_len);
+		n = read_some(c, bytebuf_tail(&c->in), bytebuf_space(&c->in));
 		if (n == -EAGAIN)
 			break;
 		if (n == 0 || n == -ECONNRESET || n == -EPIPE) {
@@ -400,7 +375,7 @@ static int read_input(struct ctld_conn *c)
 		if (n < 0)
 			return fail(c, (int)n, "read from %s failed: %s", c->target,
 				    c->tls ? tls_conn_error(c->tls) : strerror((int)-n));
-		c->in_len += (size_t)n;
+		bytebuf_filled(&c->in, (size_t)n);
 		budget = (size_t)n < budget ? budget - (size_t)n : 0;
 		if (!c->tls && (size_t)n < READ_CHUNK)
 			break; /* drained: poll() says when there is more */
@@ -430,7 +405,7 @@ short ctld_conn_poll_events(const struct ctld_conn *c)
 	case CTLD_CONN_READY:
 		if (!c->peer_closed)
 			ev |= POLLIN;
-		if ((c->out_len && !c->write_closed) || (c->tls && tls_conn_wants_write(c->tls)))
+		if ((c->out.len && !c->write_closed) || (c->tls && tls_conn_wants_write(c->tls)))
 			ev |= POLLOUT;
 		return ev;
 	default:
@@ -499,16 +474,16 @@ static int need_more(struct ctld_conn *c, size_t frame_len)
 {
 	int err;
 
-	if (c->peer_closed && c->in_len == 0)
+	if (c->peer_closed && c->in.len == 0)
 		return fail(c, -ECONNRESET, "%s closed the connection%s", c->target,
 			    c->state == CTLD_CONN_HELLO ? " without answering Hello" : "");
 	if (c->peer_closed)
 		return fail(c, -EPROTO, "%s closed the connection in the middle of a frame",
 			    c->target);
-	if (frame_len <= c->in_len)
+	if (frame_len <= c->in.len)
 		return 0;
 	/* a partial frame must fit once complete */
-	err = reserve(&c->inbuf, &c->in_start, c->in_len, &c->in_cap, frame_len - c->in_len);
+	err = bytebuf_reserve(&c->in, frame_len - c->in.len, 2 * READ_CHUNK);
 	return err ? fail(c, err, "out of memory for a frame from %s", c->target) : 0;
 }
 
@@ -523,10 +498,10 @@ int ctld_conn_next(struct ctld_conn *c, ctld_Message *msg)
 			return c->err;
 		if (!transport_up(c))
 			return 0;
-		if (!c->in_len) /* inbuf may not even exist yet */
+		if (!c->in.len) /* the buffer may not even exist yet */
 			return need_more(c, 0);
-		ret = wire_frame_check(c->inbuf + c->in_start, c->in_len, CTLD_CLIENT_MAX_FRAME,
-				       &hdr, &body);
+		ret = wire_frame_check(bytebuf_head(&c->in), c->in.len, CTLD_CLIENT_MAX_FRAME, &hdr,
+				       &body);
 		if (ret == -EMSGSIZE)
 			return fail(c, -EMSGSIZE, "%s sent a frame of %zu bytes (limit %u)",
 				    c->target, body, CTLD_CLIENT_MAX_FRAME);
@@ -534,10 +509,8 @@ int ctld_conn_next(struct ctld_conn *c, ctld_Message *msg)
 			return fail(c, -EPROTO, "%s sent garbage (bad frame length)", c->target);
 		if (ret == 0)
 			return need_more(c, hdr + body);
-		ret = wire_decode(ctld_Message_fields, c->inbuf + c->in_start + hdr, body, msg,
-				  &why);
-		c->in_start += hdr + body;
-		c->in_len -= hdr + body;
+		ret = wire_decode(ctld_Message_fields, bytebuf_head(&c->in) + hdr, body, msg, &why);
+		bytebuf_consume(&c->in, hdr + body);
 		if (ret)
 			return fail(c, -EPROTO, "%s sent a message that does not decode: %s",
 				    c->target, why ? why : "?");

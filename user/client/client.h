@@ -41,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/bytebuf.h"
 #include "ctld.pb.h"
 
 struct tls_ctx;
@@ -64,10 +65,8 @@ struct ctld_conn {
 	enum ctld_conn_state state;
 	struct tls_conn *tls;
 	struct tls_ctx *tls_ctx; /* not owned */
-	uint8_t *inbuf;		 /* unread bytes: inbuf[in_start .. in_start + in_len) */
-	size_t in_start, in_len, in_cap;
-	uint8_t *outbuf; /* unsent bytes: outbuf[out_start .. out_start + out_len) */
-	size_t out_start, out_len, out_cap;
+	struct bytebuf in;  /* bytes read, not yet decoded */
+	struct bytebuf out; /* requests encoded, not yet written */
 	uint64_t next_id;
 	uint64_t hello_id;
 	char target[300]; /* "/run/ctld-bpf.sock" or "host:port", for messages */

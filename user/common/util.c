@@ -188,13 +188,6 @@ int parse_signal(const char *text)
 	return -EINVAL;
 }
 
-uint64_t watch_id_next(void)
-{
-	static uint64_t next = 1;
-
-	return next++;
-}
-
 const char *signal_name(int sig)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)

@@ -38,9 +38,6 @@ int parse_size(const char *text, uint64_t *bytes);
 int parse_long(const char *text, long min, long max, long *out);
 /* "TERM", "SIGTERM", "sigkill", "9" -> signal number; -EINVAL if unknown. */
 int parse_signal(const char *text);
-/* The next watch id. Port and file watches share one id space, so a watch
- * id names exactly one watch in ListWatches and in Unwatch requests. */
-uint64_t watch_id_next(void);
 /* Signal number -> "TERM" (without SIG), or NULL. */
 const char *signal_name(int sig);
 /* Splits "host:port" / "[v6]:port" into parts; 0 or -EINVAL. Used by the

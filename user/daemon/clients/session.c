@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * session.c - client connections: read, frame, decode, dispatch, queue, write.
+ * session.c - client connections: read, frame, decode, dispatch, write.
  *
  * Life of a session:
  *   HANDSHAKE (TLS only) -> HELLO -> READY -> [CLOSING: flush, then close] -> gone
@@ -13,12 +13,11 @@
  *   Hello, a wrong protocol version) gets an Error reply if possible, then
  *   only that client is closed. A well-formed request that exceeds a bound of
  *   ctld.options is answered with LIMIT and the client stays.
- * - Writes never block: frames go to a per-client queue. Control messages
- *   are written once per loop round (a Run's reply and its Launched leave
- *   in one write, and the client wakes once); Output at once. Output frames
- *   beyond queue_soft_limit are dropped for that client and reported later as
- *   OutputDropped; anything beyond queue_hard_limit disconnects it. While the
- *   queue is over the soft limit the client's requests are not read either.
+ * - Writes never block: frames go to the client's sendq (see sendq.h for
+ *   the soft and hard limits). Control messages are written once per loop
+ *   round (a Run's reply and its Launched leave in one write, and the
+ *   client wakes once); Output at once. While the queue is over the soft
+ *   limit the client's requests are not read either.
  * - Closing is deferred to a zero-delay timer, so a module broadcasting to
  *   many sessions never sees one vanish in the middle of its loop; the
  *   "session gone" hook runs from there.
@@ -32,26 +31,22 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "daemon/core/idmap.h"
-#include "daemon/core/log.h"
-#include "daemon/core/loop.h"
-#include "daemon/core/outq.h"
-#include "daemon/clients/session.h"
+#include "common/bytebuf.h"
 #include "common/tls.h"
 #include "common/util.h"
 #include "common/wire.h"
+#include "daemon/clients/reply.h"
+#include "daemon/clients/sendq.h"
+#include "daemon/clients/session.h"
+#include "daemon/core/idmap.h"
+#include "daemon/core/log.h"
+#include "daemon/core/loop.h"
 
 #define READ_CHUNK (64 * 1024)
 #define INBUF_MIN (16 * 1024)
 #define CLOSE_FLUSH_MS 2000
 
 enum session_state { ST_HANDSHAKE, ST_HELLO, ST_READY, ST_CLOSING, ST_DEAD };
-
-struct drop_note {
-	uint64_t job;
-	int stream;
-	uint64_t bytes;
-};
 
 struct session {
 	uint64_t id;
@@ -60,14 +55,10 @@ struct session {
 	struct tls_conn *tls;
 	uid_t peer_uid;
 	char peer[80];
-	uint8_t *in;
-	size_t in_start, in_len, in_cap; /* unconsumed bytes are in[in_start .. in_start+in_len) */
-	struct outq out;
+	struct bytebuf in;
+	struct sendq out;
 	uint32_t mask;
 	struct loop_timer deadline; /* hello, partial frame, or close flush, by state */
-	struct drop_note *drops;
-	size_t ndrops;
-	bool dropping;
 	bool write_broken; /* the peer cannot receive anymore; requests still count */
 	bool flush_due;    /* listed in S.flush_ids: write before the loop waits */
 	unsigned pending;
@@ -87,8 +78,6 @@ static struct {
 	struct loop_timer reaper;
 	uint64_t *flush_ids;  /* sessions with queued output, by id (they may die) */
 	size_t nflush, flush_cap;
-	uint8_t frame_buf[WIRE_MAX_ENCODED];
-	ctld_Message reply_msg;
 	ctld_Request request;
 } S;
 
@@ -121,9 +110,8 @@ static void reap_dead(struct loop *loop, void *ctx)
 		S.dead = s->next_dead;
 		if (S.gone)
 			S.gone(s->id);
-		outq_clear(&s->out);
-		free(s->in);
-		free(s->drops);
+		sendq_clear(&s->out);
+		bytebuf_free(&s->in);
 		free(s);
 	}
 }
@@ -155,11 +143,11 @@ static void update_mask(struct session *s)
 
 	if (s->state == ST_DEAD)
 		return;
-	if (s->state != ST_CLOSING && s->out.bytes <= S.cfg.queue_soft_limit)
+	if (s->state != ST_CLOSING && !sendq_full(&s->out))
 		mask |= EPOLLIN;
 	/* EPOLLOUT only once a write came up short: output merely queued in
 	 * this round is written before the loop waits anyway. */
-	if ((s->out.bytes && !s->flush_due) || (s->tls && tls_conn_wants_write(s->tls)))
+	if ((sendq_bytes(&s->out) && !s->flush_due) || (s->tls && tls_conn_wants_write(s->tls)))
 		mask |= EPOLLOUT;
 	if (!mask)
 		mask = EPOLLIN; /* closing with nothing to send: the reaper is on its way */
@@ -174,7 +162,7 @@ static void session_close_after_flush(struct session *s, const char *why)
 		return;
 	log_info("client %s: %s", s->peer, why);
 	s->state = ST_CLOSING;
-	if (!s->out.bytes) {
+	if (!sendq_bytes(&s->out)) {
 		session_kill(s, NULL);
 		return;
 	}
@@ -202,6 +190,15 @@ static void deadline_expired(struct loop *loop, void *ctx)
 	}
 }
 
+static void pending_add(uint64_t session, int delta);
+
+static const struct reply_sink sink = {
+	.queue = session_queue,
+	.peer = session_peer,
+	.pending = pending_add,
+	.pending_full = session_pending_full,
+};
+
 int session_init(struct loop *loop, const struct session_config *cfg, request_handler_fn handler,
 		 session_gone_fn gone)
 {
@@ -214,6 +211,7 @@ int session_init(struct loop *loop, const struct session_config *cfg, request_ha
 	idmap_init(&S.sessions);
 	loop_timer_init(&S.reaper, reap_dead, NULL);
 	loop_set_before_wait(loop, flush_due_sessions, NULL);
+	reply_init(&sink);
 	return 0;
 }
 
@@ -257,7 +255,7 @@ int session_accept(int fd, const char *peer, uid_t peer_uid, struct tls_conn *tl
 	s->state = tls ? ST_HANDSHAKE : ST_HELLO;
 	s->mask = EPOLLIN;
 	snprintf(s->peer, sizeof(s->peer), "#%llu %s", (unsigned long long)s->id, peer);
-	outq_init(&s->out);
+	sendq_init(&s->out, S.cfg.queue_soft_limit, S.cfg.queue_hard_limit);
 	loop_timer_init(&s->deadline, deadline_expired, s);
 	if ((err = idmap_put(&S.sessions, s->id, s)))
 		goto fail;
@@ -312,6 +310,14 @@ bool session_pending_full(uint64_t session)
 	return s && s->pending >= S.cfg.max_pending;
 }
 
+static void pending_add(uint64_t session, int delta)
+{
+	struct session *s = idmap_get(&S.sessions, session);
+
+	if (s && (delta > 0 || s->pending))
+		s->pending += (unsigned)delta;
+}
+
 /* ------------------------------------------------------------ transport */
 
 static ssize_t io_read(struct session *s, void *buf, size_t len)
@@ -329,7 +335,7 @@ static ssize_t io_read(struct session *s, void *buf, size_t len)
 static ssize_t io_write(struct session *s)
 {
 	struct iovec iov[16];
-	int n = outq_iov(&s->out, iov, s->tls ? 1 : 16);
+	int n = sendq_iov(&s->out, iov, s->tls ? 1 : 16);
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
 	ssize_t w;
 
@@ -343,78 +349,6 @@ static ssize_t io_write(struct session *s)
 }
 
 /* ------------------------------------------------------------ output */
-
-int frame_encode(const ctld_Message *msg, struct frame *f)
-{
-	size_t len;
-	int err = wire_encode(ctld_Message_fields, msg, S.frame_buf, sizeof(S.frame_buf), &len);
-
-	if (err) {
-		log_err("failed to encode a message: %s", strerror(-err));
-		return err;
-	}
-	*f = (struct frame){ .data = S.frame_buf, .len = len };
-	return 0;
-}
-
-static void note_drop(struct session *s, uint64_t job, int stream, size_t bytes)
-{
-	struct drop_note *grown;
-
-	for (size_t i = 0; i < s->ndrops; i++) {
-		if (s->drops[i].job == job && s->drops[i].stream == stream) {
-			s->drops[i].bytes += bytes;
-			return;
-		}
-	}
-	grown = realloc(s->drops, (s->ndrops + 1) * sizeof(*grown));
-	if (!grown)
-		return; /* the bytes are still counted in the global total */
-	s->drops = grown;
-	s->drops[s->ndrops++] = (struct drop_note){ .job = job, .stream = stream, .bytes = bytes };
-}
-
-static int queue_bytes(struct session *s, const uint8_t *data, size_t len)
-{
-	if (s->out.bytes + len > S.cfg.queue_hard_limit) {
-		session_kill(s, "client is not reading: output queue over the hard limit");
-		return -ENOBUFS;
-	}
-	if (outq_append(&s->out, data, len)) {
-		session_kill(s, "out of memory for the output queue");
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Tells a dropping client what it missed, then lets Output through again.
- * Called once its queue has drained, or before any control message is
- * queued, so the marker always sits where the gap is: after the output it
- * got and before the Exited (or anything else) that follows. Encoded into
- * its own buffer: the shared frame buffer may hold the caller's frame. */
-static void report_drops(struct session *s)
-{
-	ctld_Message msg = ctld_Message_init_zero;
-	uint8_t buf[64];
-	size_t len;
-
-	_Static_assert(ctld_OutputDropped_size + 16 <= sizeof(buf), "drop marker buffer");
-	msg.which_kind = ctld_Message_event_tag;
-	msg.kind.event.which_kind = ctld_Event_output_dropped_tag;
-	for (size_t i = 0; i < s->ndrops; i++) {
-		ctld_OutputDropped *d = &msg.kind.event.kind.output_dropped;
-
-		d->job = s->drops[i].job;
-		d->stream = (ctld_Stream)s->drops[i].stream;
-		d->bytes = s->drops[i].bytes;
-		d->reason = ctld_DropReason_DROP_SLOW_CLIENT;
-		if (wire_encode(ctld_Message_fields, &msg, buf, sizeof(buf), &len) == 0 &&
-		    queue_bytes(s, buf, len))
-			return;
-	}
-	s->ndrops = 0;
-	s->dropping = false;
-}
 
 /* Control messages are written when the loop is about to wait, so what a
  * client is sent during one round (a Run's reply and Launched) leaves in
@@ -468,37 +402,18 @@ int session_queue(uint64_t session, const struct frame *f)
 
 	if (!s || s->state == ST_DEAD || s->write_broken)
 		return -ENOENT;
-	if (f->droppable && (s->dropping || s->out.bytes + f->len > S.cfg.queue_soft_limit)) {
-		s->dropping = true;
-		note_drop(s, f->job, f->stream, f->payload);
+	switch (sendq_push(&s->out, f)) {
+	case SENDQ_DROPPED:
 		S.dropped_bytes += f->payload;
 		return -ENOBUFS;
-	}
-	if (!f->droppable && s->ndrops)
-		report_drops(s);
-	if (s->state == ST_DEAD)
-		return -ENOENT;
-	if (queue_bytes(s, f->data, f->len))
+	case SENDQ_OVERFLOW:
+		session_kill(s, "client is not reading: output queue over the hard limit");
 		return -ENOBUFS;
+	case SENDQ_QUEUED:
+		break;
+	}
 	flush_soon(s, f->droppable);
 	return 0;
-}
-
-int session_send(uint64_t session, const ctld_Message *msg)
-{
-	struct frame f;
-	int err = frame_encode(msg, &f);
-
-	return err ? err : session_queue(session, &f);
-}
-
-int session_send_event(uint64_t session, const ctld_Event *ev)
-{
-	static ctld_Message msg;
-
-	msg.which_kind = ctld_Message_event_tag;
-	msg.kind.event = *ev;
-	return session_send(session, &msg);
 }
 
 /* The peer can no longer receive. Requests it already sent still run (a
@@ -514,15 +429,13 @@ static void write_failed(struct session *s, ssize_t err)
 	log_debug("client %s: cannot write (%s); finishing its requests", s->peer,
 		  strerror((int)-err));
 	s->write_broken = true;
-	outq_clear(&s->out);
-	s->ndrops = 0;
-	s->dropping = false;
+	sendq_clear(&s->out);
 	update_mask(s);
 }
 
 static void flush_output(struct session *s)
 {
-	while (s->out.bytes && s->state != ST_DEAD) {
+	while (sendq_bytes(&s->out) && s->state != ST_DEAD) {
 		ssize_t n = io_write(s);
 
 		if (n == -EAGAIN)
@@ -531,110 +444,18 @@ static void flush_output(struct session *s)
 			write_failed(s, n);
 			return;
 		}
-		outq_consume(&s->out, (size_t)n);
+		if (sendq_written(&s->out, (size_t)n) == SENDQ_OVERFLOW) {
+			session_kill(s, "out of memory for the output queue");
+			return;
+		}
 	}
 	if (s->state == ST_DEAD)
 		return;
-	if (s->dropping && s->out.bytes <= S.cfg.queue_soft_limit / 2)
-		report_drops(s);
-	if (s->state == ST_CLOSING && !s->out.bytes) {
+	if (s->state == ST_CLOSING && !sendq_bytes(&s->out)) {
 		session_kill(s, NULL);
 		return;
 	}
 	update_mask(s);
-}
-
-/* ------------------------------------------------------------ replies */
-
-ctld_Reply *reply_begin(struct request_ctx *ctx)
-{
-	memset(&S.reply_msg, 0, sizeof(S.reply_msg));
-	S.reply_msg.which_kind = ctld_Message_reply_tag;
-	S.reply_msg.kind.reply.id = ctx->id;
-	return &S.reply_msg.kind.reply;
-}
-
-void reply_send(struct request_ctx *ctx)
-{
-	if (ctx->replied) {
-		log_err("bug: request %llu answered twice", (unsigned long long)ctx->id);
-		return;
-	}
-	ctx->replied = true;
-	S.reply_msg.kind.reply.id = ctx->id;
-	session_send(ctx->session, &S.reply_msg);
-}
-
-void reply_ok(struct request_ctx *ctx)
-{
-	reply_begin(ctx);
-	reply_send(ctx);
-}
-
-static void fill_error(ctld_Reply *r, ctld_ErrorCode code, int sys_errno, const char *fmt,
-		       va_list ap) __attribute__((format(printf, 4, 0)));
-
-static void fill_error(ctld_Reply *r, ctld_ErrorCode code, int sys_errno, const char *fmt,
-		       va_list ap)
-{
-	r->has_error = true;
-	r->error.code = code;
-	r->error.sys_errno = sys_errno;
-	vsnprintf(r->error.text, sizeof(r->error.text), fmt, ap);
-}
-
-void reply_error(struct request_ctx *ctx, ctld_ErrorCode code, int sys_errno, const char *fmt, ...)
-{
-	va_list ap;
-	ctld_Reply *r = reply_begin(ctx);
-
-	va_start(ap, fmt);
-	fill_error(r, code, sys_errno, fmt, ap);
-	va_end(ap);
-	log_debug("client %s: request %llu: %s", session_peer(ctx->session),
-		  (unsigned long long)ctx->id, r->error.text);
-	reply_send(ctx);
-}
-
-struct pending_reply reply_defer(struct request_ctx *ctx)
-{
-	struct session *s = idmap_get(&S.sessions, ctx->session);
-
-	ctx->deferred = true;
-	if (s)
-		s->pending++;
-	return (struct pending_reply){ .session = ctx->session, .id = ctx->id };
-}
-
-static void pending_done(struct pending_reply *p)
-{
-	struct session *s = idmap_get(&S.sessions, p->session);
-
-	if (s && s->pending)
-		s->pending--;
-}
-
-void pending_reply_ok(struct pending_reply *p)
-{
-	struct request_ctx ctx = { .session = p->session, .id = p->id };
-
-	pending_done(p);
-	reply_ok(&ctx);
-}
-
-void pending_reply_error(struct pending_reply *p, ctld_ErrorCode code, int sys_errno,
-			 const char *fmt, ...)
-{
-	struct request_ctx ctx = { .session = p->session, .id = p->id };
-	ctld_Reply *r;
-	va_list ap;
-
-	pending_done(p);
-	r = reply_begin(&ctx);
-	va_start(ap, fmt);
-	fill_error(r, code, sys_errno, fmt, ap);
-	va_end(ap);
-	reply_send(&ctx);
 }
 
 /* ------------------------------------------------------------ input */
@@ -713,34 +534,13 @@ static void handle_frame(struct session *s, const uint8_t *body, size_t len)
 	}
 }
 
-/* Makes room for at least `need` unconsumed bytes plus a read chunk. */
-static int reserve_input(struct session *s, size_t need)
-{
-	size_t cap = s->in_cap ? s->in_cap : INBUF_MIN;
-	uint8_t *grown;
-
-	if (s->in_start) {
-		memmove(s->in, s->in + s->in_start, s->in_len);
-		s->in_start = 0;
-	}
-	while (cap < need)
-		cap *= 2;
-	if (cap == s->in_cap)
-		return 0;
-	grown = realloc(s->in, cap);
-	if (!grown)
-		return -ENOMEM;
-	s->in = grown;
-	s->in_cap = cap;
-	return 0;
-}
-
 /* Handles every complete frame in the input buffer. */
 static void process_input(struct session *s)
 {
-	while (s->in_len && (s->state == ST_HELLO || s->state == ST_READY)) {
+	while (s->in.len && (s->state == ST_HELLO || s->state == ST_READY)) {
+		const uint8_t *frame;
 		size_t hdr = 0, body = 0;
-		int ret = wire_frame_check(s->in + s->in_start, s->in_len, S.cfg.max_frame, &hdr,
+		int ret = wire_frame_check(bytebuf_head(&s->in), s->in.len, S.cfg.max_frame, &hdr,
 					   &body);
 
 		if (ret == -EMSGSIZE) {
@@ -754,7 +554,8 @@ static void process_input(struct session *s)
 		}
 		if (ret == 0) {
 			/* Partial frame: make sure it can fit, and start its clock. */
-			if (reserve_input(s, hdr + body) < 0) {
+			if (hdr + body > s->in.len &&
+			    bytebuf_reserve(&s->in, hdr + body - s->in.len, INBUF_MIN) < 0) {
 				session_kill(s, "out of memory for the input buffer");
 				return;
 			}
@@ -763,20 +564,15 @@ static void process_input(struct session *s)
 						  S.cfg.frame_timeout_ms * NSEC_PER_MSEC);
 			return;
 		}
-		s->in_start += hdr + body;
-		s->in_len -= hdr + body;
 		if (s->state == ST_READY)
 			loop_timer_disarm(S.loop, &s->deadline);
-		handle_frame(s, s->in + s->in_start - body, body);
+		/* Consumed before it is handled (the bytes stay where they are
+		 * until the next read): the handler may close the session. */
+		frame = bytebuf_head(&s->in) + hdr;
+		bytebuf_consume(&s->in, hdr + body);
+		handle_frame(s, frame, body);
 	}
-	if (s->in_len == 0) {
-		s->in_start = 0;
-		if (s->in_cap > 4 * INBUF_MIN) { /* give back the memory of a big frame */
-			free(s->in);
-			s->in = NULL;
-			s->in_cap = 0;
-		}
-	}
+	bytebuf_shrink(&s->in, 4 * INBUF_MIN); /* give back the memory of a big frame */
 }
 
 static void read_input(struct session *s)
@@ -786,32 +582,30 @@ static void read_input(struct session *s)
 	while (s->state == ST_HELLO || s->state == ST_READY) {
 		ssize_t n;
 
-		if (s->in_start + s->in_len + READ_CHUNK > s->in_cap &&
-		    reserve_input(s, s->in_len + READ_CHUNK) < 0) {
+		if (bytebuf_reserve(&s->in, READ_CHUNK, INBUF_MIN) < 0) {
 			session_kill(s, "out of memory for the input buffer");
 			return;
 		}
-		n = io_read(s, s->in + s->in_start + s->in_len,
-			    s->in_cap - s->in_start - s->in_len);
+		n = io_read(s, bytebuf_tail(&s->in), bytebuf_space(&s->in));
 		if (n == -EAGAIN)
 			return;
 		if (n <= 0) {
 			if (n < 0 && n != -ECONNRESET)
 				session_kill(s, "read failed");
-			else if (s->in_len)
+			else if (s->in.len)
 				session_kill(s, "peer closed in the middle of a frame");
 			else
 				session_close_after_flush(s, "peer closed the connection");
 			return;
 		}
-		s->in_len += (size_t)n;
+		bytebuf_filled(&s->in, (size_t)n);
 		process_input(s);
 		if (!s->tls && (size_t)n < READ_CHUNK)
 			return; /* level-triggered: epoll will call again */
 		if ((size_t)n >= budget)
 			return;
 		budget -= (size_t)n;
-		if (s->out.bytes > S.cfg.queue_soft_limit)
+		if (sendq_full(&s->out))
 			return; /* not reading its replies: stop taking requests */
 	}
 }

@@ -1,13 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * session.h - one connected client: framing, the Hello handshake, the write
- * queue with its limits, per-client output drop accounting, deadlines, and
- * the hand-off of each decoded request to the dispatcher.
- *
- * Other modules never hold a session pointer: they keep the session id and
- * call session_queue()/reply functions, which quietly do nothing for a
- * session that is gone. That is what makes "a client vanished mid-request"
- * harmless everywhere.
+ * session.h - connected clients: framing, the Hello handshake, deadlines,
+ * writing their sendq, and the hand-off of each decoded request to the
+ * dispatcher. Request handlers answer through reply.h, which this module
+ * serves; only main(), the listener and the dispatcher include this.
  */
 #ifndef CTLD_SESSION_H
 #define CTLD_SESSION_H
@@ -18,6 +14,7 @@
 #include <sys/types.h>
 
 #include "ctld.pb.h"
+#include "daemon/clients/reply.h"
 
 struct loop;
 struct tls_conn;
@@ -33,15 +30,6 @@ struct session_config {
 };
 
 void session_config_defaults(struct session_config *cfg);
-
-/* Where a request came from; handlers answer through it exactly once. */
-struct request_ctx {
-	uint64_t session;
-	uint64_t id;
-	uid_t peer_uid;  /* SO_PEERCRED uid on the unix socket, (uid_t)-1 on TCP */
-	bool replied;
-	bool deferred;   /* the handler will answer later with a pending_reply */
-};
 
 typedef void (*request_handler_fn)(struct request_ctx *ctx, const ctld_Request *req);
 typedef void (*session_gone_fn)(uint64_t session);
@@ -63,42 +51,8 @@ uint64_t session_output_dropped_bytes(void);
 /* True when the session already has max_pending deferred replies outstanding. */
 bool session_pending_full(uint64_t session);
 
-/* An encoded frame that can be queued to any number of sessions. */
-struct frame {
-	const uint8_t *data;
-	size_t len;
-	/* Output frames may be dropped for a slow client; the drop is reported
-	 * later as OutputDropped{job, stream, bytes}. */
-	bool droppable;
-	uint64_t job;
-	int stream;
-	size_t payload;
-};
-
-/* Encodes msg into a buffer owned by session.c, valid until the next call. */
-int frame_encode(const ctld_Message *msg, struct frame *f);
-/* Queues f to a session. 0, -ENOENT (gone) or -ENOBUFS (dropped, counted). */
+/* Queues f to a session (reply.c's sink). 0, -ENOENT (gone) or -ENOBUFS
+ * (dropped and counted, or the client was disconnected). */
 int session_queue(uint64_t session, const struct frame *f);
-/* Encodes and queues one control message (never dropped). */
-int session_send(uint64_t session, const ctld_Message *msg);
-/* Sends ev (an Event) to one session. */
-int session_send_event(uint64_t session, const ctld_Event *ev);
-
-/* Reply helpers. reply_begin() returns a zeroed Reply to fill, reply_send()
- * sends it; no other reply may be started in between. */
-ctld_Reply *reply_begin(struct request_ctx *ctx);
-void reply_send(struct request_ctx *ctx);
-void reply_ok(struct request_ctx *ctx);
-void reply_error(struct request_ctx *ctx, ctld_ErrorCode code, int sys_errno, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* A reply owed later (deferred by the handler). */
-struct pending_reply {
-	uint64_t session, id;
-};
-struct pending_reply reply_defer(struct request_ctx *ctx);
-void pending_reply_ok(struct pending_reply *p);
-void pending_reply_error(struct pending_reply *p, ctld_ErrorCode code, int sys_errno,
-			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

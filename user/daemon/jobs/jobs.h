@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * jobs.h - the job table: starting programs, their pipes and output backlog,
- * stdin, signals, reaping, attach/detach, listing, and the one terminal event
- * (ExecFailed or Exited) every job ends with.
+ * jobs.h - jobs, as the rest of the daemon sees them: the requests that
+ * start and control them (Run, Signal, List, Attach, Detach, WriteStdin),
+ * reaping, the kernel's records about their processes, and shutdown. Every
+ * job ends in exactly one terminal event (ExecFailed or Exited) to every
+ * client attached to it.
  */
 #ifndef CTLD_JOBS_H
 #define CTLD_JOBS_H
@@ -14,6 +16,7 @@
 #include <sys/types.h>
 
 #include "ctld.pb.h"
+#include "daemon/kernel/tcp_listener.h"
 
 struct loop;
 struct request_ctx;
@@ -30,7 +33,8 @@ struct jobs_config {
 
 void jobs_config_defaults(struct jobs_config *cfg);
 int jobs_init(struct loop *loop, const struct jobs_config *cfg);
-/* Kills every running job's tree (SIGKILL), reaps, frees. */
+/* Kills every job's tree (SIGKILL) and whatever else is below the daemon,
+ * reaps (bounded), frees. */
 void jobs_shutdown(void);
 
 void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run);
@@ -42,14 +46,16 @@ void jobs_handle_write_stdin(struct request_ctx *ctx, const ctld_WriteStdin *w);
 
 /* A client went away: forget its attachments, kill its kill_on_disconnect jobs. */
 void jobs_client_gone(uint64_t session);
-/* SIGCHLD: reap every child that has exited (jobs and adopted orphans).
- * Returns false once the daemon has no children at all. */
+/* SIGCHLD: reap every child that has exited (jobs and adopted orphans),
+ * after taking in the kernel's records. False once the daemon has no
+ * children at all. */
 bool jobs_reap_children(void);
 
-/* From the kernel (bpf_events.c): a tracked process exited / forked.
- * root_pid is the job's main pid; time_ns is CLOCK_MONOTONIC. */
-void jobs_kernel_exit(pid_t pid, pid_t root_pid, uint64_t job_id, int status, uint64_t time_ns);
-void jobs_kernel_fork(pid_t parent, pid_t child, pid_t root_pid, uint64_t job_id);
+/* The kernel's records about tracked processes (bpf_events ops). */
+void jobs_kernel_exit(const struct proc_event *ev);
+void jobs_kernel_fork(const struct proc_event *ev);
+/* Records were lost: count every job's descendants again from the kernel. */
+void jobs_recount_descendants(void);
 
 void jobs_fill_stats(ctld_StatsReply *st);
 unsigned jobs_running(void);

@@ -1,36 +1,21 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * bpf_events.c - the skeleton's life cycle and the ring buffer.
+ * bpf_events.c - the ring buffer in the epoll loop, and the run-time maps.
  *
- *   check (root, BTF, initial pid namespace) -> mount bpffs -> lock the pin
- *   dir and clear stale pins -> open -> set rodata -> load -> attach -> pin
- *   -> ring buffer in the epoll loop -> ... -> unpin -> destroy
- *
- * Any failure on the way turns BPF off with a loud reason; the daemon keeps
- * serving with the fallbacks (waitid for exits, sock_diag polling for ports).
- *
- * The pin directory is locked with flock() on the directory itself: a second
- * daemon using the same pins is refused, and pins left by a daemon that died
- * (its lock died with it) are removed at start. Programs are pinned but not
- * their links, so a crashed daemon never leaves programs attached.
+ * Records are decoded into struct proc_event / struct tcp_listener and
+ * handed up through the ops table main() gave us; this file knows nothing
+ * of jobs or watches.
  *
  * Losses are never silent: the kernel counts failed reservations in a
  * global of the program's .bss, which the skeleton maps into our memory;
- * after each batch the counter is compared (no system call), a loss is
- * logged and port watches are re-checked with sock_diag so a dropped LISTEN
- * cannot leave a client waiting forever. Exits need no such repair: waitid()
- * stays the authority for job status.
+ * after each batch the counter is compared (no system call) and a loss is
+ * logged and reported through records_lost, so the owners of the lost
+ * state re-read it (ports from sock_diag, descendants from `tracked`).
+ * Exits need no such repair: waitid() stays the authority for job status.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <sys/file.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -39,31 +24,25 @@
 #include "ctld_events.h"
 #include "ctld.skel.h"
 
-#include "daemon/kernel/bpf_events.h"
-#include "daemon/jobs/jobs.h"
+#include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/core/loop.h"
-#include "common/util.h"
-#include "daemon/watch/watch_port.h"
-
-#ifndef BPF_FS_MAGIC
-#define BPF_FS_MAGIC 0xcafe4a11
-#endif
+#include "daemon/kernel/bpf_events.h"
+#include "daemon/kernel/bpf_setup.h"
 
 static struct {
 	struct loop *loop;
-	struct ctld *skel;
+	struct bpf_setup setup;
+	const struct bpf_events_ops *ops;
 	struct ring_buffer *rb;
 	int rb_fd;
-	int pin_lock_fd;
-	char pin_dir[256];
 	bool enabled;
 	char status[128];
 	uint64_t drops_seen;
 	uint64_t received;
-	unsigned port_watches;        /* port references in watched_ports */
-	struct bpf_link *sock_link;   /* handle_sock_state, attached while ports are watched */
-} B = { .rb_fd = -1, .pin_lock_fd = -1, .status = "off" };
+	unsigned port_watches;      /* port references in watched_ports */
+	struct bpf_link *sock_link; /* handle_sock_state, attached while ports are watched */
+} B = { .rb_fd = -1, .status = "off" };
 
 bool bpf_events_enabled(void)
 {
@@ -75,158 +54,45 @@ const char *bpf_events_status(void)
 	return B.status;
 }
 
-/* libbpf's format strings are its own; the prototype is libbpf's callback. */
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char line[512];
-
-	if (level == LIBBPF_DEBUG && log_get_level() < LOG_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "%s", line);
-	return 0;
-}
-
-/* ------------------------------------------------------------ preconditions */
-
-/* BPF reports global pids; in a nested pid namespace they would not match ours. */
-static bool in_initial_pid_namespace(void)
-{
-	char line[256];
-	bool initial = true;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "NSpid:", 6) == 0) {
-			initial = strchr(line + 6, '\t') == strrchr(line + 6, '\t');
-			break;
-		}
-	}
-	fclose(f);
-	return initial;
-}
-
-static int check_preconditions(void)
-{
-	if (geteuid() != 0) {
-		snprintf(B.status, sizeof(B.status), "off (not root)");
-		return -EPERM;
-	}
-	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-		snprintf(B.status, sizeof(B.status), "off (no kernel BTF at /sys/kernel/btf/vmlinux)");
-		return -ENOENT;
-	}
-	if (!in_initial_pid_namespace()) {
-		snprintf(B.status, sizeof(B.status), "off (daemon is in a nested pid namespace)");
-		return -EOPNOTSUPP;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------ pin directory */
-
-static int ensure_bpffs(const char *pin_dir)
-{
-	struct statfs sfs;
-
-	if (strncmp(pin_dir, "/sys/fs/bpf", 11) != 0)
-		return 0; /* a custom location: the operator mounted it */
-	if (statfs("/sys/fs/bpf", &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC)
-		return 0;
-	mkdir("/sys/fs/bpf", 0700);
-	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") < 0)
-		return -errno;
-	log_info("mounted bpffs on /sys/fs/bpf");
-	return 0;
-}
-
-static void remove_pins(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && unlinkat(dirfd(d), de->d_name, 0) == 0)
-			log_debug("removed stale pin %s/%s", dir, de->d_name);
-	closedir(d);
-}
-
-static int lock_pin_dir(const char *dir)
-{
-	int err;
-
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		err = -errno;
-		snprintf(B.status, sizeof(B.status), "off (cannot create %.80s: %s)", dir,
-			 strerror(errno));
-		return err;
-	}
-	B.pin_lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (B.pin_lock_fd < 0 || flock(B.pin_lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		err = -errno;
-		snprintf(B.status, sizeof(B.status), "off (%.80s is used by another running daemon)",
-			 dir);
-		if (B.pin_lock_fd >= 0)
-			close(B.pin_lock_fd);
-		B.pin_lock_fd = -1;
-		return err;
-	}
-	remove_pins(dir);
-	return 0;
-}
-
-static int pin_all(void)
-{
-	struct bpf_program *prog;
-	struct bpf_map *map;
-	char path[512];
-	int err;
-
-	bpf_object__for_each_map(map, B.skel->obj) {
-		if (strchr(bpf_map__name(map), '.'))
-			continue; /* .rodata and friends */
-		snprintf(path, sizeof(path), "%s/%s", B.pin_dir, bpf_map__name(map));
-		if ((err = bpf_map__pin(map, path)))
-			return err;
-	}
-	bpf_object__for_each_program(prog, B.skel->obj) {
-		if (!bpf_program__autoload(prog))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", B.pin_dir, bpf_program__name(prog));
-		if ((err = bpf_program__pin(prog, path)))
-			return err;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------ ring buffer */
 
-static void event_to_port(const struct ctld_event *ev, struct port_event *pe)
+static void decode_process(const struct ctld_event *ev, struct proc_event *pe)
 {
-	memset(pe, 0, sizeof(*pe));
-	pe->netns = ev->netns;
-	pe->sock_ino = ev->sock_ino;
-	pe->time_ns = ev->time_ns;
-	pe->port = ev->port;
-	pe->family = ev->family;
-	memcpy(pe->addr, ev->addr, sizeof(pe->addr));
-	pe->pid = (pid_t)ev->pid;
+	*pe = (struct proc_event){
+		.time_ns = ev->time_ns,
+		.job = ev->job,
+		.pid = (pid_t)ev->pid,
+		.ppid = (pid_t)ev->ppid,
+		.root_pid = (pid_t)ev->root_pid,
+		.status = (int)ev->status,
+	};
 	memcpy(pe->comm, ev->comm, sizeof(pe->comm));
 	pe->comm[sizeof(pe->comm) - 1] = '\0';
 }
 
-static int handle_event(void *ctx, void *data, size_t size)
+static void decode_listener(const struct ctld_event *ev, struct tcp_listener *l)
+{
+	*l = (struct tcp_listener){
+		.netns = ev->netns,
+		.sock_ino = ev->sock_ino,
+		.time_ns = ev->time_ns,
+		.job = ev->job,
+		.root_pid = (pid_t)ev->root_pid,
+		.pid = (pid_t)ev->pid,
+		.port = ev->port,
+		.family = ev->family,
+	};
+	memcpy(l->addr, ev->addr, sizeof(l->addr));
+	memcpy(l->comm, ev->comm, sizeof(l->comm));
+	l->comm[sizeof(l->comm) - 1] = '\0';
+}
+
+static int handle_record(void *ctx, void *data, size_t size)
 {
 	const struct ctld_event *ev = data;
-	struct port_event pe;
+	const struct bpf_events_ops *ops = B.ops;
+	struct proc_event pe;
+	struct tcp_listener l;
 
 	(void)ctx;
 	if (size < sizeof(*ev))
@@ -236,61 +102,36 @@ static int handle_event(void *ctx, void *data, size_t size)
 		  ev->pid, ev->root_pid, (unsigned long long)ev->job, ev->status, ev->port);
 	switch (ev->kind) {
 	case CTLD_EV_EXIT:
-		jobs_kernel_exit((pid_t)ev->pid, (pid_t)ev->root_pid, ev->job, (int)ev->status,
-				 ev->time_ns);
+		decode_process(ev, &pe);
+		ops->process_exited(&pe, ops->ctx);
 		break;
 	case CTLD_EV_FORK:
-		jobs_kernel_fork((pid_t)ev->ppid, (pid_t)ev->pid, (pid_t)ev->root_pid, ev->job);
+		decode_process(ev, &pe);
+		ops->process_forked(&pe, ops->ctx);
 		break;
 	case CTLD_EV_LISTEN:
-		event_to_port(ev, &pe);
-		watch_port_kernel_listen(&pe);
+		decode_listener(ev, &l);
+		ops->listen_started(&l, ops->ctx);
 		break;
 	case CTLD_EV_CLOSE:
-		event_to_port(ev, &pe);
-		watch_port_kernel_close(&pe);
+		decode_listener(ev, &l);
+		ops->listen_stopped(&l, ops->ctx);
 		break;
 	}
 	return 0;
 }
 
-static int read_stats(struct ctld_stats *sum)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	struct ctld_stats *per_cpu;
-	__u32 zero = 0;
-	int err;
-
-	memset(sum, 0, sizeof(*sum));
-	if (!B.enabled || ncpu <= 0)
-		return -EOPNOTSUPP;
-	per_cpu = calloc((size_t)ncpu, sizeof(*per_cpu));
-	if (!per_cpu)
-		return -ENOMEM;
-	err = bpf_map__lookup_elem(B.skel->maps.stats, &zero, sizeof(zero), per_cpu,
-				   (size_t)ncpu * sizeof(*per_cpu), 0);
-	for (int i = 0; !err && i < ncpu; i++) {
-		sum->events += per_cpu[i].events;
-		sum->drops += per_cpu[i].drops;
-		sum->tracked_full += per_cpu[i].tracked_full;
-		sum->fork_runs += per_cpu[i].fork_runs;
-		sum->exit_runs += per_cpu[i].exit_runs;
-		sum->sock_runs += per_cpu[i].sock_runs;
-	}
-	free(per_cpu);
-	return err;
-}
-
 static void check_losses(void)
 {
-	uint64_t drops = __atomic_load_n(&B.skel->bss->ring_drops_total, __ATOMIC_RELAXED);
+	uint64_t drops = __atomic_load_n(&B.setup.skel->bss->ring_drops_total, __ATOMIC_RELAXED);
 
 	if (drops == B.drops_seen)
 		return;
-	log_warn("kernel ring buffer was full: %llu event(s) lost so far; re-checking ports",
+	log_warn("kernel ring buffer was full: %llu event(s) lost so far; re-reading the state "
+		 "they were about",
 		 (unsigned long long)drops);
 	B.drops_seen = drops;
-	watch_port_resync();
+	B.ops->records_lost(drops, B.ops->ctx);
 }
 
 void bpf_events_poll(void)
@@ -316,31 +157,11 @@ static void on_ring(struct loop *loop, int fd, uint32_t events, void *ctx)
 
 /* ------------------------------------------------------------ start, stop */
 
-static int load_and_attach(void)
+static int start_ring(void)
 {
 	int err;
 
-	B.skel = ctld__open();
-	if (!B.skel)
-		return -errno ? -errno : -EINVAL;
-	B.skel->rodata->daemon_tgid = (__u32)getpid();
-	/* Runs on every TCP state change in the system: attached only while
-	 * some client watches a port (see port_ref). */
-	bpf_program__set_autoattach(B.skel->progs.handle_sock_state, false);
-	if ((err = ctld__load(B.skel))) {
-		snprintf(B.status, sizeof(B.status), "off (load failed: %s)", strerror(-err));
-		return err;
-	}
-	if ((err = ctld__attach(B.skel))) {
-		snprintf(B.status, sizeof(B.status), "off (attach failed: %s)", strerror(-err));
-		return err;
-	}
-	if ((err = pin_all())) {
-		snprintf(B.status, sizeof(B.status), "off (pinning in %.60s failed: %s)", B.pin_dir,
-			 strerror(-err));
-		return err;
-	}
-	B.rb = ring_buffer__new(bpf_map__fd(B.skel->maps.events), handle_event, NULL, NULL);
+	B.rb = ring_buffer__new(bpf_map__fd(B.setup.skel->maps.events), handle_record, NULL, NULL);
 	if (!B.rb) {
 		err = -errno;
 		snprintf(B.status, sizeof(B.status), "off (ring buffer: %s)", strerror(-err));
@@ -355,34 +176,31 @@ static int load_and_attach(void)
 	return 0;
 }
 
-bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg)
+bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
+		     const struct bpf_events_ops *ops)
 {
 	uint64_t t0 = now_monotonic_ns();
-	int err;
+	char why[112];
 
 	B.loop = loop;
-	copy_str(B.pin_dir, sizeof(B.pin_dir), cfg->pin_dir);
+	B.ops = ops;
+	B.setup.pin_lock_fd = -1;
 	if (cfg->disabled) {
 		snprintf(B.status, sizeof(B.status), "off (--no-bpf)");
 		goto off;
 	}
-	if (check_preconditions())
-		goto off;
-	if ((err = ensure_bpffs(B.pin_dir))) {
-		snprintf(B.status, sizeof(B.status), "off (cannot mount bpffs: %s)", strerror(-err));
+	if (bpf_setup_open(&B.setup, cfg->pin_dir, getpid(), why, sizeof(why))) {
+		snprintf(B.status, sizeof(B.status), "off (%s)", why);
 		goto off;
 	}
-	if (lock_pin_dir(B.pin_dir))
-		goto off;
-	libbpf_set_print(libbpf_log);
-	if (load_and_attach()) {
+	if (start_ring()) {
 		bpf_events_shutdown();
 		goto off;
 	}
 	B.enabled = true;
 	snprintf(B.status, sizeof(B.status), "on");
 	log_info("eBPF on: programs attached in %.1f ms, maps pinned in %s",
-		 (now_monotonic_ns() - t0) / 1e6, B.pin_dir);
+		 (now_monotonic_ns() - t0) / 1e6, cfg->pin_dir);
 	return true;
 off:
 	log_warn("eBPF is %s: exits come from waitid, ports from sock_diag polling", B.status);
@@ -404,16 +222,7 @@ void bpf_events_shutdown(void)
 		B.sock_link = NULL;
 	}
 	B.port_watches = 0;
-	if (B.skel) {
-		ctld__destroy(B.skel);
-		B.skel = NULL;
-	}
-	if (B.pin_lock_fd >= 0) {
-		remove_pins(B.pin_dir);
-		rmdir(B.pin_dir);
-		close(B.pin_lock_fd);
-		B.pin_lock_fd = -1;
-	}
+	bpf_setup_close(&B.setup);
 }
 
 /* ------------------------------------------------------------ tracked map */
@@ -426,7 +235,7 @@ int bpf_events_set_job(pid_t pid, uint64_t job)
 	if (!B.enabled)
 		return -EOPNOTSUPP;
 	/* BPF_EXIST: a process that already exited must not be re-added. */
-	return bpf_map__update_elem(B.skel->maps.tracked, &key, sizeof(key), &v, sizeof(v),
+	return bpf_map__update_elem(B.setup.skel->maps.tracked, &key, sizeof(key), &v, sizeof(v),
 				    BPF_EXIST);
 }
 
@@ -435,26 +244,51 @@ static bool belongs(const struct tracked_proc *v, uint64_t job, pid_t root)
 	return v->job == job || (v->job == 0 && v->root_pid == (__u32)root);
 }
 
-int bpf_events_job_pids(uint64_t job, pid_t root, pid_t *pids, size_t max)
+/* Calls fn for each key of `tracked`; stops when fn returns false. */
+static void each_tracked(bool (*fn)(__u32 pid, const struct tracked_proc *v, void *ctx),
+			 void *ctx)
 {
+	int fd = bpf_map__fd(B.setup.skel->maps.tracked);
 	struct tracked_proc v;
 	__u32 key, next;
-	int n = 0, fd;
 	void *prev = NULL;
 
-	if (!B.enabled)
-		return -EOPNOTSUPP;
-	fd = bpf_map__fd(B.skel->maps.tracked);
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v) == 0 && belongs(&v, job, root)) {
-			if ((size_t)n < max)
-				pids[n] = (pid_t)key;
-			n++;
-		}
+		if (bpf_map_lookup_elem(fd, &key, &v) == 0 && !fn(key, &v, ctx))
+			return;
 	}
-	return n;
+}
+
+struct job_pids {
+	uint64_t job;
+	pid_t root;
+	pid_t *pids;
+	size_t max;
+	int n;
+};
+
+static bool collect_job_pid(__u32 pid, const struct tracked_proc *v, void *ctx)
+{
+	struct job_pids *jp = ctx;
+
+	if (belongs(v, jp->job, jp->root)) {
+		if ((size_t)jp->n < jp->max)
+			jp->pids[jp->n] = (pid_t)pid;
+		jp->n++;
+	}
+	return true;
+}
+
+int bpf_events_job_pids(uint64_t job, pid_t root, pid_t *pids, size_t max)
+{
+	struct job_pids jp = { .job = job, .root = root, .pids = pids, .max = max };
+
+	if (!B.enabled)
+		return -EOPNOTSUPP;
+	each_tracked(collect_job_pid, &jp);
+	return jp.n;
 }
 
 bool bpf_events_pid_in_job(pid_t pid, uint64_t job, pid_t root)
@@ -463,32 +297,27 @@ bool bpf_events_pid_in_job(pid_t pid, uint64_t job, pid_t root)
 	__u32 key = (__u32)pid;
 
 	return B.enabled &&
-	       bpf_map__lookup_elem(B.skel->maps.tracked, &key, sizeof(key), &v, sizeof(v), 0) ==
-		       0 &&
+	       bpf_map__lookup_elem(B.setup.skel->maps.tracked, &key, sizeof(key), &v, sizeof(v),
+				    0) == 0 &&
 	       belongs(&v, job, root);
 }
 
-/* ------------------------------------------------------------ watched ports */
-
-/* Forgets listeners recorded while the program ran: with it detached their
- * close would be missed, and a later socket at the same address must not
- * inherit a stale entry. */
-static void clear_listeners(void)
+static bool count_one(__u32 pid, const struct tracked_proc *v, void *ctx)
 {
-	int fd = bpf_map__fd(B.skel->maps.listeners);
-	__u64 key;
-
-	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
-		if (bpf_map_delete_elem(fd, &key))
-			break;
+	(void)pid;
+	(void)v;
+	++*(uint32_t *)ctx;
+	return true;
 }
+
+/* ------------------------------------------------------------ watched ports */
 
 /* The socket program runs only while at least one port is watched: a
  * daemon nobody asks about ports costs TCP nothing. */
 static int sock_program_ref(int delta)
 {
 	if (delta > 0 && B.port_watches++ == 0) {
-		B.sock_link = bpf_program__attach(B.skel->progs.handle_sock_state);
+		B.sock_link = bpf_program__attach(B.setup.skel->progs.handle_sock_state);
 		if (!B.sock_link) {
 			int err = -errno;
 
@@ -499,7 +328,6 @@ static int sock_program_ref(int delta)
 	} else if (delta < 0 && B.port_watches && --B.port_watches == 0) {
 		bpf_link__destroy(B.sock_link);
 		B.sock_link = NULL;
-		clear_listeners();
 	}
 	return 0;
 }
@@ -507,23 +335,23 @@ static int sock_program_ref(int delta)
 static int port_ref(uint64_t netns_ino, uint16_t port, int delta)
 {
 	struct port_key key = { .netns = (__u32)netns_ino, .port = port };
+	struct bpf_map *map;
 	__u32 refs = 0;
 	int err;
 
 	if (!B.enabled)
 		return -EOPNOTSUPP;
+	map = B.setup.skel->maps.watched_ports;
 	/* attach before the first key exists, detach after the last is gone */
 	if (delta > 0 && (err = sock_program_ref(1)))
 		return err;
 	if (delta < 0)
 		sock_program_ref(-1);
-	bpf_map__lookup_elem(B.skel->maps.watched_ports, &key, sizeof(key), &refs, sizeof(refs),
-			     0);
+	bpf_map__lookup_elem(map, &key, sizeof(key), &refs, sizeof(refs), 0);
 	if (delta < 0 && refs <= 1)
-		return bpf_map__delete_elem(B.skel->maps.watched_ports, &key, sizeof(key), 0);
+		return bpf_map__delete_elem(map, &key, sizeof(key), 0);
 	refs += (__u32)delta;
-	err = bpf_map__update_elem(B.skel->maps.watched_ports, &key, sizeof(key), &refs,
-				   sizeof(refs), BPF_ANY);
+	err = bpf_map__update_elem(map, &key, sizeof(key), &refs, sizeof(refs), BPF_ANY);
 	if (err && delta > 0)
 		sock_program_ref(-1); /* the watch was refused: no reference held */
 	return err;
@@ -541,6 +369,33 @@ int bpf_events_unwatch_port(uint64_t netns_ino, uint16_t port)
 
 /* ------------------------------------------------------------ stats */
 
+static int read_stats(struct ctld_stats *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ctld_stats *per_cpu;
+	__u32 zero = 0;
+	int err;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!B.enabled || ncpu <= 0)
+		return -EOPNOTSUPP;
+	per_cpu = calloc((size_t)ncpu, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	err = bpf_map__lookup_elem(B.setup.skel->maps.stats, &zero, sizeof(zero), per_cpu,
+				   (size_t)ncpu * sizeof(*per_cpu), 0);
+	for (int i = 0; !err && i < ncpu; i++) {
+		sum->events += per_cpu[i].events;
+		sum->drops += per_cpu[i].drops;
+		sum->tracked_full += per_cpu[i].tracked_full;
+		sum->fork_runs += per_cpu[i].fork_runs;
+		sum->exit_runs += per_cpu[i].exit_runs;
+		sum->sock_runs += per_cpu[i].sock_runs;
+	}
+	free(per_cpu);
+	return err;
+}
+
 static void add_program(ctld_StatsReply *st, struct bpf_program *prog, uint64_t runs)
 {
 	struct bpf_prog_info info = { 0 };
@@ -557,24 +412,10 @@ static void add_program(ctld_StatsReply *st, struct bpf_program *prog, uint64_t 
 		p->run_time_ns = info.run_time_ns;
 }
 
-static uint32_t count_tracked(void)
-{
-	int fd = bpf_map__fd(B.skel->maps.tracked);
-	__u32 key, next;
-	void *prev = NULL;
-	uint32_t n = 0;
-
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		n++;
-	}
-	return n;
-}
-
 void bpf_events_fill_stats(ctld_StatsReply *st)
 {
 	struct ctld_stats sum;
+	struct ctld *skel = B.setup.skel;
 
 	st->bpf = B.enabled;
 	copy_str(st->bpf_status, sizeof(st->bpf_status), B.status);
@@ -583,8 +424,9 @@ void bpf_events_fill_stats(ctld_StatsReply *st)
 	st->ring_events = sum.events;
 	st->ring_drops = sum.drops;
 	st->ring_received = B.received;
-	add_program(st, B.skel->progs.handle_fork, sum.fork_runs);
-	add_program(st, B.skel->progs.handle_exit, sum.exit_runs);
-	add_program(st, B.skel->progs.handle_sock_state, sum.sock_runs);
-	st->tracked_processes = count_tracked();
+	add_program(st, skel->progs.handle_fork, sum.fork_runs);
+	add_program(st, skel->progs.handle_exit, sum.exit_runs);
+	add_program(st, skel->progs.handle_sock_state, sum.sock_runs);
+	st->tracked_processes = 0;
+	each_tracked(count_one, &st->tracked_processes);
 }

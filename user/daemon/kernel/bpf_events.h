@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bpf_events.h - the kernel side's user-space half: skeleton life cycle
- * (open, load, attach, pin), the ring buffer inside the epoll loop, and the
- * maps other modules change at run time (tracked processes, watched ports).
+ * bpf_events.h - the kernel side inside the event loop: the ring buffer,
+ * whose records go up through the ops table the daemon's main() hands in,
+ * and the maps other modules change at run time (tracked processes,
+ * watched ports).
  *
  * When BPF is off (--no-bpf, not root, no BTF, load failure) every function
  * here is safe to call and reports -EOPNOTSUPP / false; callers then use the
@@ -17,6 +18,7 @@
 #include <sys/types.h>
 
 #include "ctld.pb.h"
+#include "daemon/kernel/tcp_listener.h"
 
 struct loop;
 
@@ -25,13 +27,33 @@ struct bpf_events_config {
 	const char *pin_dir;  /* default /sys/fs/bpf/ctld */
 };
 
+/* Where kernel records go. Each is called from bpf_events_poll(), one record
+ * at a time, in the order the kernel submitted them. */
+struct bpf_events_ops {
+	void (*process_exited)(const struct proc_event *ev, void *ctx);
+	void (*process_forked)(const struct proc_event *ev, void *ctx);
+	/* A socket on a watched port entered LISTEN: a candidate, since a
+	 * listen() that fails (EADDRINUSE) enters LISTEN and leaves it again. */
+	void (*listen_started)(const struct tcp_listener *l, void *ctx);
+	void (*listen_stopped)(const struct tcp_listener *l, void *ctx);
+	/* Records were lost (ring buffer full): lost_total so far. */
+	void (*records_lost)(uint64_t lost_total, void *ctx);
+	void *ctx;
+};
+
 /* Tries to bring BPF up; never fails the daemon: on error it logs loudly and
- * stays off. Returns true when BPF is on. */
-bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg);
+ * stays off. Returns true when BPF is on. ops must outlive the module. */
+bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
+		     const struct bpf_events_ops *ops);
 void bpf_events_shutdown(void);
 bool bpf_events_enabled(void);
 /* "on", or why it is off. */
 const char *bpf_events_status(void);
+
+/* Drains the ring buffer now. Fork and exit records do not wake the daemon
+ * by themselves; whoever is about to act on them (reaping, List, Signal,
+ * Stats) calls this first. */
+void bpf_events_poll(void);
 
 /* Tracked processes (map `tracked`): the daemon's children are added by the
  * kernel at fork; this records which job a root pid belongs to. */
@@ -48,9 +70,5 @@ int bpf_events_watch_port(uint64_t netns_ino, uint16_t port);
 int bpf_events_unwatch_port(uint64_t netns_ino, uint16_t port);
 
 void bpf_events_fill_stats(ctld_StatsReply *st);
-/* Drains the ring buffer now. Fork and exit records do not wake the daemon
- * by themselves; this is called on SIGCHLD and before answering requests
- * whose answer depends on them (List, Stats, Signal). */
-void bpf_events_poll(void);
 
 #endif

@@ -120,6 +120,12 @@ int netns_get(const char *spec, struct netns **out, char *err, size_t errlen)
 	return 0;
 }
 
+struct netns *netns_ref(struct netns *ns)
+{
+	ns->refs++;
+	return ns;
+}
+
 void netns_put(struct netns *ns)
 {
 	struct netns **link;

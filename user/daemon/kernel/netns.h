@@ -20,6 +20,8 @@ struct netns {
 /* spec: "" (the daemon's own), a path (/proc/PID/ns/net, /run/netns/X), or
  * a name under /run/netns. 0 or -errno with a readable reason in err. */
 int netns_get(const char *spec, struct netns **out, char *err, size_t errlen);
+/* Another reference to a handle held already; returns ns. */
+struct netns *netns_ref(struct netns *ns);
 void netns_put(struct netns *ns);
 /* Calls fn for every namespace in use; fn may release (netns_put) the one
  * it is given. */

@@ -64,17 +64,17 @@ static ssize_t recv_reply(int fd, void *buf, size_t len)
 	return -ETIMEDOUT;
 }
 
-static void store(const struct inet_diag_msg *m, struct listening_sock *out)
+static void store(const struct inet_diag_msg *m, struct tcp_listener *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->ino = m->idiag_inode;
+	out->sock_ino = m->idiag_inode;
 	out->port = ntohs(m->id.idiag_sport);
 	out->family = m->idiag_family;
 	memcpy(out->addr, m->id.idiag_src, m->idiag_family == AF_INET ? 4 : 16);
 }
 
 /* Collects one family's dump; returns the running count or -errno. */
-static int collect(int fd, int family, uint16_t port, struct listening_sock *out, size_t max,
+static int collect(int fd, int family, uint16_t port, struct tcp_listener *out, size_t max,
 		   int count)
 {
 	static uint32_t seq;
@@ -108,8 +108,7 @@ static int collect(int fd, int family, uint16_t port, struct listening_sock *out
 	}
 }
 
-int sockdiag_listeners(int fd, int family, uint16_t port, struct listening_sock *out,
-		       size_t max)
+int sockdiag_listeners(int fd, int family, uint16_t port, struct tcp_listener *out, size_t max)
 {
 	int count = 0;
 
@@ -201,7 +200,7 @@ static bool pid_has_socket(const char *pid, const char *want)
 	return found;
 }
 
-int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[16])
+int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[CTLD_COMM_LEN])
 {
 	char want[48], path[300];
 	struct dirent *de;
@@ -221,7 +220,7 @@ int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[16])
 		comm[0] = '\0';
 		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
 		if ((f = fopen(path, "re"))) {
-			if (fgets(comm, 16, f))
+			if (fgets(comm, CTLD_COMM_LEN, f))
 				comm[strcspn(comm, "\n")] = '\0';
 			fclose(f);
 		}

@@ -13,26 +13,20 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-struct listening_sock {
-	uint64_t ino;
-	uint16_t port;
-	uint16_t family;
-	uint8_t addr[16];
-};
+#include "daemon/kernel/tcp_listener.h"
 
 /* A NETLINK_SOCK_DIAG socket (CLOEXEC) in the caller's current netns, or -errno. */
 int sockdiag_open(void);
 /* Lists TCP listeners of family (AF_INET, AF_INET6, or 0 for both) on port
- * (0 = all). Returns the number found (only the first max are stored) or
- * -errno. */
-int sockdiag_listeners(int fd, int family, uint16_t port, struct listening_sock *out,
-		       size_t max);
+ * (0 = all): sock_ino, port, family and addr of each (the rest stays 0).
+ * Returns the number found (only the first max are stored) or -errno. */
+int sockdiag_listeners(int fd, int family, uint16_t port, struct tcp_listener *out, size_t max);
 /* The uid owning the peer end of a TCP connection on this host: the socket
  * whose source is `peer` and destination `local` (both AF_INET or AF_INET6,
  * from getpeername/getsockname). 0 or -errno (-ENOENT: not a local peer). */
 int sockdiag_tcp_peer_uid(int fd, const struct sockaddr_storage *local,
 			  const struct sockaddr_storage *peer, uid_t *uid);
 /* Finds a process holding socket inode ino (scans /proc). 0 or -ENOENT. */
-int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[16]);
+int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[CTLD_COMM_LEN]);
 
 #endif

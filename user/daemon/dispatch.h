@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/clients/session.h"
+#include "daemon/clients/reply.h"
 
 void dispatch_init(size_t max_frame);
 void dispatch_request(struct request_ctx *ctx, const ctld_Request *req);

@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * dispatch.c - one straight path per request: session decodes, this file
- * picks the owning module's handler, the handler replies through session.
+ * picks the owning module's handler, the handler replies through reply.h.
+ * Hello and Stats, which belong to no single module, are answered here.
  */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/kernel/bpf_events.h"
-#include "daemon/clients/dispatch.h"
-#include "daemon/jobs/jobs.h"
 #include "common/util.h"
+#include "common/wire.h"
+#include "daemon/dispatch.h"
+#include "daemon/clients/reply.h"
+#include "daemon/clients/session.h"
+#include "daemon/jobs/jobs.h"
+#include "daemon/kernel/bpf_events.h"
 #include "daemon/watch/watch_file.h"
 #include "daemon/watch/watch_port.h"
-#include "common/wire.h"
+#include "daemon/watch/watch_registry.h"
 
 static struct {
 	uint64_t start_ns;
@@ -58,9 +62,12 @@ static uint64_t self_rss_kb(void)
 
 static void handle_stats(struct request_ctx *ctx)
 {
-	ctld_Reply *r = reply_begin(ctx);
-	ctld_StatsReply *st = &r->result.stats;
+	ctld_Reply *r;
+	ctld_StatsReply *st;
 
+	bpf_events_poll(); /* the counters include every record there is */
+	r = reply_begin(ctx);
+	st = &r->result.stats;
 	r->which_result = ctld_Reply_stats_tag;
 	st->uptime_ns = now_monotonic_ns() - D.start_ns;
 	st->clients = session_count();
@@ -68,57 +75,13 @@ static void handle_stats(struct request_ctx *ctx)
 	st->output_dropped_bytes = session_output_dropped_bytes();
 	st->rss_kb = self_rss_kb();
 	jobs_fill_stats(st);
-	watch_port_fill_stats(st);
-	watch_file_fill_stats(st);
+	watch_registry_fill_stats(st);
 	bpf_events_fill_stats(st);
-	reply_send(ctx);
-}
-
-struct watch_page {
-	uint64_t after;
-	ctld_WatchesReply *out;
-};
-
-/* Keeps the smallest ids above `after`, sorted: one page of ListWatches. */
-static void add_watch(const ctld_WatchInfo *info, void *ctx)
-{
-	struct watch_page *pg = ctx;
-	ctld_WatchesReply *out = pg->out;
-	const pb_size_t max = ARRAY_SIZE(out->watches);
-	pb_size_t i;
-
-	if (info->watch <= pg->after)
-		return;
-	if (out->watches_count == max) {
-		out->more = true;
-		if (info->watch > out->watches[max - 1].watch)
-			return;
-		out->watches_count--; /* the largest id moves to the next page */
-	}
-	for (i = out->watches_count; i > 0 && out->watches[i - 1].watch > info->watch; i--)
-		out->watches[i] = out->watches[i - 1];
-	out->watches[i] = *info;
-	out->watches_count++;
-}
-
-static void handle_list_watches(struct request_ctx *ctx, const ctld_ListWatches *req)
-{
-	ctld_Reply *r = reply_begin(ctx);
-	struct watch_page pg = { .after = req->after_watch, .out = &r->result.watches };
-
-	r->which_result = ctld_Reply_watches_tag;
-	watch_port_each(add_watch, &pg);
-	watch_file_each(add_watch, &pg);
 	reply_send(ctx);
 }
 
 void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
 {
-	/* Their answers count descendants and kernel records: take in what the
-	 * kernel queued without waking us. */
-	if (req->which_body == ctld_Request_list_tag || req->which_body == ctld_Request_stats_tag ||
-	    req->which_body == ctld_Request_signal_tag)
-		bpf_events_poll();
 	switch (req->which_body) {
 	case ctld_Request_hello_tag:
 		handle_hello(ctx);
@@ -145,19 +108,21 @@ void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
 		watch_port_handle_watch(ctx, &req->body.watch_port);
 		break;
 	case ctld_Request_unwatch_port_tag:
-		watch_port_handle_unwatch(ctx, &req->body.unwatch_port);
+		watch_registry_handle_unwatch(ctx, req->body.unwatch_port.watch,
+					      ctld_WatchKind_WATCH_PORT);
 		break;
 	case ctld_Request_watch_file_tag:
 		watch_file_handle_watch(ctx, &req->body.watch_file);
 		break;
 	case ctld_Request_unwatch_file_tag:
-		watch_file_handle_unwatch(ctx, &req->body.unwatch_file);
+		watch_registry_handle_unwatch(ctx, req->body.unwatch_file.watch,
+					      ctld_WatchKind_WATCH_FILE);
 		break;
 	case ctld_Request_stats_tag:
 		handle_stats(ctx);
 		break;
 	case ctld_Request_list_watches_tag:
-		handle_list_watches(ctx, &req->body.list_watches);
+		watch_registry_handle_list(ctx, &req->body.list_watches);
 		break;
 	default:
 		/* A newer client's request: say so, keep the connection. */
@@ -170,6 +135,5 @@ void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
 void dispatch_session_gone(uint64_t session)
 {
 	jobs_client_gone(session);
-	watch_port_client_gone(session);
-	watch_file_client_gone(session);
+	watch_registry_client_gone(session);
 }

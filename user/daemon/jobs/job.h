@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * job.h - one job, as the files of daemon/jobs/ share it (nothing outside
+ * jobs/ includes this; they use jobs.h). Each group of fields says which
+ * file owns it; the files are layered, each using only those above it:
+ *
+ *   job_table.c    the table: allocation, lookup by id and by pid, eviction
+ *   job_clients.c  clients attached to a job, and the events they are sent
+ *   job_output.c   stdout/stderr pipes, the backlog for late attachers, stdin
+ *   job_exit.c     reaping, the kernel's exit record, finishing
+ *   jobs.c         the requests (Run, Signal, List, Attach, ...)
+ */
+#ifndef CTLD_JOB_H
+#define CTLD_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "ctld.pb.h"
+#include "daemon/core/loop.h"
+#include "daemon/core/outq.h"
+#include "daemon/jobs/jobs.h"
+#include "daemon/jobs/proc_tree.h"
+
+struct request_ctx;
+struct backlog_chunk;
+struct stdin_wait;
+
+struct attached {
+	uint64_t session;
+	bool output; /* wants Output events, not only the terminal event */
+};
+
+struct job {
+	/* job_table.c */
+	uint64_t id;
+	struct job *prev, *next; /* all jobs, oldest first */
+	ctld_JobState state;
+	char name[sizeof(((ctld_JobInfo *)0)->name)];
+	char command[sizeof(((ctld_JobInfo *)0)->command)];
+	uint64_t owner; /* the session that started it */
+	bool kill_on_disconnect;
+	struct loop_timer timeout;
+	bool timed_out;
+	int exec_errno;
+	char exec_text[sizeof(((ctld_ExecFailed *)0)->text)];
+	uint64_t start_mono_ns, start_real_ns;
+
+	/* the process tree; pid and pidfd set at spawn, reaped by job_exit.c */
+	struct proc_tree_root tree;
+	uint32_t descendants; /* live, by the kernel's fork and exit records */
+
+	/* job_exit.c: the exit, from waitid() and from the kernel (BPF) */
+	uint64_t end_mono_ns;
+	int exit_code, signal;
+	bool core;
+	struct rusage ru;
+	bool kernel_exit;
+	int kernel_status;
+	uint64_t kernel_exit_ns;
+
+	/* job_output.c */
+	int out_fd[2];
+	uint64_t out_offset[2];
+	struct backlog_chunk *bl_head, *bl_tail;
+	size_t bl_bytes;
+	uint64_t bl_dropped[2];
+	bool had_stdin;
+	int stdin_fd;
+	struct outq stdin_q;
+	uint64_t stdin_written, stdin_queued;
+	bool stdin_eof_requested;
+	struct stdin_wait *waits;
+	size_t nwaits;
+
+	/* job_clients.c */
+	struct attached *clients;
+	size_t nclients;
+};
+
+/* ------------------------------------------------------------ job_table.c */
+
+struct job *job_new(const char *name, const char *command, uint64_t owner,
+		    bool kill_on_disconnect, loop_timer_fn on_timeout);
+/* Makes a spawned job findable (by id, and by pid until reaped). 0 or -ENOMEM. */
+int job_table_add(struct job *j);
+/* Forgets and frees a job that could not be added (or at shutdown). */
+void job_free(struct job *j);
+struct job *job_by_id(uint64_t id);
+struct job *job_by_pid(pid_t pid);
+/* The newest job whose main pid is root_pid (kernel records before the
+ * job id was set carry only that). */
+struct job *job_by_root_pid(pid_t root_pid);
+void job_table_forget_pid(struct job *j);
+struct job *job_first(void);
+/* The job stopped running: count it, and forget the oldest finished jobs
+ * beyond keep_finished (possibly j itself: do not touch it afterwards). */
+void job_table_finished(struct job *j);
+void job_table_init(struct loop *loop, uint32_t keep_finished);
+void job_table_shutdown(void);
+unsigned job_table_running(void);
+uint64_t job_table_started(void);
+
+/* ------------------------------------------------------------ job_clients.c */
+
+int job_attach(struct job *j, uint64_t session, bool output);
+struct attached *job_find_client(struct job *j, uint64_t session);
+void job_detach_at(struct job *j, size_t i);
+void job_detach_all(struct job *j);
+/* Sends the scratch event (reply.h) to the job's clients; Output only to
+ * those that want it, and droppable for slow ones. */
+void job_broadcast(struct job *j, bool is_output, int stream, size_t payload);
+void job_send_launched(struct job *j);
+/* The terminal event (ExecFailed or Exited) to one session, or with
+ * session 0 to every attached client. */
+void job_send_terminal(struct job *j, uint64_t session);
+
+/* ------------------------------------------------------------ job_output.c */
+
+void job_output_init(struct loop *loop, size_t backlog_bytes);
+/* Creates the pipes a run needs; child_ends[0..2] get the job's ends (-1
+ * where a stream goes to a file or /dev/null). 0 or -errno. */
+int job_output_pipes(struct job *j, bool want_stdin, const bool want_out[2], int child_ends[3]);
+/* The daemon's ends join the loop. */
+void job_output_start(struct job *j);
+/* The main process is gone: reads what is left in the pipes; what a
+ * descendant writes later is read and discarded (no SIGPIPE from us). */
+void job_output_finish(struct job *j);
+void job_output_close(struct job *j);
+void job_backlog_send(struct job *j, uint64_t session);
+void job_stdin_close(struct job *j, int err, const char *why);
+void job_stdin_write(struct request_ctx *ctx, struct job *j, const ctld_WriteStdin *req);
+uint64_t job_output_late_bytes(void);
+
+/* ------------------------------------------------------------ job_exit.c */
+
+/* The job can no longer run (exec failed, or it exited): its terminal
+ * event goes out and its attachments end. j may be freed. */
+void job_finished(struct job *j);
+void job_exit_fill_stats(ctld_StatsReply *st);
+
+#endif

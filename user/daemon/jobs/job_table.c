@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * job_table.c - every job the daemon remembers: running ones, and the last
+ * keep_finished finished ones (for wait, attach and list). Looked up by id,
+ * and by main pid until that pid is reaped (after which it may be reused).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/core/idmap.h"
+#include "daemon/jobs/job.h"
+
+static struct {
+	struct loop *loop;
+	uint32_t keep_finished;
+	struct idmap by_id;
+	struct idmap by_pid; /* unreaped main pids -> job */
+	struct job *first, *last;
+	uint64_t next_id;
+	unsigned running, finished;
+	uint64_t started;
+} T;
+
+void job_table_init(struct loop *loop, uint32_t keep_finished)
+{
+	memset(&T, 0, sizeof(T));
+	T.loop = loop;
+	T.keep_finished = keep_finished;
+	T.next_id = 1;
+	idmap_init(&T.by_id);
+	idmap_init(&T.by_pid);
+}
+
+unsigned job_table_running(void)
+{
+	return T.running;
+}
+
+uint64_t job_table_started(void)
+{
+	return T.started;
+}
+
+struct job *job_new(const char *name, const char *command, uint64_t owner,
+		    bool kill_on_disconnect, loop_timer_fn on_timeout)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->id = T.next_id++;
+	j->tree = (struct proc_tree_root){ .job = j->id, .pid = -1, .pidfd = -1 };
+	j->out_fd[0] = j->out_fd[1] = j->stdin_fd = -1;
+	j->state = ctld_JobState_JOB_RUNNING;
+	j->owner = owner;
+	j->kill_on_disconnect = kill_on_disconnect;
+	copy_str(j->name, sizeof(j->name), name);
+	copy_str(j->command, sizeof(j->command), command);
+	outq_init(&j->stdin_q);
+	loop_timer_init(&j->timeout, on_timeout, j);
+	return j;
+}
+
+int job_table_add(struct job *j)
+{
+	if (idmap_put(&T.by_id, j->id, j))
+		return -ENOMEM;
+	if (idmap_put(&T.by_pid, (uint64_t)j->tree.pid, j)) {
+		idmap_del(&T.by_id, j->id);
+		return -ENOMEM;
+	}
+	j->prev = T.last;
+	if (T.last)
+		T.last->next = j;
+	else
+		T.first = j;
+	T.last = j;
+	T.running++;
+	T.started++;
+	return 0;
+}
+
+static void unlink_job(struct job *j)
+{
+	if (!idmap_get(&T.by_id, j->id))
+		return; /* never added */
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		T.first = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	else
+		T.last = j->prev;
+	idmap_del(&T.by_id, j->id);
+	if (!j->tree.reaped)
+		idmap_del(&T.by_pid, (uint64_t)j->tree.pid);
+}
+
+void job_free(struct job *j)
+{
+	unlink_job(j);
+	job_output_close(j);
+	if (j->tree.pidfd >= 0)
+		close(j->tree.pidfd);
+	loop_timer_disarm(T.loop, &j->timeout);
+	job_detach_all(j);
+	free(j);
+}
+
+struct job *job_by_id(uint64_t id)
+{
+	return idmap_get(&T.by_id, id);
+}
+
+struct job *job_by_pid(pid_t pid)
+{
+	return idmap_get(&T.by_pid, (uint64_t)pid);
+}
+
+struct job *job_by_root_pid(pid_t root_pid)
+{
+	for (struct job *j = T.last; j; j = j->prev)
+		if (j->tree.pid == root_pid)
+			return j;
+	return NULL;
+}
+
+void job_table_forget_pid(struct job *j)
+{
+	idmap_del(&T.by_pid, (uint64_t)j->tree.pid);
+}
+
+struct job *job_first(void)
+{
+	return T.first;
+}
+
+void job_table_finished(struct job *j)
+{
+	loop_timer_disarm(T.loop, &j->timeout);
+	T.running--;
+	T.finished++;
+	for (struct job *k = T.first; k && T.finished > T.keep_finished;) {
+		struct job *next = k->next;
+
+		if (k->state != ctld_JobState_JOB_RUNNING && k->tree.reaped) {
+			job_free(k);
+			T.finished--;
+		}
+		k = next;
+	}
+}
+
+void job_table_shutdown(void)
+{
+	while (T.first)
+		job_free(T.first);
+	idmap_free(&T.by_id);
+	idmap_free(&T.by_pid);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * proc_tree.h - a job's process tree: its main process and every process
+ * below it, found through the kernel's `tracked` map when the BPF programs
+ * run, or through /proc (children lists) when they do not. Callers never
+ * ask which: they name the job's root and get the tree.
+ *
+ * Nothing here ever signals a process that is not (or no longer) in the
+ * tree: each is held by a pidfd, and its membership re-checked, before it
+ * is signalled.
+ */
+#ifndef CTLD_PROC_TREE_H
+#define CTLD_PROC_TREE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What names a tree: the job and its main process. */
+struct proc_tree_root {
+	uint64_t job;
+	pid_t pid;
+	int pidfd;   /* -1 where pidfds are unavailable (valgrind) or after reaping */
+	bool reaped; /* the main process is gone: its pid and group id may be reused */
+};
+
+/* The kernel tracks the daemon's children from their fork on, under job 0;
+ * this tells it which job the process is (no-op without BPF). */
+void proc_tree_claim(pid_t pid, uint64_t job);
+
+/* Signals the whole tree: the process group first (one atomic signal to
+ * the main process and every member, so no shell sees its children die
+ * before it is told), then the main process, then every other descendant. */
+void proc_tree_signal(const struct proc_tree_root *root, int sig);
+/* Only the main process. 0 or -errno (-ESRCH once reaped). */
+int proc_tree_signal_main(const struct proc_tree_root *root, int sig);
+/* Live descendants (not counting the main process), or -EOPNOTSUPP where
+ * they cannot be counted exactly (without BPF). */
+int proc_tree_count(const struct proc_tree_root *root);
+
+/* SIGKILLs whatever else is still below the daemon: orphans of jobs that
+ * were forgotten, which the subreaper adopted (shutdown). */
+void proc_tree_kill_strays(void);
+
+#endif

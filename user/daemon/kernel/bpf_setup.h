@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * bpf_setup.h - the skeleton's life cycle, before and after the event loop
+ * sees it:
+ *
+ *   check (root, BTF, initial pid namespace) -> mount bpffs -> lock the pin
+ *   dir and clear stale pins -> open -> set rodata -> load -> attach -> pin
+ *   ... -> unpin -> destroy
+ *
+ * No loop, no ring buffer: bpf_events.c takes the loaded skeleton from here.
+ */
+#ifndef CTLD_BPF_SETUP_H
+#define CTLD_BPF_SETUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct ctld; /* the generated skeleton */
+
+struct bpf_setup {
+	struct ctld *skel;
+	int pin_lock_fd;
+	char pin_dir[256];
+};
+
+/* Brings the programs up with daemon_tgid as the process whose children
+ * are jobs. 0, or -errno with the reason ("not root", "load failed: ...")
+ * in why[whylen]; on failure nothing is left behind. */
+int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t daemon_tgid, char *why,
+		   size_t whylen);
+/* Detaches, unpins, unlocks; safe on a setup that failed or never ran. */
+void bpf_setup_close(struct bpf_setup *b);
+
+#endif
