@@ -10,6 +10,7 @@
  */
 // TEST_SRCS: user/daemon/watch/watch_file.c user/daemon/watch/file_follow.c
 // TEST_SRCS: user/daemon/watch/file_rules.c user/daemon/watch/watch_registry.c
+// TEST_SRCS: user/daemon/watch/inotify_set.c
 // TEST_SRCS: user/daemon/core/idmap.c user/daemon/core/loop.c user/common/util.c
 // TEST_SRCS: user/daemon/core/log.c
 // TEST_WRAPS: inotify_add_watch read

@@ -30,6 +30,7 @@
 
 #include "client/client.h"
 #include "common/bytebuf.h"
+#include "common/stream.h"
 #include "common/tls.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -134,23 +135,11 @@ static bool transport_up(const struct ctld_conn *c)
 	return c->state == CTLD_CONN_HELLO || c->state == CTLD_CONN_READY;
 }
 
-static ssize_t write_some(struct ctld_conn *c)
-{
-	const uint8_t *p = bytebuf_head(&c->out);
-	ssize_t n;
-
-	if (c->tls)
-		return tls_conn_write(c->tls, p, c->out.len);
-	n = send(c->fd, p, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
-	return n;
-}
-
 static int flush_output(struct ctld_conn *c)
 {
 	while (c->out.len && transport_up(c) && !c->write_closed) {
-		ssize_t n = write_some(c);
+		struct iovec iov = { (void *)bytebuf_head(&c->out), c->out.len };
+		ssize_t n = stream_writev(c->fd, c->tls, &iov, 1);
 
 		if (n == -EAGAIN)
 			break;
@@ -343,18 +332,6 @@ static int finish_connect(struct ctld_conn *c)
 
 /* ------------------------------------------------------------ input */
 
-static ssize_t read_some(struct ctld_conn *c, void *buf, size_t len)
-{
-	ssize_t n;
-
-	if (c->tls)
-		return tls_conn_read(c->tls, buf, len);
-	n = recv(c->fd, buf, len, MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
-	return n;
-}
-
 static int read_input(struct ctld_conn *c)
 {
 	size_t budget = READ_BUDGET;
@@ -365,7 +342,7 @@ static int read_input(struct ctld_conn *c)
 
 		if (err)
 			return fail(c, err, "out of memory for input from %s", c->target);
-		n = read_some(c, bytebuf_tail(&c->in), bytebuf_space(&c->in));
+		n = stream_read(c->fd, c->tls, bytebuf_tail(&c->in), bytebuf_space(&c->in));
 		if (n == -EAGAIN)
 			break;
 		if (n == 0 || n == -ECONNRESET || n == -EPIPE) {

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -65,6 +66,16 @@ size_t vformat_line(char *line, size_t cap, size_t used, const char *fmt, va_lis
 		used = cap - 2;
 	line[used++] = '\n';
 	return used;
+}
+
+int errorf(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 bool copy_str(char *dst, size_t cap, const char *src)

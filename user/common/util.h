@@ -27,6 +27,11 @@ int fd_set_nonblock_cloexec(int fd);
 size_t vformat_line(char *line, size_t cap, size_t used, const char *fmt, va_list ap)
 	__attribute__((format(printf, 4, 0)));
 
+/* Formats a reason into err[errlen] and returns ret, for the "return an
+ * error value and say why" style: return errorf(err, len, -EINVAL, "..."). */
+int errorf(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Copies src into dst[cap] always NUL-terminated; returns true if it fit. */
 bool copy_str(char *dst, size_t cap, const char *src);
 

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * cli_args.h - ctl's command line, parsed into one struct with no I/O: no
+ * args.h - ctl's command line, parsed into one struct with no I/O: no
  * printing, no getenv, no file system. main() hands in the environment values
  * it read and prints what comes back, so every rule here is unit-testable
- * (tests/test_cli_args.c). The help texts live here too, beside the option
- * table they describe.
+ * (tests/test_args.c). args.c has the option table, values.c the value
+ * parsers, help.c the texts.
  */
 #ifndef CTLD_CLI_ARGS_H
 #define CTLD_CLI_ARGS_H
@@ -101,6 +101,15 @@ int cli_parse_events(const char *list, uint32_t *kinds, char *err, size_t errlen
 int cli_parse_job(const char *text, uint64_t *job, char *err, size_t errlen);
 /* A TCP port: 1..65535. */
 int cli_parse_port(const char *text, uint16_t *port, char *err, size_t errlen);
+
+/* Copies an option value into a bounded protocol field (what names it in
+ * the message), or says it is too long. */
+int cli_set_str(char *dst, size_t cap, const char *val, const char *what, char *err,
+		size_t errlen);
+/* "250ms", "10s", ... (0 is refused). */
+int cli_parse_timeout(const char *text, uint32_t *ms, char *err, size_t errlen);
+/* An octal umask, 0..0777. */
+int cli_parse_umask(const char *text, uint32_t *mask, char *err, size_t errlen);
 
 /* dir + "/" + path unless path is absolute; false when it does not fit. */
 bool cli_join_path(const char *dir, const char *path, char *out, size_t cap);

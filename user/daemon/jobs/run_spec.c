@@ -14,31 +14,18 @@
 #include "common/util.h"
 #include "daemon/jobs/run_spec.h"
 
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 static int validate(const ctld_Run *run, char *err, size_t errlen)
 {
 	if (run->argv_count == 0 || !run->argv[0][0])
-		return fail(err, errlen, -EINVAL, "argv is empty: nothing to run");
+		return errorf(err, errlen, -EINVAL, "argv is empty: nothing to run");
 	if (run->cwd[0] && run->cwd[0] != '/')
-		return fail(err, errlen, -EINVAL, "cwd must be an absolute path: '%.100s'",
+		return errorf(err, errlen, -EINVAL, "cwd must be an absolute path: '%.100s'",
 			    run->cwd);
 	if ((run->stdout_path[0] && run->stdout_path[0] != '/') ||
 	    (run->stderr_path[0] && run->stderr_path[0] != '/'))
-		return fail(err, errlen, -EINVAL, "output files must be absolute paths");
+		return errorf(err, errlen, -EINVAL, "output files must be absolute paths");
 	if (run->has_umask && run->umask > 0777)
-		return fail(err, errlen, -EINVAL, "umask %#o is out of range", run->umask);
+		return errorf(err, errlen, -EINVAL, "umask %#o is out of range", run->umask);
 	return 0;
 }
 
@@ -69,7 +56,7 @@ static int resolve_group(const char *text, gid_t *gid, char *err, size_t errlen)
 	}
 	getgrnam_r(text, &gr, buf, sizeof(buf), &grp);
 	if (!grp)
-		return fail(err, errlen, -ENOENT, "no such group: %s", text);
+		return errorf(err, errlen, -ENOENT, "no such group: %s", text);
 	*gid = grp->gr_gid;
 	return 0;
 }
@@ -98,11 +85,11 @@ static int resolve_user(struct run_spec *spec, const ctld_Run *run, char *err, s
 		else
 			getpwnam_r(run->user, &pw, buf, sizeof(buf), &pwp);
 		if (!pwp && !numeric)
-			return fail(err, errlen, -ENOENT, "no such user: %s", run->user);
+			return errorf(err, errlen, -ENOENT, "no such user: %s", run->user);
 		sr->uid = pwp ? pwp->pw_uid : (uid_t)num;
 		sr->gid = pwp ? pwp->pw_gid : (gid_t)num;
 		if (pwp && getgrouplist(pwp->pw_name, pwp->pw_gid, spec->groups, &ngroups) < 0)
-			return fail(err, errlen, -E2BIG, "user %s has more than %d groups",
+			return errorf(err, errlen, -E2BIG, "user %s has more than %d groups",
 				    run->user, RUN_SPEC_MAX_GROUPS);
 		sr->ngroups = pwp ? (size_t)ngroups : 0;
 		if (pwp)
@@ -133,10 +120,10 @@ static int parse_rlimits(const ctld_Run *run, struct spawn_rlimit *out, char *er
 			if (strcmp(rl->resource, names[k].name) == 0)
 				break;
 		if (k == ARRAY_SIZE(names))
-			return fail(err, errlen, -EINVAL, "unknown rlimit resource '%s'",
+			return errorf(err, errlen, -EINVAL, "unknown rlimit resource '%s'",
 				    rl->resource);
 		if (rl->soft > rl->hard)
-			return fail(err, errlen, -EINVAL, "rlimit %s: soft limit above hard limit",
+			return errorf(err, errlen, -EINVAL, "rlimit %s: soft limit above hard limit",
 				    rl->resource);
 		out[i].resource = names[k].resource;
 		out[i].limit.rlim_cur = (rlim_t)rl->soft;
@@ -174,7 +161,7 @@ static int build_env(struct run_spec *spec, const ctld_Run *run, char *err, size
 			nbase++;
 	env = calloc(nbase + 3 + run->env_count + 1, sizeof(*env));
 	if (!env)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errorf(err, errlen, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < nbase; i++)
 		env[n++] = environ[i];
 	for (size_t i = 0; !run->clean_env && spec->identity[i]; i++)
@@ -185,7 +172,7 @@ static int build_env(struct run_spec *spec, const ctld_Run *run, char *err, size
 
 		if (!eq || eq == kv) {
 			free(env);
-			return fail(err, errlen, -EINVAL, "env entry %u is not KEY=VALUE: '%.40s'", i,
+			return errorf(err, errlen, -EINVAL, "env entry %u is not KEY=VALUE: '%.40s'", i,
 				    kv);
 		}
 		env_put(env, &n, kv, (size_t)(eq - kv) + 1);
@@ -269,7 +256,7 @@ int run_spec_build(struct run_spec *spec, const ctld_Run *run, const struct rlim
 				 &spec->paths);
 	if (ret) {
 		run_spec_free(spec);
-		return fail(err, errlen, ret, ret == -ENOMEM ? "out of memory"
+		return errorf(err, errlen, ret, ret == -ENOMEM ? "out of memory"
 							      : "program path too long");
 	}
 	describe(spec, run);

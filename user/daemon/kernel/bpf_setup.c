@@ -52,19 +52,6 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return 0;
 }
 
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 /* ------------------------------------------------------------ preconditions */
 
 /* BPF reports global pids; in a nested pid namespace they would not match ours. */
@@ -89,11 +76,11 @@ static bool in_initial_pid_namespace(void)
 static int check_preconditions(char *why, size_t whylen)
 {
 	if (geteuid() != 0)
-		return fail(why, whylen, -EPERM, "not root");
+		return errorf(why, whylen, -EPERM, "not root");
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
-		return fail(why, whylen, -ENOENT, "no kernel BTF at /sys/kernel/btf/vmlinux");
+		return errorf(why, whylen, -ENOENT, "no kernel BTF at /sys/kernel/btf/vmlinux");
 	if (!in_initial_pid_namespace())
-		return fail(why, whylen, -EOPNOTSUPP, "daemon is in a nested pid namespace");
+		return errorf(why, whylen, -EOPNOTSUPP, "daemon is in a nested pid namespace");
 	return 0;
 }
 
@@ -132,7 +119,7 @@ static int lock_pin_dir(struct bpf_setup *b, char *why, size_t whylen)
 	int err;
 
 	if (mkdir(b->pin_dir, 0700) < 0 && errno != EEXIST)
-		return fail(why, whylen, -errno, "cannot create %.80s: %s", b->pin_dir,
+		return errorf(why, whylen, -errno, "cannot create %.80s: %s", b->pin_dir,
 			    strerror(errno));
 	b->pin_lock_fd = open(b->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (b->pin_lock_fd < 0 || flock(b->pin_lock_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -140,7 +127,7 @@ static int lock_pin_dir(struct bpf_setup *b, char *why, size_t whylen)
 		if (b->pin_lock_fd >= 0)
 			close(b->pin_lock_fd);
 		b->pin_lock_fd = -1;
-		return fail(why, whylen, err, "%.80s is used by another running daemon",
+		return errorf(why, whylen, err, "%.80s is used by another running daemon",
 			    b->pin_dir);
 	}
 	remove_pins(b->pin_dir);
@@ -179,15 +166,15 @@ static int load_and_attach(struct bpf_setup *b, pid_t daemon_tgid, char *why, si
 
 	b->skel = ctld__open();
 	if (!b->skel)
-		return fail(why, whylen, -errno ? -errno : -EINVAL, "open failed");
+		return errorf(why, whylen, -errno ? -errno : -EINVAL, "open failed");
 	b->skel->rodata->daemon_tgid = (__u32)daemon_tgid;
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
 	if ((err = ctld__load(b->skel)))
-		return fail(why, whylen, err, "load failed: %s", strerror(-err));
+		return errorf(why, whylen, err, "load failed: %s", strerror(-err));
 	if ((err = ctld__attach(b->skel)))
-		return fail(why, whylen, err, "attach failed: %s", strerror(-err));
+		return errorf(why, whylen, err, "attach failed: %s", strerror(-err));
 	if ((err = pin_all(b)))
-		return fail(why, whylen, err, "pinning in %.60s failed: %s", b->pin_dir,
+		return errorf(why, whylen, err, "pinning in %.60s failed: %s", b->pin_dir,
 			    strerror(-err));
 	return 0;
 }
@@ -202,7 +189,7 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t daemon_tgid, 
 	if ((err = check_preconditions(why, whylen)))
 		return err;
 	if ((err = ensure_bpffs(b->pin_dir)))
-		return fail(why, whylen, err, "cannot mount bpffs: %s", strerror(-err));
+		return errorf(why, whylen, err, "cannot mount bpffs: %s", strerror(-err));
 	if ((err = lock_pin_dir(b, why, whylen)))
 		return err;
 	libbpf_set_print(libbpf_log);

@@ -22,10 +22,7 @@
  * missing directories reappear. (Starting still requires the parent: a
  * typo in a directory name is an error, not a silent wait.)
  *
- * The kernel gives one watch descriptor per inode: followers of one file or
- * directory share it, each wd with the list of its users; the last one to
- * go removes it. Masks are only ever added to (IN_MASK_ADD) so a user never
- * takes bits away from another.
+ * Followers of one file or directory share its kernel watch (inotify_set.c).
  *
  * After IN_Q_OVERFLOW every follower hears FILE_OVERFLOW, then the truth is
  * re-read: the kernel watches are re-added and CREATED/DELETED reported
@@ -42,15 +39,13 @@
 #include "common/util.h"
 #include "daemon/core/idmap.h"
 #include "daemon/core/log.h"
-#include "daemon/core/loop.h"
 #include "daemon/watch/file_follow.h"
 #include "daemon/watch/file_rules.h"
+#include "daemon/watch/inotify_set.h"
 
 #define ANCHOR_MASK                                                                                \
 	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 #define FILE_MASK (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
-/* Room for many records per read(): the largest one is 16 + NAME_MAX + 1. */
-#define READ_BUF (64 * 1024)
 
 #define K_NONE ctld_FileEventKind_FILE_NONE
 #define K_CREATED ctld_FileEventKind_FILE_CREATED
@@ -60,36 +55,16 @@
 
 enum role { ROLE_ANCHOR, ROLE_FILE };
 
-/* One follower's use of a kernel watch descriptor. */
-struct kuser {
-	uint64_t follower;
-	uint8_t role;
-};
-
-/* One kernel watch descriptor (one inode) and the followers using it. */
-struct kwatch {
-	int wd;
-	bool dead; /* the kernel dropped it (IN_IGNORED): no inotify_rm_watch */
-	struct kuser *users;
-	size_t nusers, cap;
-};
-
 static struct {
-	struct loop *loop;
-	int fd; /* -1 when inotify is unavailable (init_errno says why) */
-	int init_errno;
-	bool closing;
+	bool up;
 	uint64_t next_id;
 	struct idmap followers; /* id -> struct file_follow */
-	struct idmap kwatches;  /* wd -> struct kwatch */
-	struct kuser *snap;     /* copy of a wd's users while one record is handled */
-	size_t snap_cap;
 	uint64_t overflows;
-} F = { .fd = -1 };
+} F;
 
 int file_follow_unavailable(void)
 {
-	return F.fd < 0 ? (F.init_errno ? F.init_errno : ENOSYS) : 0;
+	return inotify_set_unavailable();
 }
 
 unsigned file_follow_count(void)
@@ -153,77 +128,17 @@ static bool next_component_is(const struct file_follow *f, const char *name)
 
 /* ------------------------------------------------------------ kernel watches */
 
-static void kwatch_free(struct kwatch *kw)
-{
-	if (!kw->dead && !F.closing)
-		inotify_rm_watch(F.fd, kw->wd); /* EINVAL if the kernel dropped it already */
-	idmap_del(&F.kwatches, (uint64_t)kw->wd);
-	free(kw->users);
-	free(kw);
-}
-
-/* Adds (or joins) the kernel watch on the inode at path for one role of one
- * follower. Returns the wd or -errno. */
-static int kwatch_add(const char *path, uint32_t mask, uint64_t follower, enum role role)
-{
-	int wd = inotify_add_watch(F.fd, path, mask | IN_MASK_ADD);
-	struct kwatch *kw;
-
-	if (wd < 0)
-		return -errno;
-	kw = idmap_get(&F.kwatches, (uint64_t)wd);
-	if (!kw) {
-		kw = calloc(1, sizeof(*kw));
-		if (!kw || idmap_put(&F.kwatches, (uint64_t)wd, kw)) {
-			free(kw);
-			inotify_rm_watch(F.fd, wd);
-			return -ENOMEM;
-		}
-		kw->wd = wd;
-	}
-	if (kw->nusers == kw->cap) {
-		size_t cap = kw->cap ? kw->cap * 2 : 2;
-		struct kuser *users = realloc(kw->users, cap * sizeof(*users));
-
-		if (!users) {
-			if (!kw->nusers)
-				kwatch_free(kw);
-			return -ENOMEM;
-		}
-		kw->users = users;
-		kw->cap = cap;
-	}
-	kw->users[kw->nusers++] = (struct kuser){ .follower = follower, .role = (uint8_t)role };
-	return wd;
-}
-
-static void kwatch_release(int wd, uint64_t follower, enum role role)
-{
-	struct kwatch *kw = idmap_get(&F.kwatches, (uint64_t)wd);
-
-	if (!kw)
-		return;
-	for (size_t i = 0; i < kw->nusers; i++) {
-		if (kw->users[i].follower == follower && kw->users[i].role == role) {
-			kw->users[i] = kw->users[--kw->nusers];
-			break;
-		}
-	}
-	if (!kw->nusers)
-		kwatch_free(kw);
-}
-
 static void detach_file(struct file_follow *f)
 {
 	if (f->file_wd >= 0)
-		kwatch_release(f->file_wd, f->id, ROLE_FILE);
+		inotify_set_release(f->file_wd, f->id, ROLE_FILE);
 	f->file_wd = -1;
 }
 
 static void detach_anchor(struct file_follow *f)
 {
 	if (f->anchor_wd >= 0)
-		kwatch_release(f->anchor_wd, f->id, ROLE_ANCHOR);
+		inotify_set_release(f->anchor_wd, f->id, ROLE_ANCHOR);
 	f->anchor_wd = -1;
 }
 
@@ -233,7 +148,7 @@ static void detach_anchor(struct file_follow *f)
  * is let go all the same: its events no longer belong to the path. */
 static int attach_file(struct file_follow *f, const struct stat *st)
 {
-	int wd = kwatch_add(f->path, FILE_MASK, f->id, ROLE_FILE);
+	int wd = inotify_set_add(f->path, FILE_MASK, f->id, ROLE_FILE);
 
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
@@ -255,7 +170,7 @@ static int resolve_anchor(struct file_follow *f, bool walk_up)
 
 	for (;;) {
 		dir_prefix(f, len, dir);
-		wd = kwatch_add(dir, ANCHOR_MASK | IN_ONLYDIR, f->id, ROLE_ANCHOR);
+		wd = inotify_set_add(dir, ANCHOR_MASK | IN_ONLYDIR, f->id, ROLE_ANCHOR);
 		if (wd >= 0)
 			break;
 		if (!walk_up || (wd != -ENOENT && wd != -ENOTDIR) || !len)
@@ -420,102 +335,35 @@ static void on_overflow(void)
 	}
 }
 
-static int snap_reserve(size_t n)
+/* A record for one follower's anchor or file, if it still holds that wd. */
+static void on_record(uint64_t user, int role, int wd, uint32_t mask, const char *name)
 {
-	struct kuser *s;
+	struct file_follow *f = idmap_get(&F.followers, user);
 
-	if (n <= F.snap_cap)
-		return 0;
-	s = realloc(F.snap, n * sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	F.snap = s;
-	F.snap_cap = n;
-	return 0;
-}
-
-/* After IN_IGNORED every user has normally re-anchored or detached; any
- * user left is pointed away from the dead wd before it is forgotten. */
-static void kwatch_forget(int wd)
-{
-	struct kwatch *kw = idmap_get(&F.kwatches, (uint64_t)wd);
-
-	if (!kw)
+	if (!f)
 		return;
-	for (size_t i = 0; i < kw->nusers; i++) {
-		struct file_follow *f = idmap_get(&F.followers, kw->users[i].follower);
-
-		if (f && f->anchor_wd == wd)
-			f->anchor_wd = -1;
-		if (f && f->file_wd == wd)
-			f->file_wd = -1;
-	}
-	kw->dead = true;
-	kwatch_free(kw);
+	if (role == ROLE_ANCHOR && f->anchor_wd == wd)
+		on_anchor_record(f, mask, name);
+	else if (role == ROLE_FILE && f->file_wd == wd)
+		on_file_record(f, mask, name);
 }
 
-static void on_record(int wd, uint32_t mask, uint32_t cookie, const char *name, void *ctx)
+/* The kernel dropped a wd the follower still held: point it away. */
+static void on_lost(uint64_t user, int role, int wd)
 {
-	struct kwatch *kw;
-	size_t n;
+	struct file_follow *f = idmap_get(&F.followers, user);
 
-	(void)cookie;
-	(void)ctx;
-	if (mask & IN_Q_OVERFLOW) {
-		on_overflow();
-		return;
-	}
-	kw = wd > 0 ? idmap_get(&F.kwatches, (uint64_t)wd) : NULL;
-	if (!kw)
-		return; /* released by us; its last records were still queued */
-	if (mask & IN_IGNORED)
-		kw->dead = true;
-	/* Handlers stop followers and move them between wds: walk a copy, and
-	 * check each user still holds this wd in that role. */
-	n = kw->nusers;
-	if (snap_reserve(n)) {
-		log_warn("out of memory handling an inotify record for wd %d", wd);
-		return;
-	}
-	memcpy(F.snap, kw->users, n * sizeof(*F.snap));
-	for (size_t i = 0; i < n; i++) {
-		struct file_follow *f = idmap_get(&F.followers, F.snap[i].follower);
-
-		if (!f)
-			continue;
-		if (F.snap[i].role == ROLE_ANCHOR && f->anchor_wd == wd)
-			on_anchor_record(f, mask, name);
-		else if (F.snap[i].role == ROLE_FILE && f->file_wd == wd)
-			on_file_record(f, mask, name);
-	}
-	if (mask & IN_IGNORED)
-		kwatch_forget(wd);
+	if (f && role == ROLE_ANCHOR && f->anchor_wd == wd)
+		f->anchor_wd = -1;
+	if (f && role == ROLE_FILE && f->file_wd == wd)
+		f->file_wd = -1;
 }
 
-static void inotify_readable(struct loop *loop, int fd, uint32_t events, void *ctx)
-{
-	/* Aligned like the kernel's records, though the parser does not rely on it. */
-	static char buf[READ_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
-
-	(void)loop;
-	(void)events;
-	(void)ctx;
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			if (errno != EAGAIN)
-				log_warn("failed to read inotify events: %s", strerror(errno));
-			return;
-		}
-		if (n == 0)
-			return;
-		if (file_rules_parse_records(buf, (size_t)n, on_record, NULL) < 0)
-			log_warn("malformed inotify record: rest of a %zd-byte read skipped", n);
-	}
-}
+static const struct inotify_set_ops set_ops = {
+	.record = on_record,
+	.lost = on_lost,
+	.overflow = on_overflow,
+};
 
 /* ------------------------------------------------------------ followers */
 
@@ -525,9 +373,9 @@ int file_follow_start(struct file_follow *f, const char *path, size_t parent_len
 	struct stat st;
 	int err;
 
-	if (F.fd < 0) {
+	if ((err = inotify_set_unavailable())) {
 		copy_str(failed, failedlen, path);
-		return -file_follow_unavailable();
+		return -err;
 	}
 	f->id = ++F.next_id;
 	copy_str(f->path, sizeof(f->path), path);
@@ -570,50 +418,24 @@ void file_follow_stop(struct file_follow *f)
 
 int file_follow_init(struct loop *loop)
 {
-	int err;
-
 	memset(&F, 0, sizeof(F));
-	F.loop = loop;
+	F.up = true;
 	idmap_init(&F.followers);
-	idmap_init(&F.kwatches);
-	F.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (F.fd < 0) {
-		F.init_errno = errno;
-		log_warn("file watches are off: failed to create an inotify instance: %s%s",
-			 strerror(F.init_errno),
-			 F.init_errno == EMFILE ? " (fs.inotify.max_user_instances)" : "");
-		return 0;
-	}
-	if ((err = loop_fd_add(loop, F.fd, EPOLLIN, inotify_readable, NULL))) {
-		close(F.fd);
-		F.fd = -1;
-		return err;
-	}
-	return 0;
+	return inotify_set_init(loop, &set_ops);
 }
 
-/* Followers must have been stopped by their owners first. */
+/* Followers should have been stopped by their owners first. */
 void file_follow_shutdown(void)
 {
 	size_t it = 0;
 	uint64_t id;
 	void *v;
 
-	if (!F.loop)
+	if (!F.up)
 		return;
-	F.closing = true; /* close() below drops every kernel watch at once */
 	while (idmap_next(&F.followers, &it, &id, &v))
 		file_follow_stop(v);
-	it = 0;
-	while (idmap_next(&F.kwatches, &it, &id, &v))
-		kwatch_free(v);
-	if (F.fd >= 0) {
-		loop_fd_del(F.loop, F.fd);
-		close(F.fd);
-	}
+	inotify_set_shutdown();
 	idmap_free(&F.followers);
-	idmap_free(&F.kwatches);
-	free(F.snap);
 	memset(&F, 0, sizeof(F));
-	F.fd = -1;
 }

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * cmd_run.c - the job commands: run (start a job and stay with it, like
+ * running the program itself: output, stdin, signals, its exit status),
+ * start (start it in the background: print its id), wait and attach (an
+ * existing job), kill (signal its tree). run/start --wait-port first
+ * watches the port, then starts the job, and hands it over once it
+ * listens.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "ctl/ctl.h"
+#include "ctl/output.h"
+
+#define STDIN_IN_FLIGHT 4 /* WriteStdin requests awaiting their reply, per host */
+
+static uint8_t stdin_buf[STDIN_CHUNK];
+
+void send_signal(struct host *h, int sig)
+{
+	ctld_Signal *s;
+
+	if (!h->job) {
+		h->pending_signal = sig; /* sent when the Run reply names the job */
+		return;
+	}
+	s = &request(ctld_Request_signal_tag)->body.signal;
+	s->job = h->job;
+	s->signal = sig;
+	host_send(h, REQ_SIGNAL);
+}
+
+static void send_detach(struct host *h)
+{
+	request(ctld_Request_detach_tag)->body.detach.job = h->job;
+	host_send(h, REQ_DETACH);
+}
+
+static void send_watch_port(struct host *h)
+{
+	request(ctld_Request_watch_port_tag)->body.watch_port = G.args.watch_port;
+	host_send(h, REQ_WATCH);
+}
+
+static void send_run(struct host *h)
+{
+	ctld_Run *r = &request(ctld_Request_run_tag)->body.run;
+
+	*r = G.args.run;
+	r->stdin_pipe = G.stdin_forward;
+	host_send(h, REQ_RUN);
+}
+
+void stdout_failed(int err)
+{
+	int status = err == -EPIPE ? EXIT_BROKEN_PIPE : EXIT_FAILURE_REPLY;
+
+	if (G.stdout_failed)
+		return;
+	G.stdout_failed = true;
+	if (err != -EPIPE)
+		say(NULL, "cannot write to stdout: %s", strerror(-err));
+	for (size_t i = 0; i < G.nhosts; i++) {
+		struct host *h = &G.hosts[i];
+
+		if (!host_running(h))
+			continue;
+		if (G.args.cmd != CLI_RUN) {
+			host_finish(h, status);
+			continue;
+		}
+		host_wind_up(h, status);
+		send_signal(h, SIGTERM);
+	}
+}
+
+/* ------------------------------------------------------------ stdin */
+
+static bool takes_stdin(const struct host *h)
+{
+	return host_running(h) && !h->stdin_done;
+}
+
+/* Read stdin only when every host can take the next chunk: all get the same. */
+bool stdin_wanted(void)
+{
+	bool any = false;
+
+	if (!G.stdin_forward || G.stdin_eof)
+		return false;
+	for (size_t i = 0; i < G.nhosts; i++) {
+		const struct host *h = &G.hosts[i];
+
+		if (!takes_stdin(h))
+			continue;
+		if (!h->job || h->stdin_in_flight >= STDIN_IN_FLIGHT)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+void forward_stdin(void)
+{
+	ssize_t n = read(STDIN_FILENO, stdin_buf, sizeof(stdin_buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n < 0)
+		say(NULL, "cannot read stdin: %s (sending EOF to the job)", strerror(errno));
+	G.stdin_eof = n <= 0;
+	for (size_t i = 0; i < G.nhosts; i++) {
+		struct host *h = &G.hosts[i];
+		ctld_WriteStdin *w;
+
+		if (!takes_stdin(h))
+			continue;
+		w = &request(ctld_Request_write_stdin_tag)->body.write_stdin;
+		w->job = h->job;
+		w->eof = G.stdin_eof;
+		w->data.size = (pb_size_t)(n > 0 ? n : 0);
+		memcpy(w->data.bytes, stdin_buf, w->data.size);
+		h->stdin_done = G.stdin_eof;
+		if (host_send(h, REQ_STDIN) == 0)
+			h->stdin_in_flight++;
+	}
+}
+
+/* ------------------------------------------------------------ job events */
+
+static int exit_status(const ctld_Exited *e)
+{
+	if (e->timed_out)
+		return EXIT_TIMEOUT;
+	if (e->signal)
+		return 128 + e->signal;
+	return e->exit_code & 0xff;
+}
+
+static void json_exited(struct host *h, const ctld_Exited *e)
+{
+	struct json_line *j = jbegin("exited");
+
+	json_add_u64(j, "job", e->job);
+	json_add_u64(j, "pid", e->pid);
+	json_add_i64(j, "exit_code", e->exit_code);
+	if (e->signal) {
+		json_add_i64(j, "signal", e->signal);
+		json_add_bool(j, "core_dumped", e->core_dumped);
+	}
+	json_add_u64(j, "user_us", e->user_us);
+	json_add_u64(j, "sys_us", e->sys_us);
+	json_add_u64(j, "max_rss_kb", e->max_rss_kb);
+	json_add_u64(j, "wall_ns", e->wall_ns);
+	if (e->timed_out)
+		json_add_bool(j, "timed_out", true);
+	if (e->descendants)
+		json_add_u64(j, "descendants", e->descendants);
+	jend(h);
+}
+
+static void on_exited(struct host *h, const ctld_Exited *e)
+{
+	const char *sig = signal_name(e->signal);
+	char dur[32];
+
+	if (G.args.json)
+		json_exited(h, e);
+	if (G.args.cmd == CLI_RUN && G.args.wait_port && !e->timed_out)
+		say(h, "job %llu ended before listening on port %u", (unsigned long long)e->job,
+		    G.args.wait_port);
+	if (e->timed_out && G.args.run.timeout_ms) {
+		fmt_ms(G.args.run.timeout_ms, dur, sizeof(dur));
+		say(h, "job %llu timed out after %s and was killed", (unsigned long long)e->job,
+		    dur);
+	} else if (e->timed_out) {
+		say(h, "job %llu timed out and was killed", (unsigned long long)e->job);
+	} else if (e->signal && e->signal != SIGINT && e->signal != SIGPIPE &&
+		   e->signal != G.forwarded_signal) {
+		/* shells say "Killed" for their own children; ctl's job is not one */
+		say(h, "job %llu was killed by signal %s%s%s", (unsigned long long)e->job,
+		    sig ? "SIG" : "", sig ? sig : "?", e->core_dumped ? " (core dumped)" : "");
+	}
+	host_finish(h, exit_status(e));
+}
+
+static void on_exec_failed(struct host *h, const ctld_ExecFailed *ef)
+{
+	const char *why = ef->text, *colon = strrchr(ef->text, ':');
+	char text[sizeof(ef->text)], prog[sizeof(G.args.run.argv[0])];
+
+	if (G.args.json) {
+		struct json_line *j = jbegin("exec_failed");
+
+		json_add_u64(j, "job", ef->job);
+		json_add_i64(j, "errno", ef->sys_errno);
+		json_add_str(j, "text", ef->text);
+		jend(h);
+	}
+	/* "execve prog: No such file or directory": the reason is the last part */
+	if (strncmp(why, "execve ", 7) == 0 && colon && colon[1] == ' ')
+		why = colon + 2;
+	if (!*why)
+		why = strerror(ef->sys_errno);
+	if (G.args.cmd == CLI_RUN || G.args.cmd == CLI_START)
+		say(h, "cannot run '%s': %s", clean(G.args.run.argv[0], prog, sizeof(prog)),
+		    clean(why, text, sizeof(text)));
+	else
+		say(h, "job %llu could not run: %s", (unsigned long long)ef->job,
+		    clean(ef->text, text, sizeof(text)));
+	host_finish(h, EXIT_NOEXEC);
+}
+
+static void on_output(struct host *h, const ctld_Output *o)
+{
+	if (G.args.cmd == CLI_START)
+		return; /* started in the background: `ctl attach` shows it */
+	if (!G.args.json) {
+		emit(h, o->stream == ctld_Stream_STDERR ? STDERR_FILENO : STDOUT_FILENO,
+		     o->data.bytes, o->data.size);
+		return;
+	}
+	json_add_u64(jbegin("output"), "job", o->job);
+	json_add_str(&G.json, "stream", stream_name(o->stream));
+	json_add_u64(&G.json, "offset", o->offset);
+	json_add_data(&G.json, o->data.bytes, o->data.size);
+	jend(h);
+}
+
+static void on_output_dropped(struct host *h, const ctld_OutputDropped *d)
+{
+	if (G.args.json) {
+		struct json_line *j = jbegin("output_dropped");
+
+		json_add_u64(j, "job", d->job);
+		json_add_str(j, "stream", stream_name(d->stream));
+		json_add_u64(j, "bytes", d->bytes);
+		json_add_str(j, "reason",
+			     d->reason == ctld_DropReason_DROP_BACKLOG ? "backlog" : "slow_client");
+		jend(h);
+	}
+	if (d->reason == ctld_DropReason_DROP_BACKLOG)
+		say(h, "%llu earlier bytes of %s are no longer kept by the daemon",
+		    (unsigned long long)d->bytes, stream_name(d->stream));
+	else
+		say(h, "%llu bytes of %s were dropped (client too slow)",
+		    (unsigned long long)d->bytes, stream_name(d->stream));
+}
+
+static void on_launched(struct host *h, const ctld_Launched *l)
+{
+	char id[24];
+
+	if (G.args.json) {
+		struct json_line *j = jbegin("launched");
+
+		json_add_u64(j, "job", l->job);
+		json_add_u64(j, "pid", l->pid);
+		jend(h);
+	}
+	if (G.args.cmd != CLI_START || G.args.wait_port)
+		return;
+	/* start: it runs; hand it over to the background */
+	if (!G.args.json)
+		emit(h, STDOUT_FILENO, id, (size_t)snprintf(id, sizeof(id), "%llu\n",
+							     (unsigned long long)l->job));
+	host_wind_up(h, 0);
+	send_detach(h);
+}
+
+/* ------------------------------------------------------------ --wait-port */
+
+/* run/start --wait-port: the job (presumably) listens: leave it running. */
+static void job_listening(struct host *h, const ctld_PortListening *p)
+{
+	char comm[sizeof(p->comm)], id[24];
+
+	if (p->already)
+		say(h, "warning: port %u was already open before the job started (pid %u, %s)",
+		    p->port, p->pid, clean(p->comm, comm, sizeof(comm)));
+	else
+		say(h, "job %llu is listening on port %u (pid %u, %s)", (unsigned long long)h->job,
+		    p->port, p->pid, clean(p->comm, comm, sizeof(comm)));
+	if (G.args.json)
+		json_port_listening(h, p);
+	else
+		emit(h, STDOUT_FILENO, id,
+		     (size_t)snprintf(id, sizeof(id), "%llu\n", (unsigned long long)h->job));
+	host_wind_up(h, 0);
+	send_detach(h);
+}
+
+static void on_port_listening(struct host *h, const ctld_PortListening *p)
+{
+	if (p->watch == h->watch)
+		job_listening(h, p);
+}
+
+static void on_watch_timeout(struct host *h, const ctld_WatchTimeout *t)
+{
+	char dur[32];
+
+	if (t->watch != h->watch)
+		return;
+	if (G.args.json) {
+		json_add_u64(jbegin("watch_timeout"), "watch", t->watch);
+		jend(h);
+	}
+	fmt_ms(G.args.watch_port.timeout_ms, dur, sizeof(dur));
+	say(h, "nothing listened on port %u within %s; killing job %llu", G.args.watch_port.port,
+	    dur, (unsigned long long)h->job);
+	host_wind_up(h, EXIT_TIMEOUT);
+	send_signal(h, SIGKILL);
+}
+
+/* ------------------------------------------------------------ the command */
+
+static void begin(struct host *h)
+{
+	switch (G.args.cmd) {
+	case CLI_RUN:
+	case CLI_START:
+		if (G.args.wait_port)
+			send_watch_port(h); /* watch first, so no listen() can be missed */
+		else
+			send_run(h);
+		break;
+	case CLI_WAIT:
+	case CLI_ATTACH: {
+		ctld_Attach *a = &request(ctld_Request_attach_tag)->body.attach;
+
+		h->job = G.args.job;
+		a->job = G.args.job;
+		a->no_output = G.args.cmd == CLI_WAIT;
+		a->no_backlog = G.args.no_backlog;
+		host_send(h, REQ_ATTACH);
+		break;
+	}
+	default: { /* CLI_KILL */
+		ctld_Signal *s = &request(ctld_Request_signal_tag)->body.signal;
+
+		s->job = G.args.job;
+		s->signal = G.args.signal ? G.args.signal : SIGTERM;
+		s->main_only = G.args.main_only;
+		host_send(h, REQ_KILL);
+	}
+	}
+}
+
+static void on_reply(struct host *h, enum req_kind kind, const ctld_Reply *r)
+{
+	switch (kind) {
+	case REQ_WATCH:
+		h->watch = r->result.watch.watch;
+		send_run(h); /* the watch is in place: now start the job */
+		break;
+	case REQ_RUN:
+		h->job = r->result.run.job;
+		if (h->pending_signal)
+			send_signal(h, h->pending_signal);
+		h->pending_signal = 0;
+		break;
+	case REQ_KILL:
+		host_finish(h, 0);
+		break;
+	default: /* REQ_ATTACH: the events follow */
+		break;
+	}
+}
+
+static void on_event(struct host *h, const ctld_Event *ev)
+{
+	switch (ev->which_kind) {
+	case ctld_Event_launched_tag:
+		on_launched(h, &ev->kind.launched);
+		break;
+	case ctld_Event_exec_failed_tag:
+		on_exec_failed(h, &ev->kind.exec_failed);
+		break;
+	case ctld_Event_exited_tag:
+		on_exited(h, &ev->kind.exited);
+		break;
+	case ctld_Event_output_tag:
+		on_output(h, &ev->kind.output);
+		break;
+	case ctld_Event_output_dropped_tag:
+		on_output_dropped(h, &ev->kind.output_dropped);
+		break;
+	case ctld_Event_port_listening_tag:
+		on_port_listening(h, &ev->kind.port_listening);
+		break;
+	case ctld_Event_watch_timeout_tag:
+		on_watch_timeout(h, &ev->kind.watch_timeout);
+		break;
+	default: /* PortClosed, or a kind newer than ctl */
+		break;
+	}
+}
+
+const struct command cmd_run = { .begin = begin, .on_reply = on_reply, .on_event = on_event };

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * help.c - ctl's usage and help texts, one entry per command: its name,
+ * its one-line usage and the full help with examples. Kept beside each
+ * other so a new option is documented where its command is.
+ */
+#include "common/util.h"
+#include "ctl/args.h"
+
+static const struct {
+	const char *name;
+	const char *usage;
+	const char *help;
+} cmd_texts[CLI_NCMDS] = {
+	[CLI_NONE] = {
+		"ctl",
+		"usage: ctl [-S SOCKET | -H HOST:PORT[,HOST:PORT...]] [--json] COMMAND [ARGS...]\n"
+		"       ctl help [COMMAND]\n",
+		"Run and control processes through ctld-bpf daemons.\n"
+		"\n"
+		"Commands:\n"
+		"  run -- PROGRAM [ARGS...]    run a program, show its output live, exit with\n"
+		"                              its status\n"
+		"  start -- PROGRAM [ARGS...]  start a program in the background, print its id\n"
+		"  wait JOB                    wait until a job ends, exit with its status\n"
+		"  attach JOB                  show a job's output (recent output first)\n"
+		"  kill JOB [--signal SIG]     signal a job's process tree (default TERM)\n"
+		"  list [--running]            list the daemon's jobs\n"
+		"  stats                       daemon statistics\n"
+		"  watch-port PORT             wait until something listens on a TCP port\n"
+		"  watch-file PATH             wait for a change of a file\n"
+		"  watches                     list every watch of the daemon, by client\n"
+		"  help [COMMAND]              help on a command (same as ctl COMMAND --help)\n"
+		"\n"
+		"Options (also accepted after the command name):\n"
+		"  -S, --socket PATH        the daemon's unix socket; default $CTLD_SOCKET, else\n"
+		"                           " CLI_DEFAULT_SOCKET "\n"
+		"  -H, --host HOST:PORT,... daemons over TCP (port " CLI_DEFAULT_PORT
+		" if omitted; [::1]:7878\n"
+		"                           for IPv6); default $CTLD_HOST, which wins over\n"
+		"                           $CTLD_SOCKET. Several hosts: the command runs on\n"
+		"                           each, concurrently; lines are prefixed HOST:PORT\n"
+		"      --json               one JSON object per line per event or result\n"
+		"      --tls-cert FILE      mutual TLS over TCP: this client's certificate,\n"
+		"      --tls-key FILE       its key,\n"
+		"      --tls-ca FILE        and the CA that signed the daemons' certificates\n"
+		"      --connect-timeout DUR  give up on a daemon that does not answer (5s)\n"
+		"  -h, --help               this text      --version   ctl's version\n"
+		"\n"
+		"Exit status:\n"
+		"  run, wait, attach: the job's exit status, or 128+N when signal N killed it\n"
+		"  0 done   1 the daemon refused the request   64 usage error\n"
+		"  69 no daemon answers   76 protocol error (daemon closed or sent garbage)\n"
+		"  124 a --timeout ran out   127 the program could not be executed\n"
+		"  130 interrupted (Ctrl-C)   141 ctl's output was closed (broken pipe)\n"
+		"  With several hosts: the status of the first host (in -H order) that failed.\n"
+		"\n"
+		"Examples:\n"
+		"  ctl run -- make -j4          build here (the job runs in ctl's directory)\n"
+		"  echo hi | ctl run -- cat     stdin is forwarded when it is not a terminal\n"
+		"  ctl run --timeout 30s -- ./slow-test\n"
+		"  ctl run --wait-port 8080 -- python3 -m http.server 8080\n"
+		"                                      start a server; return once it listens\n"
+		"  ctl -H 10.0.0.1,10.0.0.2 run -- uname -r\n"
+		"  ctl list --running && ctl kill 3 --signal KILL\n",
+	},
+	[CLI_HELP] = {
+		"help",
+		"usage: ctl help [COMMAND]\n",
+		"Shows the help of ctl or of one command (same as ctl COMMAND --help).\n"
+		"\n"
+		"Example:\n"
+		"  ctl help run\n",
+	},
+	[CLI_VERSION] = { "version", "usage: ctl --version\n", "Prints ctl's version.\n" },
+	[CLI_RUN] = {
+		"run",
+		"usage: ctl run [OPTIONS] [--] PROGRAM [ARGS...]\n",
+		"Runs PROGRAM on the daemon's machine and shows its output live: the job's\n"
+		"stdout on ctl's stdout, its stderr on ctl's stderr. Exits with the job's status\n"
+		"(128+N when signal N killed it, 127 when it could not be executed).\n"
+		"On the unix socket the job runs in ctl's current directory unless --cwd says\n"
+		"otherwise (so `ctl run -- make` builds here); over TCP it runs in / by default.\n"
+		"Ctrl-C sends SIGINT to the job's whole tree and keeps waiting; a second Ctrl-C\n"
+		"detaches (exit 130) and leaves the job running.\n"
+		"\n"
+		"Options:\n"
+		"      --name NAME          label shown by `ctl list`\n"
+		"  -C, --cwd DIR            working directory of the job\n"
+		"  -e, --env KEY=VALUE      set a variable (repeatable)\n"
+		"      --clean-env          start from an empty environment, not the daemon's\n"
+		"  -t, --timeout DUR        kill the job's tree after DUR (250ms, 10s, 2m, 1h)\n"
+		"                           and exit 124; with --wait-port: how long to wait\n"
+		"                           for the port\n"
+		"      --stdout FILE        append the job's stdout to FILE (on the daemon's\n"
+		"      --stderr FILE        machine; relative to the job's directory)\n"
+		"      --user USER          run as USER (name or uid)\n"
+		"      --group GROUP        primary group (name or gid)\n"
+		"      --rlimit RES=SOFT[:HARD]\n"
+		"                           resource limit (repeatable): nofile, nproc, core,\n"
+		"                           as, cpu, fsize, stack, memlock, data, nice; values\n"
+		"                           are numbers (64K, 1G) or unlimited; HARD defaults\n"
+		"                           to SOFT\n"
+		"      --umask OCTAL        e.g. 022\n"
+		"      --stdin, --no-stdin  forward ctl's stdin to the job, or not; by default\n"
+		"                           it is forwarded when it is not a terminal\n"
+		"      --kill-on-disconnect kill the job's tree if ctl goes away\n"
+		"      --wait-port PORT     return (exit 0, printing the job id) as soon as the\n"
+		"                           job listens on TCP port PORT, leaving it running;\n"
+		"                           if the job ends first, exit with its status; if\n"
+		"                           --timeout runs out first, kill it and exit 124\n"
+		"\n"
+		"Examples:\n"
+		"  ctl run -- make -j4\n"
+		"  ctl run -e RUST_LOG=debug --timeout 5m -- cargo test\n"
+		"  ctl run --rlimit nofile=65536 --user nobody -- ./server\n"
+		"  seq 10 | ctl run -- sort -n -r\n"
+		"  ctl run --wait-port 8080 --timeout 20s -- python3 -m http.server 8080\n",
+	},
+	[CLI_START] = {
+		"start",
+		"usage: ctl start [OPTIONS] [--] PROGRAM [ARGS...]\n",
+		"Starts PROGRAM in the background and prints its job id once it runs (exit 0),\n"
+		"or exits 127 when it could not be executed. Use `ctl wait`, `ctl attach`,\n"
+		"`ctl kill` with the id. Options are those of `ctl run` (see ctl run --help),\n"
+		"except --stdin and --kill-on-disconnect: the job's stdin is /dev/null.\n"
+		"\n"
+		"Examples:\n"
+		"  job=$(ctl start --name web -- python3 -m http.server 8080)\n"
+		"  ctl start --wait-port 8080 -- python3 -m http.server 8080\n"
+		"  ctl start --stdout /tmp/build.log -- make\n",
+	},
+	[CLI_WAIT] = {
+		"wait",
+		"usage: ctl wait JOB\n",
+		"Waits until job JOB ends and exits with its status (128+N for signal N, 127\n"
+		"if it could not be executed). Works for jobs that have already ended.\n"
+		"Ctrl-C stops waiting (exit 130); the job is not touched.\n"
+		"\n"
+		"Example:\n"
+		"  job=$(ctl start -- make) && ctl wait \"$job\" && echo built\n",
+	},
+	[CLI_ATTACH] = {
+		"attach",
+		"usage: ctl attach [--no-backlog] JOB\n",
+		"Shows job JOB's output: the recent output the daemon kept, then live output\n"
+		"until it ends; exits with its status. Ctrl-C detaches (exit 130) and never\n"
+		"kills the job.\n"
+		"\n"
+		"Options:\n"
+		"      --no-backlog         only new output\n"
+		"\n"
+		"Example:\n"
+		"  ctl attach 3\n",
+	},
+	[CLI_KILL] = {
+		"kill",
+		"usage: ctl kill [--signal SIG] [--main-only] JOB\n",
+		"Sends a signal to job JOB: to its whole process tree, or only to its main\n"
+		"process with --main-only.\n"
+		"\n"
+		"Options:\n"
+		"  -s, --signal SIG         TERM (default), KILL, SIGINT, hup, 9, ...\n"
+		"      --main-only          only the job's main process\n"
+		"\n"
+		"Examples:\n"
+		"  ctl kill 3\n"
+		"  ctl kill --signal KILL 3\n",
+	},
+	[CLI_LIST] = {
+		"list",
+		"usage: ctl list [--running]\n",
+		"Lists the daemon's jobs (running ones and recently finished ones):\n"
+		"JOB PID STATE NAME STARTED (local time) EXIT COMMAND.\n"
+		"\n"
+		"Options:\n"
+		"  -r, --running            only running jobs\n"
+		"\n"
+		"Examples:\n"
+		"  ctl list\n"
+		"  ctl --json list --running\n",
+	},
+	[CLI_WATCHES] = {
+		"watches",
+		"usage: ctl watches\n",
+		"Lists every port and file watch of the daemon with the client that owns it:\n"
+		"WATCH KIND CLIENT WHAT (port or path) OPTIONS.\n"
+		"\n"
+		"Example:\n"
+		"  ctl watches\n",
+	},
+	[CLI_STATS] = {
+		"stats",
+		"usage: ctl stats\n",
+		"Prints the daemon's counters as key: value lines (--json: one object): uptime,\n"
+		"clients, jobs, watches, eBPF status, ring-buffer events and drops, ...\n"
+		"\n"
+		"Example:\n"
+		"  ctl stats\n",
+	},
+	[CLI_WATCH_PORT] = {
+		"watch-port",
+		"usage: ctl watch-port [--timeout DUR] [--addr ADDR] [--netns NS] PORT\n",
+		"Waits until a process listens on TCP port PORT (at once if one already does),\n"
+		"prints \"port PORT is listening: pid PID (COMM) on ADDR\" and exits 0; exits 124\n"
+		"when --timeout runs out first.\n"
+		"\n"
+		"Options:\n"
+		"  -t, --timeout DUR        give up after DUR (250ms, 10s, 2m)\n"
+		"      --addr ADDR          only a listener on this address (or the wildcard)\n"
+		"      --netns NS           in this network namespace: a name (ip netns) or a\n"
+		"                           path such as /proc/PID/ns/net\n"
+		"\n"
+		"Example:\n"
+		"  ctl watch-port --timeout 30s 5432 && psql ...\n",
+	},
+	[CLI_WATCH_FILE] = {
+		"watch-file",
+		"usage: ctl watch-file [--events LIST] [--size BYTES] [--timeout DUR] [--follow]\n"
+		"                      PATH\n",
+		"Waits for a change of PATH on the daemon's machine, prints\n"
+		"\"PATH: KIND (size N)\" and exits 0; exits 124 when --timeout runs out first.\n"
+		"A relative PATH is relative to ctl's directory on the unix socket.\n"
+		"\n"
+		"Options:\n"
+		"      --events LIST        comma-separated: created, modified, closed_write,\n"
+		"                           deleted, moved, attrib (default: all of them)\n"
+		"      --size BYTES         fire once the file has at least BYTES (64K, 10M);\n"
+		"                           alone, it waits only for that\n"
+		"  -t, --timeout DUR        give up when nothing happened within DUR\n"
+		"  -f, --follow             keep printing events until Ctrl-C\n"
+		"\n"
+		"Examples:\n"
+		"  ctl watch-file --size 1M /var/log/app.log\n"
+		"  ctl watch-file --events created,moved --timeout 1m /srv/ready\n"
+		"  ctl watch-file --follow /etc/hosts\n",
+	},
+};
+
+const char *cli_cmd_name(enum cli_cmd cmd)
+{
+	return cmd < CLI_NCMDS ? cmd_texts[cmd].name : "?";
+}
+
+const char *cli_usage(enum cli_cmd cmd)
+{
+	return cmd_texts[cmd < CLI_NCMDS ? cmd : CLI_NONE].usage;
+}
+
+const char *cli_help(enum cli_cmd cmd)
+{
+	return cmd_texts[cmd < CLI_NCMDS ? cmd : CLI_NONE].help;
+}
+
