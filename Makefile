@@ -81,7 +81,7 @@ COMMON_OBJS := $(call obj,$(COMMON_SRCS)) $(BUILD)/obj/ctld.pb.o
 DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(COMMON_OBJS)
 CTL_OBJS    := $(call obj,$(CTL_SRCS) $(CLIENT_SRCS)) $(COMMON_OBJS)
 
-.PHONY: all deps test unit e2e demo bench bench-quick fuzz certs clean format
+.PHONY: all deps test unit e2e layout demo bench bench-quick fuzz certs clean format
 all: $(BUILD)/ctld-bpf $(BUILD)/ctl $(BUILD)/python/ctld_pb2.py
 
 deps:
@@ -144,7 +144,7 @@ include tests/tests.mk
 # modes, the saved fuzz regressions and a short fuzzing run.
 # TEST_FUZZ_SECONDS=0 skips the fuzzing run (the regressions still run).
 test: deps
-	$(Q)$(MAKE) --no-print-directory all unit e2e fuzz-regressions
+	$(Q)$(MAKE) --no-print-directory all layout unit e2e fuzz-regressions
 ifneq ($(TEST_FUZZ_SECONDS),0)
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 endif

@@ -33,7 +33,11 @@ E2E_MODES ?= bpf nobpf
 TEST_FUZZ_SECONDS ?= 30
 E2E_PATTERN ?= test_*.py
 
-.PHONY: unit e2e e2e-valgrind
+.PHONY: unit e2e e2e-valgrind layout
+# The structure rules of user/ and bpf/ (tests/check_layout.py says which).
+layout:
+	$(Q)printf '  LAYOUT   user/ bpf/\n'; $(PYTHON) tests/check_layout.py
+
 unit: $(UNIT_BINS)
 	$(Q)fail=0; for t in $(UNIT_BINS); do \
 		printf '  UNIT     %s\n' "$$t"; \

@@ -23,14 +23,14 @@ BUILD = os.path.abspath(os.path.join(ROOT, os.environ.get("CTLD_BUILD", "build")
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 
-import ctld_client  # noqa: E402
+import ctld.testing  # noqa: E402
+import ctld_client  # noqa: E402,F401
 from ctld_client import Client, CtldError, pb  # noqa: E402,F401
 
 CTLD = os.path.join(BUILD, "ctld-bpf")
 CTL = os.path.join(BUILD, "ctl")
 MODE = os.environ.get("CTLD_TEST_MODE", "bpf")
 VALGRIND = os.environ.get("CTLD_VALGRIND") == "1"
-_counter = [0]
 
 
 # ------------------------------------------------------------ /proc helpers
@@ -99,69 +99,35 @@ def not_under_valgrind(why):
     return unittest.skipIf(VALGRIND, "under valgrind: " + why)
 
 
-class Daemon:
-    """A running ctld-bpf. Use as a context manager or call stop()."""
+class Daemon(ctld.testing.Daemon):
+    """A running ctld-bpf for a test (ctld.testing.Daemon, with this test
+    run's mode and, with CTLD_VALGRIND=1, under valgrind). Use as a context
+    manager or call stop()."""
 
     def __init__(self, *extra, mode=None, start=True, env=None):
         self.mode = mode or MODE
-        _counter[0] += 1
-        self.dir = tempfile.mkdtemp(prefix="ctld-e2e-")
-        os.chmod(self.dir, 0o700)
-        self.socket = os.path.join(self.dir, "ctld.sock")
-        self.ready_file = os.path.join(self.dir, "ready")
-        self.log_path = os.path.join(self.dir, "daemon.log")
-        self.pin_dir = "/sys/fs/bpf/ctld-e2e-%d-%d" % (os.getpid(), _counter[0])
-        self.args = [CTLD, "--socket", self.socket, "--listen", "127.0.0.1:0",
-                     "--ready-file", self.ready_file, "--pin-dir", self.pin_dir, "-v"]
-        if self.mode == "nobpf":
-            self.args.append("--no-bpf")
-        self.args += list(extra)
-        self.env = env
-        self.proc = None
-        self.tcp_port = None
-        self.pid = None
+        prefix = []
+        log_dir = tempfile.mkdtemp(prefix="ctld-e2e-vg-") if VALGRIND else None
+        if VALGRIND:
+            prefix = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                      "--suppressions=" + os.path.join(ROOT, "tests", "valgrind.supp"),
+                      "--show-leak-kinds=definite,indirect",
+                      "--errors-for-leak-kinds=definite,indirect",
+                      "--log-file=" + os.path.join(log_dir, "valgrind.log")]
+        self.valgrind_log = os.path.join(log_dir, "valgrind.log") if VALGRIND else None
+        super().__init__(CTLD, "-v", *extra, bpf=self.mode != "nobpf", prefix=prefix, env=env,
+                         start=False, name="ctld-e2e")
         if start:
             self.start()
 
     def start(self, timeout=20):
-        cmd = list(self.args)
-        if VALGRIND:
-            cmd = ["valgrind", "--error-exitcode=99", "--leak-check=full",
-                   "--suppressions=" + os.path.join(ROOT, "tests", "valgrind.supp"),
-                   "--show-leak-kinds=definite,indirect", "--errors-for-leak-kinds=definite,indirect",
-                   "--log-file=" + os.path.join(self.dir, "valgrind.log")] + cmd
-        self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf, env=self.env,
-                                     start_new_session=True)
-        deadline = time.monotonic() + timeout * (10 if VALGRIND else 1)
-        while time.monotonic() < deadline:
-            if os.path.exists(self.ready_file):
-                with open(self.ready_file) as f:
-                    pid, port = f.read().split()
-                self.pid, self.tcp_port = int(pid), int(port)
-                break
-            if self.proc.poll() is not None:
-                raise AssertionError("daemon exited with %s at start-up:\n%s"
-                                     % (self.proc.returncode, self.log()))
-            time.sleep(0.01)
-        else:
-            raise AssertionError("daemon not ready within %ss:\n%s" % (timeout, self.log()))
+        super().start(timeout * (10 if VALGRIND else 1))
         if self.mode == "bpf":
             with self.client() as c:
                 if not c.hello_reply.bpf:
                     raise AssertionError("CTLD_TEST_MODE=bpf but the daemon runs without eBPF "
                                          "(tests need root and BTF):\n" + self.log())
         return self
-
-    @property
-    def tcp(self):
-        return "127.0.0.1:%d" % self.tcp_port
-
-    def client(self, **kw):
-        return Client(unix=self.socket, **kw)
-
-    def tcp_client(self, **kw):
-        return Client(tcp=self.tcp, **kw)
 
     def ctl(self, *args, input=None, timeout=60, env=None, target=None, check=None):
         """Runs the real CLI against this daemon; returns CompletedProcess (text)."""
@@ -178,48 +144,22 @@ class Daemon:
                                  % (" ".join(args), p.returncode, check, p.stdout, p.stderr))
         return p
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-20000:]
-        except OSError:
-            return ""
-
     def stop(self, sig=signal.SIGTERM, timeout=15):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout * (10 if VALGRIND else 1))
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("daemon did not stop within %ss:\n%s" % (timeout, self.log()))
-        rc = self.proc.returncode
-        self.logf.close()
-        if VALGRIND:
-            vlog = os.path.join(self.dir, "valgrind.log")
-            if rc == 99:
-                with open(vlog) as f:
-                    raise AssertionError("valgrind found errors:\n" + f.read()[-20000:])
-        self.proc = None
+        rc = super().stop(sig, timeout * (10 if VALGRIND else 1))
+        if VALGRIND and rc == 99:
+            with open(self.valgrind_log) as f:
+                raise AssertionError("valgrind found errors:\n" + f.read()[-20000:])
         return rc
 
     def cleanup(self):
         """Stops the daemon; a clean stop must exit 0 (sanitizer reports,
         leaks under valgrind or a crash at shutdown fail the test)."""
-        rc = self.stop()
         log = self.log()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        rc = super().cleanup()
+        if self.valgrind_log:
+            shutil.rmtree(os.path.dirname(self.valgrind_log), ignore_errors=True)
         if rc not in (0, None):
             raise AssertionError("daemon exited %s at shutdown:\n%s" % (rc, log))
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, exc_type, *exc):
         try:
@@ -239,10 +179,7 @@ class DaemonTestCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.d.stop()
-        shutil.rmtree(cls.d.dir, ignore_errors=True)
-        if rc not in (0, None):
-            raise AssertionError("daemon exited %s at shutdown:\n%s" % (rc, cls.d.log()))
+        cls.d.cleanup()
 
     def tearDown(self):
         if not self.d.alive():

@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""The structure rules of user/ and bpf/, checked on every `make test`:
+
+- no source file directly in user/; every part is a folder;
+- ctl/ and daemon/ never include each other; common/ includes only
+  common/; client/ only common/ and client/;
+- no include circle between modules (a module is a .c with its .h; a
+  private header like jobs/job.h or clients/session_priv.h belongs to its
+  folder's files and is not a module of its own);
+- no file over 600 lines;
+- every file starts with an SPDX line and says what lives there.
+
+Prints every violation and exits 1 when there is one.
+"""
+import os
+import re
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+MAX_LINES = 600
+ALLOWED = {  # part -> parts it may include
+    "common": {"common"},
+    "client": {"common", "client"},
+    "ctl": {"common", "client", "ctl"},
+    "daemon": {"common", "daemon"},
+}
+INCLUDE = re.compile(r'^#include "([^"]+)"', re.M)
+
+
+def sources():
+    for top in ("user", "bpf"):
+        for d, _, files in os.walk(os.path.join(ROOT, top)):
+            for f in sorted(files):
+                if f.endswith((".c", ".h")):
+                    yield os.path.relpath(os.path.join(d, f), ROOT)
+
+
+def module_of(path):
+    """user/daemon/jobs/jobs.c -> daemon/jobs/jobs"""
+    return os.path.splitext(path[len("user/"):])[0] if path.startswith("user/") else None
+
+
+def main():
+    problems = []
+    graph = {}
+    for path in sources():
+        with open(os.path.join(ROOT, path)) as f:
+            text = f.read()
+        lines = text.count("\n")
+        if lines > MAX_LINES:
+            problems.append("%s: %d lines (at most %d)" % (path, lines, MAX_LINES))
+        if not text.startswith(("// SPDX-License-Identifier", "/* SPDX-License-Identifier")):
+            problems.append("%s: no SPDX line first" % path)
+        if not re.search(r"^ \* \S+\.[ch] - ", text, re.M) and path.startswith("user/"):
+            problems.append("%s: no header comment saying what lives here" % path)
+        if not path.startswith("user/"):
+            continue
+        parts = path.split("/")
+        if len(parts) < 3:
+            problems.append("%s: a source file directly in user/" % path)
+            continue
+        part = parts[1]
+        mod = module_of(path)
+        for inc in INCLUDE.findall(text):
+            target = inc.split("/")[0]
+            if target in ALLOWED and target not in ALLOWED.get(part, set()):
+                problems.append("%s includes %s: %s/ may not use %s/" % (path, inc, part, target))
+            if target in ALLOWED:
+                dep = os.path.splitext(inc)[0]
+                if dep != mod:
+                    graph.setdefault(mod, set()).add(dep)
+    problems += cycles(inline_private(graph))
+    for p in problems:
+        print("layout: " + p)
+    return 1 if problems else 0
+
+
+def is_private(mod):
+    """A header shared by the files of one folder only (job.h, *_priv.h)."""
+    return mod.endswith("_priv") or mod == "daemon/jobs/job"
+
+
+def inline_private(graph):
+    """A private header's includes count as its includers' own: the files
+    of a folder that share one may call each other (they are one module
+    family), but what the header brings in must not lead back to them."""
+    def deps(mod, seen):
+        out = set()
+        for d in graph.get(mod, ()):
+            if is_private(d):
+                if d not in seen:
+                    out |= deps(d, seen | {d})
+            else:
+                out.add(d)
+        return out
+    return {m: deps(m, {m}) - {m} for m in graph if not is_private(m)}
+
+
+def cycles(graph):
+    """Include circles between modules, each reported once."""
+    found, seen = [], set()
+
+    def visit(node, stack):
+        if node in stack:
+            cycle = stack[stack.index(node):]
+            key = frozenset(cycle)
+            if key not in seen:
+                seen.add(key)
+                found.append("include circle: " + " -> ".join(cycle + [node]))
+            return
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt, stack + [node])
+
+    for node in sorted(graph):
+        visit(node, [])
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())
