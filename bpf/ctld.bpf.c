@@ -2,8 +2,9 @@
 /*
  * ctld.bpf.c - the kernel half of ctld-bpf.
  *
- *   tp_btf/sched_process_fork   children of the daemon, and of tracked
- *                               processes, become tracked (whole job trees)
+ *   tp_btf/sched_process_fork   children of the job parent (the daemon's
+ *                               spawner), and of tracked processes, become
+ *                               tracked (whole job trees)
  *   tp_btf/sched_process_exit   the last thread of a tracked process exits:
  *                               submit its group exit status
  *   tp_btf/inet_sock_set_state  a socket on a watched port enters LISTEN
@@ -37,8 +38,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* include/linux/sched/signal.h: the whole thread group is exiting */
 #define SIGNAL_GROUP_EXIT 0x00000004
 
-/* Set by the daemon before load: its own tgid (children become tracked). */
-const volatile __u32 daemon_tgid = 0;
+/* The process whose children are jobs (the daemon's spawner helper, or the
+ * daemon): set by the daemon before attaching, changed if the helper goes.
+ * In .bss, which the skeleton maps into the daemon: no system call. */
+__u32 job_parent_tgid = 0;
 
 /* Records lost because the ring buffer was full, summed over CPUs. A global
  * in .bss is memory-mapped by the skeleton, so the daemon checks for losses
@@ -167,7 +170,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		st->fork_runs++;
 	if (ctgid == ptgid)
 		return 0; /* a new thread, not a new process */
-	if (ptgid == daemon_tgid) {
+	if (ptgid == job_parent_tgid) {
 		/* A job's main process: user space fills in the job id. */
 		value.root_pid = ctgid;
 		if (track(ctgid, &value) && st)

@@ -21,12 +21,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "daemon/clients/reply.h"
 #include "daemon/core/log.h"
 #include "daemon/jobs/job.h"
+#include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 
 static struct {
@@ -106,6 +108,16 @@ int proc_tree_count(const struct proc_tree_root *root)
 void bpf_events_poll(void)
 {
 	T.polls++;
+}
+
+pid_t spawner_job_parent(void)
+{
+	return getpid();
+}
+
+void spawner_reaped(pid_t pid)
+{
+	(void)pid;
 }
 
 /* ------------------------------------------------------------ helpers */

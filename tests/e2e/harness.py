@@ -10,11 +10,9 @@ Environment:
   CTLD_VALGRIND   "1": run the daemon under valgrind memcheck (slow)
 """
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -59,6 +57,11 @@ def children(pid):
         except FileNotFoundError:
             pass
     return kids
+
+
+def job_children(d):
+    """The daemon's children but its spawner helper: jobs and adopted orphans."""
+    return [p for p in children(d.pid) if p != d.spawner_pid]
 
 
 def zombies_of(ppid):
@@ -106,27 +109,25 @@ class Daemon(ctld.testing.Daemon):
 
     def __init__(self, *extra, mode=None, start=True, env=None):
         self.mode = mode or MODE
-        prefix = []
-        log_dir = tempfile.mkdtemp(prefix="ctld-e2e-vg-") if VALGRIND else None
+        super().__init__(CTLD, "-v", *extra, bpf=self.mode != "nobpf", env=env, start=False,
+                         name="ctld-e2e")
+        self.valgrind_log = os.path.join(self.dir, "valgrind.log") if VALGRIND else None
         if VALGRIND:
-            prefix = ["valgrind", "--error-exitcode=99", "--leak-check=full",
-                      "--suppressions=" + os.path.join(ROOT, "tests", "valgrind.supp"),
-                      "--show-leak-kinds=definite,indirect",
-                      "--errors-for-leak-kinds=definite,indirect",
-                      "--log-file=" + os.path.join(log_dir, "valgrind.log")]
-        self.valgrind_log = os.path.join(log_dir, "valgrind.log") if VALGRIND else None
-        super().__init__(CTLD, "-v", *extra, bpf=self.mode != "nobpf", prefix=prefix, env=env,
-                         start=False, name="ctld-e2e")
+            self.prefix = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                           "--suppressions=" + os.path.join(ROOT, "tests", "valgrind.supp"),
+                           "--show-leak-kinds=definite,indirect",
+                           "--errors-for-leak-kinds=definite,indirect",
+                           "--log-file=" + self.valgrind_log]
         if start:
             self.start()
 
     def start(self, timeout=20):
         super().start(timeout * (10 if VALGRIND else 1))
-        if self.mode == "bpf":
-            with self.client() as c:
-                if not c.hello_reply.bpf:
-                    raise AssertionError("CTLD_TEST_MODE=bpf but the daemon runs without eBPF "
-                                         "(tests need root and BTF):\n" + self.log())
+        with self.client() as c:
+            if self.mode == "bpf" and not c.hello_reply.bpf:
+                raise AssertionError("CTLD_TEST_MODE=bpf but the daemon runs without eBPF "
+                                     "(tests need root and BTF):\n" + self.log())
+            self.spawner_pid = c.stats().spawner_pid
         return self
 
     def ctl(self, *args, input=None, timeout=60, env=None, target=None, check=None):
@@ -156,8 +157,6 @@ class Daemon(ctld.testing.Daemon):
         leaks under valgrind or a crash at shutdown fail the test)."""
         log = self.log()
         rc = super().cleanup()
-        if self.valgrind_log:
-            shutil.rmtree(os.path.dirname(self.valgrind_log), ignore_errors=True)
         if rc not in (0, None):
             raise AssertionError("daemon exited %s at shutdown:\n%s" % (rc, log))
 

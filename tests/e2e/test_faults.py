@@ -38,7 +38,7 @@ import time
 import unittest
 
 import harness
-from harness import alive, children, proc_stat, wait_for, zombies_of, not_under_valgrind, MODE, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
+from harness import alive, children, job_children, proc_stat, wait_for, zombies_of, not_under_valgrind, MODE, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
 
 PYPATHS = [os.path.join(harness.BUILD, "python"), os.path.join(ROOT, "clients", "python")]
 # A uid no account uses (test_security uses 54321): its process count is ours alone.
@@ -540,11 +540,15 @@ class DaemonOutOfProcessesTest(unittest.TestCase):
                 if root == "/sys/fs/cgroup":  # v2: the controller must be on for children
                     with open(os.path.join(root, "cgroup.subtree_control")) as f:
                         self.assertIn("pids", f.read().split())
-                tasks = len(os.listdir("/proc/%d/task" % d.pid))
+                # the daemon and the helper that forks its jobs (jobs are
+                # created in the helper's cgroup)
+                ours = [d.pid] + ([d.spawner_pid] if d.spawner_pid else [])
+                tasks = sum(len(os.listdir("/proc/%d/task" % p)) for p in ours)
                 with open(os.path.join(cg, "pids.max"), "w") as f:
                     f.write(str(tasks + 2))
-                with open(os.path.join(cg, "cgroup.procs"), "w") as f:
-                    f.write(str(d.pid))
+                for p in ours:
+                    with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                        f.write(str(p))
                 try:
                     with d.client() as c:
                         jobs = [c.run(["sleep", "30"]) for _ in range(2)]
@@ -561,15 +565,16 @@ class DaemonOutOfProcessesTest(unittest.TestCase):
                             ev = c.next_event(timeout=10)
                             if ev.HasField("exited") and ev.exited.job == jobs[0]:
                                 break
-                        wait_for(lambda: children(d.pid) and len(children(d.pid)) == 1, 5,
+                        wait_for(lambda: job_children(d) and len(job_children(d)) == 1, 5,
                                  "the killed job to be reaped")
                         out, _, ev = c.run_and_wait(["echo", "room"], timeout=10)
                         self.assertEqual(out, b"room\n")
                         c.signal(jobs[1], signal.SIGKILL)
                 finally:
-                    with open(os.path.join(root, "cgroup.procs"), "w") as f:
-                        f.write(str(d.pid))
-                    for p in children(d.pid):
+                    for p in ours:
+                        with open(os.path.join(root, "cgroup.procs"), "w") as f:
+                            f.write(str(p))
+                    for p in job_children(d):
                         with open(os.path.join(root, "cgroup.procs"), "w") as f:
                             try:
                                 f.write(str(p))
@@ -701,7 +706,7 @@ class StormTest(unittest.TestCase):
                 self.assertEqual(st.exit_mismatches, 0)
                 if MODE == "bpf":
                     self.assertGreater(st.exits_checked, 0)
-            wait_for(lambda: zombies_of(d.pid) == [] and children(d.pid) == [], 5,
+            wait_for(lambda: zombies_of(d.pid) == [] and job_children(d) == [], 5,
                      "no zombie or leftover children")
             self.assertLess(took, 60, "the storm took too long")
 
@@ -728,7 +733,7 @@ class StormTest(unittest.TestCase):
                 for i in range(3):
                     out, _, ev = c.run_and_wait(["echo", str(i)], timeout=10)
                     self.assertEqual(out, b"%d\n" % i)
-            wait_for(lambda: zombies_of(d.pid) == [] and children(d.pid) == [], 5,
+            wait_for(lambda: zombies_of(d.pid) == [] and job_children(d) == [], 5,
                      "no zombie or leftover children")
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import alive, children, proc_stat, wait_for, zombies_of, Daemon, DaemonTestCase, CtldError, pb
+from harness import alive, children, job_children, proc_stat, wait_for, zombies_of, Daemon, DaemonTestCase, CtldError, pb
 
 RLIM_INFINITY = (1 << 64) - 1
 
@@ -738,10 +738,10 @@ class JobsTest(DaemonTestCase):
                 done.add(getattr(ev, kind).job)
         time.sleep(0.4)  # the orphaned sleeps end, re-parented to the daemon
         deadline = time.monotonic() + 3
-        while (zombies_of(self.d.pid) or children(self.d.pid)) and time.monotonic() < deadline:
+        while (zombies_of(self.d.pid) or job_children(self.d)) and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertEqual(zombies_of(self.d.pid), [])
-        self.assertEqual(children(self.d.pid), [])
+        self.assertEqual(job_children(self.d), [])
 
 
 if __name__ == "__main__":

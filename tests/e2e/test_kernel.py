@@ -13,7 +13,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import alive, children, wait_for, BUILD, MODE, Daemon, DaemonTestCase, pb
+from harness import alive, children, job_children, wait_for, BUILD, MODE, Daemon, DaemonTestCase, pb
 
 THREAD_EXIT = os.path.join(BUILD, "tests", "progs", "thread_exit")
 FORK_STORM = os.path.join(BUILD, "tests", "progs", "fork_storm")
@@ -134,7 +134,7 @@ class TreeTest(DaemonTestCase):
             _, _, ev = c.run_and_wait(["sh", "-c", "(sleep 0.3; exit 3) & exit 0"], timeout=10)
             self.assertEqual(ev.exited.exit_code, 0)
             wait_for(lambda: c.stats().orphans_reaped > before, what="the orphan to be reaped")
-        zombies = [p for p in children(self.d.pid) if not alive(p)]
+        zombies = [p for p in job_children(self.d) if not alive(p)]
         self.assertEqual(zombies, [])
 
     def test_descendants_counted(self):

@@ -162,6 +162,7 @@ static const struct stat_field stat_fields[] = {
 	STAT_FIELD(ring_received),     STAT_FIELD(ring_drops),	   STAT_FIELD(exits_checked),
 	STAT_FIELD(exit_mismatches),   STAT_FIELD(tracked_processes), STAT_FIELD(orphans_reaped),
 	STAT_FIELD(output_dropped_bytes), STAT_FIELD(protocol_errors), STAT_FIELD(rss_kb),
+	STAT_FIELD(spawner_pid),
 };
 
 static uint64_t stat_value(const ctld_StatsReply *s, const struct stat_field *f)
@@ -184,6 +185,7 @@ static void json_stats(struct host *h, const ctld_StatsReply *s)
 
 	json_add_bool(j, "bpf", s->bpf);
 	json_add_str(j, "bpf_status", s->bpf_status);
+	json_add_str(j, "spawner", s->spawner);
 	json_add_u64(j, "uptime_ns", s->uptime_ns);
 	for (size_t i = 0; i < ARRAY_SIZE(stat_fields); i++)
 		json_add_u64(j, stat_fields[i].name, stat_value(s, &stat_fields[i]));
@@ -213,6 +215,8 @@ static void print_stats(struct host *h, const ctld_StatsReply *s)
 	fprintf(f, "bpf: %s\n", s->bpf ? "on" : "off");
 	if (s->bpf_status[0])
 		fprintf(f, "bpf_status: %s\n", clean(s->bpf_status, status, sizeof(status)));
+	if (s->spawner[0])
+		fprintf(f, "spawner: %s\n", clean(s->spawner, status, sizeof(status)));
 	fprintf(f, "uptime: %lluh%02llum%02llus\n", (unsigned long long)up / 3600,
 		(unsigned long long)up / 60 % 60, (unsigned long long)up % 60);
 	for (size_t i = 0; i < ARRAY_SIZE(stat_fields); i++)

@@ -8,6 +8,7 @@
 #include "daemon/daemon.h"
 #include "daemon/dispatch.h"
 #include "daemon/jobs/jobs.h"
+#include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 #include "daemon/kernel/netns.h"
 #include "daemon/options.h"
@@ -65,6 +66,7 @@ static bool jobs_stopped;
 
 int daemon_init(struct loop *loop, const struct options *o)
 {
+	struct bpf_events_config bpf = o->bpf;
 	int err;
 
 	dispatch_init(o->session.max_frame);
@@ -76,7 +78,8 @@ int daemon_init(struct loop *loop, const struct options *o)
 	watch_port_init(loop);
 	watch_file_init(loop);
 	/* after jobs_init: its spawner probe child is nobody's business */
-	bpf_events_init(loop, &o->bpf, &kernel_ops);
+	bpf.job_parent = spawner_job_parent();
+	bpf_events_init(loop, &bpf, &kernel_ops);
 	return 0;
 }
 
@@ -97,5 +100,6 @@ void daemon_shutdown(void)
 	file_follow_shutdown();
 	netns_shutdown();
 	bpf_events_shutdown();
+	spawner_stop();
 }
 

@@ -27,6 +27,7 @@
 #include "daemon/core/loop.h"
 #include "daemon/daemon.h"
 #include "daemon/jobs/jobs.h"
+#include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 #include "daemon/options.h"
 
@@ -151,10 +152,9 @@ static void raise_fd_limit(struct jobs_config *jobs)
 		log_warn("failed to raise the descriptor limit: %s", strerror(errno));
 }
 
-/* A job's ru_maxrss starts at the spawner's high-water RSS: exec records the
- * old address space's peak, and a vfork child's old address space is ours.
- * Loading the BPF programs (parsing kernel BTF) peaks at ~15 MiB; forget
- * that peak so jobs report at most the daemon's RSS at the time they start. */
+/* Where jobs are spawned in-process (no spawner helper, see spawner.h), a
+ * job's ru_maxrss starts at our high-water RSS. Loading the BPF programs
+ * (parsing kernel BTF) peaks at ~15 MiB; forget that peak at least. */
 static void reset_peak_rss(void)
 {
 	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
@@ -212,6 +212,9 @@ int main(int argc, char **argv)
 	if (o.verbose)
 		log_set_level(LOG_DEBUG);
 	ensure_std_fds();
+	/* First, while the daemon is small: jobs' max RSS starts from the
+	 * helper's (see spawner.h). */
+	spawner_start();
 	raise_fd_limit(&o.jobs);
 	if ((ret = loop_new(&M.loop))) {
 		log_err("failed to create the event loop: %s", strerror(-ret));
@@ -236,8 +239,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (o.ready_file && (ret = write_ready_file(o.ready_file, tcp_port)))
 		log_warn("failed to write %s: %s", o.ready_file, strerror(-ret));
-	log_info("ready in %.1f ms (pid %d, bpf %s)", (now_monotonic_ns() - t0) / 1e6, getpid(),
-		 bpf_events_status());
+	log_info("ready in %.1f ms (pid %d, bpf %s, %s)", (now_monotonic_ns() - t0) / 1e6, getpid(),
+		 bpf_events_status(), spawner_status());
 	ret = loop_run(M.loop);
 	if (ret)
 		log_err("event loop failed: %s", strerror(-ret));

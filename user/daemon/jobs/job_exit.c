@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/jobs/job.h"
+#include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 
 static struct {
@@ -107,6 +108,8 @@ bool jobs_reap_children(void)
 		j = job_by_pid(si.si_pid);
 		if (j) {
 			job_reaped(j, &si, &ru);
+		} else if (si.si_pid == spawner_job_parent()) {
+			spawner_reaped(si.si_pid);
 		} else {
 			X.orphans_reaped++;
 			log_debug("reaped adopted orphan pid %d", si.si_pid);

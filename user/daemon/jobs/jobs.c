@@ -19,6 +19,7 @@
 #include "daemon/jobs/job.h"
 #include "daemon/jobs/run_spec.h"
 #include "daemon/jobs/spawn.h"
+#include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 
 static struct {
@@ -94,7 +95,7 @@ static int start_process(struct job *j, const ctld_Run *run, struct run_spec *sp
 			spec->sr.stdio[i] = child_ends[i] >= 0 ? child_ends[i] : J.devnull;
 	j->start_mono_ns = now_monotonic_ns();
 	j->start_real_ns = now_realtime_ns();
-	if ((ret = spawn_process(&spec->sr, &res))) {
+	if ((ret = spawner_spawn(&spec->sr, &res))) {
 		snprintf(err, errlen, "failed to create a process: %s", strerror(-ret));
 		goto out;
 	}
@@ -347,6 +348,8 @@ void jobs_fill_stats(ctld_StatsReply *st)
 {
 	st->jobs_running = job_table_running();
 	st->jobs_started = job_table_started();
+	st->spawner_pid = spawner_job_parent() != getpid() ? (uint32_t)spawner_job_parent() : 0;
+	copy_str(st->spawner, sizeof(st->spawner), spawner_status());
 	job_exit_fill_stats(st);
 }
 

@@ -6,7 +6,8 @@
  *
  * The parent is suspended until the child has exec'd or failed (vfork
  * semantics), so when spawn_process() returns, either the program runs or
- * result->err says which step failed with which errno.
+ * result->err says which step failed with which errno. The program gets no
+ * descriptor but 0, 1 and 2.
  */
 #ifndef CTLD_SPAWN_H
 #define CTLD_SPAWN_H
@@ -63,5 +64,12 @@ void spawn_init(void);
 
 /* 0 when a child was created (check result->err), -errno when clone failed. */
 int spawn_process(const struct spawn_request *req, struct spawn_result *result);
+/* The same with more clone flags: CLONE_PARENT makes the child our parent's
+ * child (the spawner helper starts jobs for the daemon that way). */
+int spawn_process_flags(const struct spawn_request *req, struct spawn_result *result, int extra);
+/* Tries clone(CLONE_PARENT) with a child that exits at once: returns its
+ * pid (our parent must reap it), or -errno where the kernel (or valgrind)
+ * does not do it properly. */
+pid_t spawn_probe_parent(void);
 
 #endif

@@ -176,6 +176,12 @@ static int start_ring(void)
 	return 0;
 }
 
+void bpf_events_set_job_parent(pid_t pid)
+{
+	if (B.enabled)
+		__atomic_store_n(&B.setup.skel->bss->job_parent_tgid, (__u32)pid, __ATOMIC_RELAXED);
+}
+
 bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 		     const struct bpf_events_ops *ops)
 {
@@ -189,7 +195,7 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 		snprintf(B.status, sizeof(B.status), "off (--no-bpf)");
 		goto off;
 	}
-	if (bpf_setup_open(&B.setup, cfg->pin_dir, getpid(), why, sizeof(why))) {
+	if (bpf_setup_open(&B.setup, cfg->pin_dir, cfg->job_parent, why, sizeof(why))) {
 		snprintf(B.status, sizeof(B.status), "off (%s)", why);
 		goto off;
 	}

@@ -25,6 +25,7 @@ struct loop;
 struct bpf_events_config {
 	bool disabled;        /* --no-bpf */
 	const char *pin_dir;  /* default /sys/fs/bpf/ctld */
+	pid_t job_parent;     /* the process whose children are jobs */
 };
 
 /* Where kernel records go. Each is called from bpf_events_poll(), one record
@@ -55,8 +56,11 @@ const char *bpf_events_status(void);
  * Stats) calls this first. */
 void bpf_events_poll(void);
 
-/* Tracked processes (map `tracked`): the daemon's children are added by the
- * kernel at fork; this records which job a root pid belongs to. */
+/* The process whose children are jobs changed (the spawner helper went). */
+void bpf_events_set_job_parent(pid_t pid);
+
+/* Tracked processes (map `tracked`): the job parent's children are added by
+ * the kernel at fork; this records which job a root pid belongs to. */
 int bpf_events_set_job(pid_t pid, uint64_t job);
 /* Fills pids[] with live tracked processes of a job (root = its main pid, for
  * descendants forked before the job id was set); returns the count (may

@@ -160,17 +160,17 @@ static int pin_all(struct bpf_setup *b)
 
 /* ------------------------------------------------------------ load */
 
-static int load_and_attach(struct bpf_setup *b, pid_t daemon_tgid, char *why, size_t whylen)
+static int load_and_attach(struct bpf_setup *b, pid_t job_parent, char *why, size_t whylen)
 {
 	int err;
 
 	b->skel = ctld__open();
 	if (!b->skel)
 		return errorf(why, whylen, -errno ? -errno : -EINVAL, "open failed");
-	b->skel->rodata->daemon_tgid = (__u32)daemon_tgid;
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
 	if ((err = ctld__load(b->skel)))
 		return errorf(why, whylen, err, "load failed: %s", strerror(-err));
+	b->skel->bss->job_parent_tgid = (__u32)job_parent;
 	if ((err = ctld__attach(b->skel)))
 		return errorf(why, whylen, err, "attach failed: %s", strerror(-err));
 	if ((err = pin_all(b)))
@@ -179,7 +179,7 @@ static int load_and_attach(struct bpf_setup *b, pid_t daemon_tgid, char *why, si
 	return 0;
 }
 
-int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t daemon_tgid, char *why,
+int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, char *why,
 		   size_t whylen)
 {
 	int err;
@@ -193,7 +193,7 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t daemon_tgid, 
 	if ((err = lock_pin_dir(b, why, whylen)))
 		return err;
 	libbpf_set_print(libbpf_log);
-	if ((err = load_and_attach(b, daemon_tgid, why, whylen)))
+	if ((err = load_and_attach(b, job_parent, why, whylen)))
 		bpf_setup_close(b);
 	return err;
 }

@@ -24,10 +24,10 @@ struct bpf_setup {
 	char pin_dir[256];
 };
 
-/* Brings the programs up with daemon_tgid as the process whose children
+/* Brings the programs up with job_parent as the process whose children
  * are jobs. 0, or -errno with the reason ("not root", "load failed: ...")
  * in why[whylen]; on failure nothing is left behind. */
-int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t daemon_tgid, char *why,
+int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, char *why,
 		   size_t whylen);
 /* Detaches, unpins, unlocks; safe on a setup that failed or never ran. */
 void bpf_setup_close(struct bpf_setup *b);

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * spawner.h - a small helper process that starts every job.
+ *
+ * Why: exec records the old address space's peak RSS into the new
+ * program's accounting, so a job started straight from the daemon (a vfork
+ * child shares the daemon's memory) reported the daemon's peak as its own
+ * max RSS: 5.7 MiB for /bin/true, 39 MiB for every job once the daemon had
+ * buffered output for a slow client. The helper is forked first thing at
+ * start-up, while the daemon is small, and never grows; it starts jobs with
+ * clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT), so a job is still the
+ * daemon's child (waitid, SIGCHLD, rusage) but its accounting starts from
+ * the helper's few hundred KiB.
+ *
+ * The request travels through a shared memory region set up before the
+ * fork (the spawn_request with its strings, at the same address in both
+ * processes) and the stdio descriptors through SCM_RIGHTS; the daemon waits
+ * for the answer, as it would for a vfork child. Where the helper cannot be
+ * used (valgrind does not emulate CLONE_PARENT) jobs are spawned from the
+ * daemon itself, as before.
+ */
+#ifndef CTLD_SPAWNER_H
+#define CTLD_SPAWNER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "daemon/jobs/spawn.h"
+
+/* Forks the helper; call before the daemon allocates anything large.
+ * 0, or -errno: jobs are then spawned in-process. */
+int spawner_start(void);
+void spawner_stop(void);
+/* The process whose children are jobs: the helper's pid, or ours. */
+pid_t spawner_job_parent(void);
+/* "helper pid N" or why jobs are spawned in-process. */
+const char *spawner_status(void);
+
+/* The daemon reaped pid: if it was the helper, jobs are spawned in-process
+ * from now on. */
+void spawner_reaped(pid_t pid);
+
+/* spawn_process() through the helper (or in-process, see above). */
+int spawner_spawn(const struct spawn_request *req, struct spawn_result *res);
+
+#endif
