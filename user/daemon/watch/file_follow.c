@@ -4,8 +4,8 @@
  *
  * A follower always holds an inotify watch on the path's parent directory
  * (its "anchor": IN_CREATE, IN_DELETE, IN_MOVED_FROM/TO, filtered by the
- * file's name) and, while a file is at the path, one on the file itself
- * (IN_MODIFY, IN_CLOSE_WRITE, IN_ATTRIB). So:
+ * file's name, and IN_CLOSE_WRITE, IN_ATTRIB of that file) and, while a
+ * file is at the path, one on the file itself (IN_MODIFY). So:
  *
  *  - a file that does not exist yet is reported when it appears, whichever
  *    way it appears (created, or renamed into place by an atomic writer);
@@ -43,11 +43,22 @@
 #include "daemon/watch/file_rules.h"
 #include "daemon/watch/inotify_set.h"
 
+/* The parent directory reports, by name, what happens to the path's entry
+ * and also CLOSE_WRITE and ATTRIB of the file in it: its watch exists
+ * before the file does, so what a new file goes through in its first
+ * moments (`echo x > PATH` creates, writes and closes it before the daemon
+ * can add a watch on the file) is never lost. MODIFY, which can come at
+ * every write, is asked of the file itself, so writes to the directory's
+ * other files cost nothing; the writes of that first moment are told as
+ * one MODIFIED when the new file is found to have content. */
 #define ANCHOR_MASK                                                                                \
-	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
-#define FILE_MASK (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF |     \
+	 IN_CLOSE_WRITE | IN_ATTRIB)
+#define FILE_MASK (IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF)
+#define ENTRY_CONTENT (IN_CLOSE_WRITE | IN_ATTRIB)
 
 #define K_NONE ctld_FileEventKind_FILE_NONE
+#define K_MODIFIED ctld_FileEventKind_FILE_MODIFIED
 #define K_CREATED ctld_FileEventKind_FILE_CREATED
 #define K_DELETED ctld_FileEventKind_FILE_DELETED
 #define K_MOVED ctld_FileEventKind_FILE_MOVED
@@ -223,10 +234,29 @@ static void file_appeared(struct file_follow *f, ctld_FileEventKind kind)
 		warn_attach(f, err);
 	if (!present)
 		detach_file(f);
+	/* The size once the file's watch exists: a write after this is a
+	 * record of its own, one before it is in the size. */
+	if (present && stat(f->path, &st) != 0)
+		st.st_size = 0;
 	/* As far as the records go the name is there; if it is gone again
 	 * already, its IN_DELETE/IN_MOVED_FROM follows and is reported. */
 	f->exists = true;
-	report(f, kind, !was, present, present ? size_of(&st) : 0);
+	if (report(f, kind, !was, present, present ? size_of(&st) : 0))
+		return;
+	/* Written before its own watch was there (a renamed-in file comes
+	 * complete: nothing was missed). */
+	if (kind == K_CREATED && present && st.st_size > 0)
+		report(f, K_MODIFIED, false, true, size_of(&st));
+}
+
+/* CLOSE_WRITE or ATTRIB of the file, as its directory tells them. */
+static void entry_content(struct file_follow *f, uint32_t mask)
+{
+	struct stat st;
+	bool present = stat(f->path, &st) == 0;
+
+	report(f, file_rules_kind_of(mask & ENTRY_CONTENT, false), false, present,
+	       present ? size_of(&st) : 0);
 }
 
 /* The file's name left the parent (IN_DELETE, IN_MOVED_FROM). Not reported
@@ -274,8 +304,11 @@ static void on_anchor_record(struct file_follow *f, uint32_t mask, const char *n
 		return;
 	}
 	kind = file_rules_kind_of(mask, true);
-	if (kind == K_NONE)
+	if (kind == K_NONE) {
+		if ((mask & ENTRY_CONTENT) && f->exists)
+			entry_content(f, mask);
 		return;
+	}
 	if (mask & (IN_CREATE | IN_MOVED_TO))
 		file_appeared(f, kind);
 	else
