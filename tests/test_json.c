@@ -5,7 +5,7 @@
  * invalid UTF-8 for the reader's parser. Output that is not UTF-8 must come
  * through byte-exact as base64.
  */
-// TEST_SRCS: user/ctl/json.c
+// TEST_SRCS: user/ctl/json.c user/common/utf8.c
 // TEST_WRAPS:
 #include <setjmp.h>
 #include <stdarg.h>

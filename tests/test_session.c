@@ -17,7 +17,7 @@
 // TEST_SRCS: user/daemon/clients/session.c user/daemon/clients/session_input.c
 // TEST_SRCS: user/daemon/clients/sendq.c user/daemon/clients/reply.c user/common/stream.c
 // TEST_SRCS: user/daemon/core/idmap.c user/daemon/core/outq.c user/daemon/core/loop.c
-// TEST_SRCS: user/common/util.c user/common/wire.c user/common/bytebuf.c
+// TEST_SRCS: user/common/util.c user/common/wire.c user/common/utf8.c user/common/bytebuf.c
 // TEST_SRCS: user/daemon/core/log.c user/common/tls.c
 // TEST_WRAPS:
 #include <errno.h>

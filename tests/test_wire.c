@@ -8,7 +8,7 @@
  * string) are written byte by byte with the small builder below, which does
  * not use wire.c, so the codec is not checked against itself.
  */
-// TEST_SRCS: user/common/wire.c
+// TEST_SRCS: user/common/wire.c user/common/utf8.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
@@ -397,6 +397,42 @@ static void wire_frame_check_reads_nanopb_varints(void **state)
 	}
 }
 
+/* Every string the daemon sends becomes valid UTF-8 (bad bytes -> '?'):
+ * top level, inside submessages, in repeated submessages, in the active
+ * oneof member; bytes fields and valid multi-byte text are left alone. */
+static void wire_sanitize_every_string(void **state)
+{
+	static ctld_Message m;
+	ctld_ListReply *lr;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.which_kind = ctld_Message_reply_tag;
+	m.kind.reply.has_error = true;
+	strcpy(m.kind.reply.error.text, "bad \xff byte");
+	m.kind.reply.which_result = ctld_Reply_list_tag;
+	lr = &m.kind.reply.result.list;
+	lr->jobs_count = 2;
+	strcpy(lr->jobs[0].command, "caf\xc3\xa9 ok");
+	strcpy(lr->jobs[1].command, "\xc3(\xed\xa0\x80");
+	strcpy(lr->jobs[1].name, "n\x80");
+	lr->jobs[1].command_bytes.size = 2;
+	memcpy(lr->jobs[1].command_bytes.bytes, "\xff\xfe", 2);
+	assert_int_equal(wire_sanitize_strings(ctld_Message_fields, &m), 6);
+	assert_string_equal(m.kind.reply.error.text, "bad ? byte");
+	assert_string_equal(lr->jobs[0].command, "caf\xc3\xa9 ok");
+	assert_string_equal(lr->jobs[1].command, "?(???");
+	assert_string_equal(lr->jobs[1].name, "n?");
+	assert_memory_equal(lr->jobs[1].command_bytes.bytes, "\xff\xfe", 2);
+
+	memset(&m, 0, sizeof(m));
+	m.which_kind = ctld_Message_event_tag;
+	m.kind.event.which_kind = ctld_Event_exec_failed_tag;
+	strcpy(m.kind.event.kind.exec_failed.text, "execve \xfe: No such file");
+	assert_int_equal(wire_sanitize_strings(ctld_Message_fields, &m), 1);
+	assert_string_equal(m.kind.event.kind.exec_failed.text, "execve ?: No such file");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +455,7 @@ int main(void)
 		cmocka_unit_test(wire_peek_id_after_oversized_field),
 		cmocka_unit_test(wire_peek_id_absent),
 		cmocka_unit_test(wire_frame_check_reads_nanopb_varints),
+		cmocka_unit_test(wire_sanitize_every_string),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

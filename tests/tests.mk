@@ -72,7 +72,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := frame session
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DCTLD_VERSION='"$(VERSION)"' -I$(BUILD) -Iuser \
 	-Ibpf -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_frame_SRCS := user/common/wire.c
+FUZZ_frame_SRCS := user/common/wire.c user/common/utf8.c
 FUZZ_session_SRCS := $(filter-out user/daemon/main.c,$(DAEMON_SRCS)) $(COMMON_SRCS)
 FUZZ_session_LDFLAGS := -Wl,--wrap=spawn_process
 

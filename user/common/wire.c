@@ -9,9 +9,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include <pb_common.h>
 #include <pb_decode.h>
 #include <pb_encode.h>
 
+#include "common/utf8.h"
 #include "common/wire.h"
 
 int wire_frame_check(const uint8_t *buf, size_t len, size_t max_body, size_t *header_len,
@@ -89,4 +91,48 @@ int wire_peek_request_id(const uint8_t *body, size_t len, uint64_t *id)
 			break;
 	}
 	return -EPROTO;
+}
+
+/* Is the field at iter present in its message? */
+static bool field_present(const pb_field_iter_t *iter)
+{
+	switch (PB_HTYPE(iter->type)) {
+	case PB_HTYPE_ONEOF:
+		return *(const pb_size_t *)iter->pSize == iter->tag;
+	case PB_HTYPE_OPTIONAL:
+		return !iter->pSize || *(const bool *)iter->pSize;
+	default:
+		return true;
+	}
+}
+
+static size_t field_count(const pb_field_iter_t *iter)
+{
+	if (PB_HTYPE(iter->type) == PB_HTYPE_REPEATED)
+		return *(const pb_size_t *)iter->pSize;
+	return 1;
+}
+
+size_t wire_sanitize_strings(const pb_msgdesc_t *fields, void *msg)
+{
+	pb_field_iter_t iter;
+	size_t fixed = 0;
+
+	if (!pb_field_iter_begin(&iter, fields, msg))
+		return 0;
+	do {
+		pb_type_t ltype = PB_LTYPE(iter.type);
+
+		if (PB_ATYPE(iter.type) != PB_ATYPE_STATIC || !field_present(&iter))
+			continue;
+		for (size_t i = 0; i < field_count(&iter); i++) {
+			char *item = (char *)iter.pData + i * iter.data_size;
+
+			if (ltype == PB_LTYPE_STRING)
+				fixed += utf8_sanitize(item);
+			else if (PB_LTYPE_IS_SUBMSG(ltype))
+				fixed += wire_sanitize_strings(iter.submsg_desc, item);
+		}
+	} while (pb_field_iter_next(&iter));
+	return fixed;
 }

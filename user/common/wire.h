@@ -46,6 +46,12 @@ int wire_encode(const pb_msgdesc_t *fields, const void *msg, uint8_t *out, size_
 int wire_decode(const pb_msgdesc_t *fields, const uint8_t *body, size_t len, void *msg,
 		const char **why);
 
+/* Makes every string field of msg (submessages, repeated fields, the
+ * active oneof member) valid UTF-8, replacing bad bytes with '?': protobuf
+ * decoders refuse a whole message for one bad string, and argv, comm or
+ * paths can hold any bytes. Returns how many bytes were replaced. */
+size_t wire_sanitize_strings(const pb_msgdesc_t *fields, void *msg);
+
 /* Reads Request.id from a body whose full decode failed, so the error reply
  * can still name the request. Returns 0 or -EPROTO. */
 int wire_peek_request_id(const uint8_t *body, size_t len, uint64_t *id);

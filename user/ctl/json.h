@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/utf8.h"
+
 struct json_line {
 	char *buf; /* the line, buf[0..len), once json_end() returned 0 */
 	size_t len, cap;
@@ -35,10 +37,6 @@ void json_add_data(struct json_line *j, const uint8_t *data, size_t len);
 int json_end(struct json_line *j);
 void json_free(struct json_line *j);
 
-/* Length of the valid UTF-8 sequence at s[0..left) (1..4), or 0 if invalid:
- * overlong forms, surrogates and code points above U+10FFFF are invalid. */
-size_t utf8_seq_len(const uint8_t *s, size_t left);
-bool utf8_valid(const uint8_t *s, size_t len);
 /* Standard base64 with padding; out needs 4 * ((len + 2) / 3) + 1 bytes.
  * Returns the length written (without the NUL). */
 size_t base64_encode(const uint8_t *in, size_t len, char *out);

@@ -27,10 +27,16 @@ void reply_init(const struct reply_sink *sink)
 	R.sink = sink;
 }
 
-int frame_encode(const ctld_Message *msg, struct frame *f)
+int frame_encode(ctld_Message *msg, struct frame *f)
 {
 	size_t len;
-	int err = wire_encode(ctld_Message_fields, msg, R.frame_buf, sizeof(R.frame_buf), &len);
+	int err;
+
+	/* Output, the most frequent message, carries bytes only */
+	if (!(msg->which_kind == ctld_Message_event_tag &&
+	      msg->kind.event.which_kind == ctld_Event_output_tag))
+		wire_sanitize_strings(ctld_Message_fields, msg);
+	err = wire_encode(ctld_Message_fields, msg, R.frame_buf, sizeof(R.frame_buf), &len);
 
 	if (err) {
 		log_err("failed to encode a message: %s", strerror(-err));
@@ -45,7 +51,7 @@ int frame_send(uint64_t session, const struct frame *f)
 	return R.sink ? R.sink->queue(session, f) : -ENOENT;
 }
 
-static int message_send(uint64_t session, const ctld_Message *msg)
+static int message_send(uint64_t session, ctld_Message *msg)
 {
 	struct frame f;
 	int err = frame_encode(msg, &f);

@@ -53,8 +53,9 @@ struct reply_sink {
 
 void reply_init(const struct reply_sink *sink);
 
-/* Encodes msg into a buffer owned by reply.c, valid until the next call. */
-int frame_encode(const ctld_Message *msg, struct frame *f);
+/* Encodes msg into a buffer owned by reply.c, valid until the next call.
+ * Its strings are made valid UTF-8 first (in place; see wire.h). */
+int frame_encode(ctld_Message *msg, struct frame *f);
 int frame_send(uint64_t session, const struct frame *f);
 
 /* Events: event_begin() clears the one scratch Event and selects its kind;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/utf8.h"
 #include "common/util.h"
 #include "daemon/clients/reply.h"
 #include "daemon/core/log.h"
@@ -309,6 +310,11 @@ static void fill_info(const struct job *j, ctld_JobInfo *info)
 	info->pid = (uint32_t)j->tree.pid;
 	copy_str(info->name, sizeof(info->name), j->name);
 	copy_str(info->command, sizeof(info->command), j->command);
+	/* The exact bytes too, when the text will have '?' for some. */
+	if (!utf8_valid((const uint8_t *)j->command, strlen(j->command))) {
+		info->command_bytes.size = (pb_size_t)strlen(j->command);
+		memcpy(info->command_bytes.bytes, j->command, info->command_bytes.size);
+	}
 	info->state = j->state;
 	info->start_time_ns = j->start_real_ns;
 	info->exit_code = j->exit_code;
