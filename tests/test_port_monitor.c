@@ -86,11 +86,12 @@ int bpf_events_unwatch_port(uint64_t netns_ino, uint16_t port)
 	return 0;
 }
 
-int sockdiag_listeners(int fd, int family, uint16_t port, struct tcp_listener *out, size_t max)
+int netns_listeners(struct netns *ns, int family, uint16_t port, struct tcp_listener *out,
+		    size_t max)
 {
 	int n = 0;
 
-	(void)fd;
+	assert_ptr_equal(ns, &T.ns);
 	if (T.diag_err)
 		return T.diag_err;
 	for (int i = 0; i < T.nlistening; i++) {
@@ -399,6 +400,29 @@ static void monitor_resync_reports_difference(void **state)
 	port_monitor_unsubscribe(&T.subs[0]);
 }
 
+/* Neither sock_diag nor /proc can tell: the kernel's word counts, once a
+ * retry has passed without the CLOSE of a failed listen(); a failed one is
+ * still told as such. */
+static void monitor_unconfirmable_candidate(void **state)
+{
+	struct tcp_listener ok = listener(91, 1300), bad = listener(92, 1301);
+
+	(void)state;
+	subscribe(0);
+	T.diag_err = -ENOENT;
+	port_monitor_kernel_listen(&ok);
+	assert_int_equal(T.nheard, 0);
+	pump_ms(10);
+	assert_int_equal(T.nheard, 1);
+	expect(0, 0, 'L', 91);
+	port_monitor_kernel_listen(&bad);
+	port_monitor_kernel_close(&bad);
+	assert_int_equal(T.nheard, 2);
+	expect(1, 0, 'F', 92);
+	T.diag_err = 0;
+	port_monitor_unsubscribe(&T.subs[0]);
+}
+
 /* Without BPF a poll finds listeners; it stops with the last subscriber. */
 static void monitor_polls_without_bpf(void **state)
 {
@@ -431,6 +455,7 @@ int main(void)
 		TC(monitor_candidate_retried),	    TC(monitor_failed_listen),
 		TC(monitor_every_listener_closes),  TC(monitor_unsubscribe_inside_callback),
 		TC(monitor_resync_reports_difference), TC(monitor_polls_without_bpf),
+		TC(monitor_unconfirmable_candidate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

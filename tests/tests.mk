@@ -23,8 +23,14 @@ $(BUILD)/tests/test_%: tests/test_%.c $$(call obj,$$(call test_decl,tests/test_$
 		$(addprefix -Wl$(comma)--wrap=,$(call test_decl,$<,TEST_WRAPS)) \
 		$(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
-# Helper programs the end-to-end tests run as jobs.
-TEST_PROGS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
+# Helper programs the end-to-end tests run as jobs, and LD_PRELOAD
+# libraries (tests/progs/no_*.c) that take a kernel facility away.
+TEST_PRELOADS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%.so,$(wildcard tests/progs/no_*.c))
+TEST_PROGS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,\
+	$(filter-out tests/progs/no_%.c,$(wildcard tests/progs/*.c))) $(TEST_PRELOADS)
+$(BUILD)/tests/progs/%.so: tests/progs/%.c | $(BUILD)/tests
+	$(call msg,TEST-CC,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) -O2 -g -Wall -Wextra -Werror -shared -fPIC $< -ldl -o $@
 $(BUILD)/tests/progs/%: tests/progs/%.c | $(BUILD)/tests
 	$(call msg,TEST-CC,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) -O2 -g -Wall -Wextra -Werror -pthread $< -o $@

@@ -95,6 +95,12 @@ def wait_for(pred, timeout=5.0, what="condition", step=0.01):
         time.sleep(step)
 
 
+def preload(name):
+    """The environment that loads tests/progs/NAME.c (built as NAME.so) into
+    the daemon: a kernel facility taken away (see the library's comment)."""
+    return {"LD_PRELOAD": os.path.join(BUILD, "tests", "progs", name + ".so")}
+
+
 def not_under_valgrind(why):
     """Marks a test whose subject valgrind cannot reproduce (it emulates the
     vfork child up to exec, has fds and limits of its own, and is ~50x
@@ -171,10 +177,12 @@ class Daemon(ctld.testing.Daemon):
 class DaemonTestCase(unittest.TestCase):
     """One daemon per test class; tests assert it is still alive afterwards."""
     daemon_args = ()
+    daemon_env = None  # extra environment for the daemon (e.g. a preload)
 
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon(*cls.daemon_args)
+        env = dict(os.environ, **cls.daemon_env) if cls.daemon_env else None
+        cls.d = Daemon(*cls.daemon_args, env=env)
 
     @classmethod
     def tearDownClass(cls):

@@ -13,7 +13,7 @@ import time
 import unittest
 import uuid
 
-from harness import CtldError, DaemonTestCase, pb
+from harness import CtldError, DaemonTestCase, not_under_valgrind, pb, preload
 
 
 def free_port():
@@ -304,3 +304,25 @@ class NamespaceTest(DaemonTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@not_under_valgrind("valgrind replaces the preloaded socket()")
+class WatchPortWithoutSockDiagTest(WatchPortTest):
+    """The same port watches on a node where sock_diag cannot answer (the
+    inet_diag/tcp_diag modules missing): listeners are checked through
+    /proc/net/tcp instead, and a kernel-reported listener is never dropped
+    because the check failed (it once was: every watch then timed out)."""
+    daemon_env = preload("no_sock_diag")
+
+    def test_daemon_says_it_fell_back(self):
+        port = free_port()
+        with self.d.client() as c:
+            self.watch(c, port, timeout_ms=100)
+            expect_event(c, "watch_timeout")
+        self.assertIn("reading /proc/net/tcp instead", self.d.log())
+
+    def test_loopback_tcp_client_identified(self):
+        """Loopback TCP peers are identified through /proc/net/tcp too."""
+        with self.d.tcp_client() as c:
+            self.assertGreater(c.hello_reply.pid, 0)
+            self.assertEqual(c.run_and_wait(["true"], timeout=10)[2].exited.exit_code, 0)

@@ -33,6 +33,7 @@
 #include "daemon/core/log.h"
 #include "daemon/core/loop.h"
 #include "daemon/clients/session.h"
+#include "daemon/kernel/procnet.h"
 #include "daemon/kernel/sockdiag.h"
 #include "common/tls.h"
 #include "common/util.h"
@@ -54,7 +55,8 @@ static struct {
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int spare_fd; /* kept open to accept-and-refuse when out of fds */
 	int diag_fd;  /* sock_diag, to find the local user behind a loopback peer */
-} L = { .spare_fd = -1, .diag_fd = -1 };
+	struct procnet pn; /* /proc/net/tcp[6], the same where sock_diag cannot */
+} L = { .spare_fd = -1, .diag_fd = -1, .pn = { { -1, -1 } } };
 
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *ctx);
 
@@ -246,7 +248,10 @@ int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
 		goto sys_fail;
-	if (!tls && is_loopback(ai->ai_addr) && L.diag_fd < 0 && (L.diag_fd = sockdiag_open()) < 0) {
+	if (!tls && is_loopback(ai->ai_addr) && L.pn.fd[0] < 0)
+		procnet_open(&L.pn);
+	if (!tls && is_loopback(ai->ai_addr) && L.diag_fd < 0 &&
+	    (L.diag_fd = sockdiag_open()) < 0 && L.pn.fd[0] < 0) {
 		ret = L.diag_fd;
 		snprintf(err, errlen, "sock_diag (to check local TCP peers): %s", strerror(-ret));
 		goto out;
@@ -313,7 +318,11 @@ static int loopback_peer_uid(int fd, uid_t *uid)
 	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
 	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
 		return -errno;
-	return sockdiag_tcp_peer_uid(L.diag_fd, &local, &peer, uid);
+	/* sock_diag first; /proc/net/tcp where it cannot answer (the
+	 * inet_diag/tcp_diag modules missing) */
+	if (L.diag_fd >= 0 && sockdiag_tcp_peer_uid(L.diag_fd, &local, &peer, uid) == 0)
+		return 0;
+	return procnet_peer_uid(&L.pn, &local, &peer, uid);
 }
 
 static void describe_peer(int fd, bool is_unix, char *peer, size_t len, uid_t *uid)
@@ -427,4 +436,5 @@ void listener_shutdown(void)
 	if (L.diag_fd >= 0)
 		close(L.diag_fd);
 	L.diag_fd = -1;
+	procnet_close(&L.pn);
 }

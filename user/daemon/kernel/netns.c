@@ -2,13 +2,14 @@
 /*
  * netns.c - resolving and entering network namespaces.
  *
- * A netlink socket belongs to the namespace it was created in, so the daemon
- * (single-threaded) steps into a namespace with setns(), creates its
- * sock_diag socket there, and steps back at once. Nothing else runs in
- * between, so no other socket can be created in the wrong namespace.
+ * A netlink socket belongs to the namespace it was created in, and an open
+ * /proc/net file shows the namespace it was opened in: both are opened by a
+ * short-lived thread that setns() into the namespace (a thread's namespace
+ * is its own), so the daemon's thread never leaves its namespace.
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <sched.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/core/log.h"
 #include "daemon/kernel/netns.h"
 #include "daemon/kernel/sockdiag.h"
 
@@ -49,30 +51,52 @@ static int open_spec(const char *spec, char *err, size_t errlen)
 	return fd;
 }
 
-/* Creates a sock_diag socket inside the namespace open at nsfd. */
-static int diag_socket_in(int nsfd, bool is_self)
-{
-	int self, fd, err;
+struct opener {
+	int nsfd;
+	struct netns *ns;
+	int err;
+};
 
-	if (is_self)
-		return sockdiag_open();
-	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
-		return -errno;
-	if (setns(nsfd, CLONE_NEWNET) < 0) {
-		err = -errno;
-		close(self);
-		return err;
+/* In a thread of its own: setns() changes only the calling thread's
+ * namespace, so the daemon's own thread never leaves its namespace and
+ * nothing else can be created in the wrong one. */
+static void *open_inside(void *arg)
+{
+	struct opener *o = arg;
+
+	if (o->nsfd >= 0 && setns(o->nsfd, CLONE_NEWNET) < 0) {
+		o->err = -errno;
+		return NULL;
 	}
-	fd = sockdiag_open();
-	if (setns(self, CLONE_NEWNET) < 0) {
-		/* Cannot happen for root; if it did, every later socket would be
-		 * created in the wrong namespace, which is worse than dying. */
-		perror("ctld-bpf: setns back to the daemon's namespace");
-		abort();
+	o->ns->diag_fd = sockdiag_open();
+	procnet_open(&o->ns->pn);
+	return NULL;
+}
+
+/* The sock_diag socket and /proc/net tables of the namespace at nsfd
+ * (-1: our own). A namespace without sock_diag still works (the tables). */
+static int open_handles(int nsfd, struct netns *ns)
+{
+	struct opener o = { .nsfd = nsfd, .ns = ns };
+	pthread_t t;
+	int err;
+
+	ns->diag_fd = -1;
+	ns->pn.fd[0] = ns->pn.fd[1] = -1;
+	if (nsfd < 0) {
+		open_inside(&o);
+	} else {
+		if ((err = pthread_create(&t, NULL, open_inside, &o)))
+			return -err;
+		pthread_join(t, NULL);
 	}
-	close(self);
-	return fd;
+	if (o.err)
+		return o.err;
+	if (ns->diag_fd < 0 && ns->pn.fd[0] < 0)
+		return ns->diag_fd;
+	if (ns->diag_fd < 0)
+		ns->diag_broken = true;
+	return 0;
 }
 
 int netns_get(const char *spec, struct netns **out, char *err, size_t errlen)
@@ -105,10 +129,9 @@ int netns_get(const char *spec, struct netns **out, char *err, size_t errlen)
 	}
 	ns->ino = st.st_ino;
 	ns->refs = 1;
-	ns->diag_fd = diag_socket_in(nsfd, st.st_ino == self_st.st_ino);
+	ret = open_handles(st.st_ino == self_st.st_ino ? -1 : nsfd, ns);
 	close(nsfd);
-	if (ns->diag_fd < 0) {
-		ret = ns->diag_fd;
+	if (ret) {
 		snprintf(err, errlen, "sock_diag in namespace %s: %s", spec[0] ? spec : "(self)",
 			 strerror(-ret));
 		free(ns);
@@ -138,7 +161,9 @@ void netns_put(struct netns *ns)
 			break;
 		}
 	}
-	close(ns->diag_fd);
+	if (ns->diag_fd >= 0)
+		close(ns->diag_fd);
+	procnet_close(&ns->pn);
 	free(ns);
 }
 
@@ -160,7 +185,28 @@ void netns_shutdown(void)
 		struct netns *ns = all;
 
 		all = ns->next;
-		close(ns->diag_fd);
+		if (ns->diag_fd >= 0)
+			close(ns->diag_fd);
+		procnet_close(&ns->pn);
 		free(ns);
 	}
+}
+
+int netns_listeners(struct netns *ns, int family, uint16_t port, struct tcp_listener *out,
+		    size_t max)
+{
+	int n = -EOPNOTSUPP;
+
+	if (!ns->diag_broken && ns->diag_fd >= 0) {
+		n = sockdiag_listeners(ns->diag_fd, family, port, out, max);
+		if (n >= 0)
+			return n;
+		/* inet_diag/tcp_diag missing (ENOENT), or anything else: fall
+		 * back, and stay there for this namespace */
+		log_warn("sock_diag dump in network namespace %llu failed: %s; reading "
+			 "/proc/net/tcp instead from now on",
+			 (unsigned long long)ns->ino, strerror(-n));
+		ns->diag_broken = true;
+	}
+	return procnet_listeners(&ns->pn, family, port, out, max);
 }

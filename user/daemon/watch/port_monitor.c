@@ -227,10 +227,18 @@ static void candidate_check(struct loop *loop, void *ctx)
 		return;
 	}
 	/* one family: the candidate's (half the cost of a full dump) */
-	n = sockdiag_listeners(pi->ns->diag_fd, c->l.family, c->l.port, M.scan, MAX_SCAN);
-	if (n >= 0 && scan_has(M.scan, n, c->l.sock_ino)) {
+	n = netns_listeners(pi->ns, c->l.family, c->l.port, M.scan, MAX_SCAN);
+	/* Found: listen() succeeded. Not found out at all (neither sock_diag
+	 * nor /proc could answer): a kernel-reported listener is never
+	 * dropped for that; once the first retry passed without its CLOSE
+	 * (a failed listen() closes within the same call), it counts. */
+	if ((n >= 0 && scan_has(M.scan, n, c->l.sock_ino)) || (n < 0 && c->attempts > 0)) {
 		struct tcp_listener l = c->l;
 
+		if (n < 0)
+			log_warn("port %u: cannot confirm the listener of pid %d (%s); reporting it "
+				 "as the kernel saw it",
+				 l.port, l.pid, strerror(-n));
 		candidate_free(c);
 		listener_joined(pi, &l);
 		return;
@@ -316,7 +324,7 @@ static void reconcile(struct port_interest *pi, const struct tcp_listener *socks
 /* One dump per namespace, shared by every port watched in it. */
 static void scan_namespace(struct netns *ns, void *ctx)
 {
-	int n = sockdiag_listeners(ns->diag_fd, 0, 0, M.scan, MAX_SCAN);
+	int n = netns_listeners(ns, 0, 0, M.scan, MAX_SCAN);
 	uint64_t id;
 	void *value;
 
@@ -356,7 +364,7 @@ static void poll_tick(struct loop *loop, void *ctx)
 /* The set of a new interest: who listens right now (owners looked up). */
 static void seed(struct port_interest *pi)
 {
-	int n = sockdiag_listeners(pi->ns->diag_fd, 0, pi->port, M.scan, MAX_SCAN);
+	int n = netns_listeners(pi->ns, 0, pi->port, M.scan, MAX_SCAN);
 
 	if (n < 0) {
 		log_warn("sock_diag check for port %u failed: %s", pi->port, strerror(-n));
