@@ -130,7 +130,7 @@ static int setup(void **state)
 	if (loop_new(&T.loop))
 		return -1;
 	job_table_init(T.loop, 16);
-	job_output_init(T.loop, 0);
+	job_output_init(T.loop, 0, NULL);
 	return 0;
 }
 

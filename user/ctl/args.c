@@ -30,7 +30,7 @@ enum opt_id {
 	OPT_TIMEOUT = 't', OPT_SIGNAL = 's', OPT_RUNNING = 'r', OPT_FOLLOW = 'f',
 	OPT_JSON = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_CONNECT_TIMEOUT, OPT_VERSION,
 	OPT_NAME, OPT_CLEAN_ENV, OPT_STDOUT, OPT_STDERR, OPT_USER, OPT_GROUP, OPT_RLIMIT,
-	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT,
+	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT, OPT_WAIT_TREE,
 	OPT_NO_BACKLOG, OPT_MAIN_ONLY, OPT_ADDR, OPT_NETNS, OPT_SIZE, OPT_EVENTS,
 };
 
@@ -66,6 +66,7 @@ static const struct opt_def opt_defs[] = {
 	{ "stdin", OPT_STDIN, no_argument, RUNLIKE },
 	{ "no-stdin", OPT_NO_STDIN, no_argument, RUNLIKE },
 	{ "kill-on-disconnect", OPT_KILL_ON_DISCONNECT, no_argument, RUNLIKE },
+	{ "wait-tree", OPT_WAIT_TREE, no_argument, RUNLIKE },
 	{ "wait-port", OPT_WAIT_PORT, required_argument, RUNLIKE },
 	{ "no-backlog", OPT_NO_BACKLOG, no_argument, C(CLI_ATTACH) },
 	{ "signal", OPT_SIGNAL, required_argument, C(CLI_KILL) },
@@ -142,6 +143,9 @@ static int apply_run_opt(struct cli_args *a, int id, const char *val, char *err,
 		return 0;
 	case OPT_KILL_ON_DISCONNECT:
 		r->kill_on_disconnect = true;
+		return 0;
+	case OPT_WAIT_TREE:
+		r->wait_tree = true;
 		return 0;
 	case OPT_WAIT_PORT:
 		return cli_parse_port(val, &a->wait_port, err, errlen);

@@ -57,6 +57,8 @@ static void json_jobs(struct host *h)
 		json_add_i64(j, "signal", ji->signal);
 		json_add_u64(j, "descendants", ji->descendants);
 		json_add_u64(j, "clients", ji->clients);
+		if (ji->discarded_bytes)
+			json_add_u64(j, "discarded_bytes", ji->discarded_bytes);
 		jend(h);
 	}
 }

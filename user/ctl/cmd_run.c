@@ -161,6 +161,8 @@ static void json_exited(struct host *h, const ctld_Exited *e)
 		json_add_bool(j, "timed_out", true);
 	if (e->descendants)
 		json_add_u64(j, "descendants", e->descendants);
+	if (e->pipes_held)
+		json_add_bool(j, "pipes_held", true);
 	jend(h);
 }
 
@@ -186,6 +188,10 @@ static void on_exited(struct host *h, const ctld_Exited *e)
 		say(h, "job %llu was killed by signal %s%s%s", (unsigned long long)e->job,
 		    sig ? "SIG" : "", sig ? sig : "?", e->core_dumped ? " (core dumped)" : "");
 	}
+	if (e->pipes_held)
+		say(h, "processes of job %llu still hold its output: what they write from now on is "
+		       "discarded (--wait-tree waits for them)",
+		    (unsigned long long)e->job);
 	host_finish(h, exit_status(e));
 }
 

@@ -43,6 +43,7 @@ struct job {
 	char command[sizeof(((ctld_JobInfo *)0)->command)];
 	uint64_t owner; /* the session that started it */
 	bool kill_on_disconnect;
+	bool wait_tree; /* Run.wait_tree: over when the whole tree is */
 	struct loop_timer timeout;
 	bool timed_out;
 	int exec_errno;
@@ -54,6 +55,8 @@ struct job {
 	uint32_t descendants; /* live, by the kernel's fork and exit records */
 
 	/* job_exit.c: the exit, from waitid() and from the kernel (BPF) */
+	bool main_done;   /* wait_tree: the main process is reaped, the tree goes on */
+	bool tree_waited; /* wait_tree: the job ended with its tree (at end_mono_ns) */
 	uint64_t end_mono_ns;
 	int exit_code, signal;
 	bool core;
@@ -65,6 +68,8 @@ struct job {
 	/* job_output.c */
 	int out_fd[2];
 	uint64_t out_offset[2];
+	bool pipes_held;          /* handed over to descendants when the job ended */
+	uint64_t discarded_bytes; /* what they wrote into them afterwards */
 	struct backlog_chunk *bl_head, *bl_tail;
 	size_t bl_bytes;
 	uint64_t bl_dropped[2];
@@ -120,7 +125,8 @@ void job_send_terminal(struct job *j, uint64_t session);
 
 /* ------------------------------------------------------------ job_output.c */
 
-void job_output_init(struct loop *loop, size_t backlog_bytes);
+/* pipes_closed is called when the last output pipe of a job reaches EOF. */
+void job_output_init(struct loop *loop, size_t backlog_bytes, void (*pipes_closed)(struct job *j));
 /* Creates the pipes a run needs; child_ends[0..2] get the job's ends (-1
  * where a stream goes to a file or /dev/null). 0 or -errno. */
 int job_output_pipes(struct job *j, bool want_stdin, const bool want_out[2], int child_ends[3]);
@@ -129,6 +135,7 @@ void job_output_start(struct job *j);
 /* The main process is gone: reads what is left in the pipes; what a
  * descendant writes later is read and discarded (no SIGPIPE from us). */
 void job_output_finish(struct job *j);
+bool job_output_open(const struct job *j);
 void job_output_close(struct job *j);
 void job_backlog_send(struct job *j, uint64_t session);
 void job_stdin_close(struct job *j, int err, const char *why);
@@ -140,6 +147,8 @@ uint64_t job_output_late_bytes(void);
 /* The job can no longer run (exec failed, or it exited): its terminal
  * event goes out and its attachments end. j may be freed. */
 void job_finished(struct job *j);
+/* A wait_tree job's tree or pipes changed: it ends once both are gone. */
+void job_tree_changed(struct job *j);
 void job_exit_fill_stats(ctld_StatsReply *st);
 
 #endif

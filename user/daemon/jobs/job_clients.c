@@ -83,7 +83,7 @@ void job_send_launched(struct job *j)
 
 static void fill_exited(const struct job *j, ctld_Exited *e)
 {
-	uint64_t end = j->kernel_exit ? j->kernel_exit_ns : j->end_mono_ns;
+	uint64_t end = j->kernel_exit && !j->tree_waited ? j->kernel_exit_ns : j->end_mono_ns;
 
 	e->job = j->id;
 	e->pid = (uint32_t)j->tree.pid;
@@ -96,6 +96,7 @@ static void fill_exited(const struct job *j, ctld_Exited *e)
 	e->wall_ns = end > j->start_mono_ns ? end - j->start_mono_ns : 0;
 	e->timed_out = j->timed_out;
 	e->descendants = j->descendants;
+	e->pipes_held = j->pipes_held;
 }
 
 void job_send_terminal(struct job *j, uint64_t session)

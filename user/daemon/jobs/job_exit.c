@@ -66,6 +66,8 @@ static void check_kernel_status(struct job *j)
 
 static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *ru)
 {
+	int n;
+
 	job_table_forget_pid(j);
 	j->tree.reaped = true;
 	/* A reaped child's pidfd only refers to a dead process; finished jobs
@@ -81,12 +83,54 @@ static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *
 	if (j->state != ctld_JobState_JOB_RUNNING)
 		return; /* exec failed: its terminal event is already out */
 	check_kernel_status(j);
+	/* Exited says what is really alive, not what the records said so far
+	 * (a tree just killed is not alive anymore). */
+	if ((n = proc_tree_count(&j->tree)) >= 0)
+		j->descendants = (uint32_t)n;
+	log_debug("job %llu (pid %d) exited: code %d signal %d", (unsigned long long)j->id,
+		  j->tree.pid, j->exit_code, j->signal);
+	if (j->wait_tree) {
+		j->main_done = true;
+		job_tree_changed(j);
+		return;
+	}
 	/* The rest of its output, then Exited. */
 	job_output_finish(j);
 	j->state = ctld_JobState_JOB_EXITED;
-	log_debug("job %llu (pid %d) exited: code %d signal %d", (unsigned long long)j->id,
-		  j->tree.pid, j->exit_code, j->signal);
 	job_finished(j);
+}
+
+/* Without BPF the tree cannot be counted: the pipes decide alone. */
+static bool tree_gone(struct job *j)
+{
+	int n = proc_tree_count(&j->tree);
+
+	if (n > 0)
+		j->descendants = (uint32_t)n;
+	return n <= 0;
+}
+
+void job_tree_changed(struct job *j)
+{
+	if (!j->main_done || j->state != ctld_JobState_JOB_RUNNING || job_output_open(j) ||
+	    !tree_gone(j))
+		return;
+	j->descendants = 0;
+	j->tree_waited = true;
+	j->end_mono_ns = now_monotonic_ns();
+	j->state = ctld_JobState_JOB_EXITED;
+	log_debug("job %llu: its whole tree has ended", (unsigned long long)j->id);
+	job_finished(j);
+}
+
+/* An orphan was reaped: a wait_tree job may have lost its last process. */
+static void trees_changed(void)
+{
+	for (struct job *j = job_first(), *next; j; j = next) {
+		next = j->next; /* job_tree_changed may free j */
+		if (j->main_done && j->state == ctld_JobState_JOB_RUNNING)
+			job_tree_changed(j);
+	}
 }
 
 bool jobs_reap_children(void)
@@ -113,6 +157,7 @@ bool jobs_reap_children(void)
 		} else {
 			X.orphans_reaped++;
 			log_debug("reaped adopted orphan pid %d", si.si_pid);
+			trees_changed();
 		}
 	}
 }
@@ -139,6 +184,8 @@ void jobs_kernel_exit(const struct proc_event *ev)
 	if (ev->pid != j->tree.pid) {
 		if (j->descendants)
 			j->descendants--;
+		if (j->main_done)
+			job_tree_changed(j);
 		return;
 	}
 	if (j->kernel_exit)

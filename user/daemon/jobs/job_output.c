@@ -43,13 +43,20 @@ static struct {
 	struct loop *loop;
 	size_t backlog_bytes;
 	uint64_t late_output_bytes;
+	void (*pipes_closed)(struct job *j);
 } O;
 
-void job_output_init(struct loop *loop, size_t backlog_bytes)
+void job_output_init(struct loop *loop, size_t backlog_bytes, void (*pipes_closed)(struct job *j))
 {
 	O.loop = loop;
 	O.backlog_bytes = backlog_bytes;
 	O.late_output_bytes = 0;
+	O.pipes_closed = pipes_closed;
+}
+
+bool job_output_open(const struct job *j)
+{
+	return j->out_fd[0] >= 0 || j->out_fd[1] >= 0;
 }
 
 uint64_t job_output_late_bytes(void)
@@ -168,6 +175,8 @@ static int read_stream(struct job *j, int stream, int max_reads)
 			return 0;
 		if (n <= 0) {
 			close_fd(&j->out_fd[stream]);
+			if (!job_output_open(j) && O.pipes_closed)
+				O.pipes_closed(j);
 			return 1;
 		}
 		o->job = j->id;
@@ -190,17 +199,20 @@ static void stream_readable(struct loop *loop, int fd, uint32_t events, void *ct
 	read_stream(j, fd == j->out_fd[0] ? 0 : 1, 4);
 }
 
-/* A finished job's pipe still held open by a descendant: read and drop. */
+/* A finished job's pipe still held open by a descendant: read and drop,
+ * counted for the job (ctx: its id) while it is remembered. */
 static void drain_discard(struct loop *loop, int fd, uint32_t events, void *ctx)
 {
 	char buf[16384];
+	struct job *j;
 	ssize_t n;
 
-	(void)ctx;
 	(void)events;
 	n = read(fd, buf, sizeof(buf));
 	if (n > 0) {
 		O.late_output_bytes += (uint64_t)n;
+		if ((j = job_by_id((uint64_t)(uintptr_t)ctx)))
+			j->discarded_bytes += (uint64_t)n;
 		return;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -220,9 +232,10 @@ void job_output_finish(struct job *j)
 			continue; /* EOF: closed */
 		/* still open: it belongs to descendants now */
 		loop_fd_del(O.loop, fd);
-		if (loop_fd_add(O.loop, fd, EPOLLIN, drain_discard, NULL))
+		if (loop_fd_add(O.loop, fd, EPOLLIN, drain_discard, (void *)(uintptr_t)j->id))
 			close(fd);
 		j->out_fd[s] = -1;
+		j->pipes_held = true;
 	}
 }
 

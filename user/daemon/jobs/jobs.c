@@ -43,7 +43,7 @@ int jobs_init(struct loop *loop, const struct jobs_config *cfg)
 	J.loop = loop;
 	J.cfg = *cfg;
 	job_table_init(loop, cfg->keep_finished);
-	job_output_init(loop, cfg->backlog_bytes);
+	job_output_init(loop, cfg->backlog_bytes, job_tree_changed);
 	spawn_init();
 	J.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	return J.devnull < 0 ? -errno : 0;
@@ -192,6 +192,7 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
 		goto out;
 	}
+	j->wait_tree = run->wait_tree;
 	if ((ret = spawn_job(j, run, &spec, err, sizeof(err)))) {
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, -ret, "%s", err);
 		job_free(j);
@@ -321,6 +322,7 @@ static void fill_info(const struct job *j, ctld_JobInfo *info)
 	info->signal = j->signal;
 	info->descendants = j->descendants;
 	info->clients = (uint32_t)j->nclients;
+	info->discarded_bytes = j->discarded_bytes;
 }
 
 void jobs_handle_list(struct request_ctx *ctx, const ctld_List *req)

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -73,6 +74,32 @@ static void signal_tracked_tree(const struct proc_tree_root *root, int sig)
 			signal_tracked(root, pids[i], sig);
 }
 
+/* Exited, or sure to be: a zombie, or SIGKILL pending (a tree kill that
+ * has not been acted on yet). Such a process is not counted as alive. */
+static bool dying(pid_t pid)
+{
+	char path[64], line[256], *p;
+	bool dead = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (!(f = fopen(path, "re")))
+		return true;
+	while (!dead && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "State:", 6) == 0) {
+			for (p = line + 6; *p == ' ' || *p == '\t'; p++)
+				;
+			dead = *p == 'Z' || *p == 'X';
+		} else if (strncmp(line, "SigPnd:", 7) == 0 || strncmp(line, "ShdPnd:", 7) == 0) {
+			unsigned long long mask = strtoull(line + 7, NULL, 16);
+
+			dead = mask & (1ULL << (SIGKILL - 1));
+		}
+	}
+	fclose(f);
+	return dead;
+}
+
 int proc_tree_count(const struct proc_tree_root *root)
 {
 	static pid_t pids[MAX_TREE_PIDS];
@@ -83,7 +110,7 @@ int proc_tree_count(const struct proc_tree_root *root)
 	/* the kernel forgets a process at its exit: the main process is in
 	 * the map exactly while it runs */
 	for (int i = 0; i < n; i++)
-		count += i >= MAX_TREE_PIDS || pids[i] != root->pid;
+		count += i >= MAX_TREE_PIDS || (pids[i] != root->pid && !dying(pids[i]));
 	return count;
 }
 

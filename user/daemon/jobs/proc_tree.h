@@ -34,8 +34,9 @@ void proc_tree_claim(pid_t pid, uint64_t job);
 void proc_tree_signal(const struct proc_tree_root *root, int sig);
 /* Only the main process. 0 or -errno (-ESRCH once reaped). */
 int proc_tree_signal_main(const struct proc_tree_root *root, int sig);
-/* Live descendants (not counting the main process), or -EOPNOTSUPP where
- * they cannot be counted exactly (without BPF). */
+/* Live descendants (not counting the main process, nor processes that are
+ * dying: zombies, or SIGKILL pending), or -EOPNOTSUPP where they cannot be
+ * counted exactly (without BPF). */
 int proc_tree_count(const struct proc_tree_root *root);
 
 /* SIGKILLs whatever else is still below the daemon: orphans of jobs that
