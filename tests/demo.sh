@@ -81,14 +81,18 @@ ctl list --running
 expect_status 0 kill "$JOB" --signal KILL
 expect_status 137 wait "$JOB"
 
-bold "6. Start a server and return the moment it listens (kernel-notified)"
+bold "6. Start a server through a shell; return the moment it is ready (kernel-notified)"
 PORT=$(free_port)
-show "ctl run --wait-port $PORT --timeout 20s -- python3 -m http.server $PORT --bind 127.0.0.1"
-SERVER=$("$CTL" -S "$SOCK" run --wait-port "$PORT" --timeout 20s -- \
-	/usr/bin/python3 -m http.server "$PORT" --bind 127.0.0.1) || fail "server did not come up"
+show "ctl start --wait-port $PORT --wait-log 'Serving HTTP' --timeout 20s -- sh -c 'python3 -u -m http.server $PORT --bind 127.0.0.1'"
+SERVER=$("$CTL" -S "$SOCK" start --wait-port "$PORT" --wait-log 'Serving HTTP' --timeout 20s -- \
+	sh -c "/usr/bin/python3 -u -m http.server $PORT --bind 127.0.0.1") ||
+	fail "server did not come up"
 echo "$SERVER"
 expect_status 0 run -- /usr/bin/python3 -c \
 	"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$PORT/').status)"
+echo "A second server on the same port: the port is someone else's, so it is not ready"
+expect_status 120 start --wait-port "$PORT" --timeout 20s -- \
+	/usr/bin/python3 -m http.server "$PORT" --bind 127.0.0.1
 expect_status 0 kill "$SERVER"
 
 bold "7. Wait for a file to reach a size"

@@ -96,7 +96,7 @@ static void cli_run_all_options(void **state)
 	assert_int_equal(A.run.umask, 027);
 	assert_true(A.run.kill_on_disconnect);
 	assert_int_equal(A.stdin_mode, CLI_STDIN_OFF);
-	assert_int_equal(A.wait_port, 0);
+	assert_int_equal(A.run.ready_count, 0);
 }
 
 /* stdin is forwarded "when not a terminal" unless the user says otherwise. */
@@ -157,21 +157,79 @@ static void cli_run_too_many_env(void **state)
 	assert_usage_error(parse_env(NULL, NULL, args), "too many --env");
 }
 
-/* With --wait-port, --timeout bounds the wait for the port, not the job's life. */
-static void cli_run_wait_port_takes_timeout(void **state)
+/* With --wait-*, --timeout bounds the wait for readiness, not the job's life. */
+static void cli_run_ready_takes_timeout(void **state)
 {
 	(void)state;
 	assert_int_equal(PARSE("run", "--wait-port", "8080", "--timeout", "5s", "--", "srv"), 0);
-	assert_int_equal(A.wait_port, 8080);
-	assert_int_equal(A.watch_port.port, 8080);
-	assert_true(A.watch_port.once);
-	assert_int_equal(A.watch_port.timeout_ms, 5000);
+	assert_int_equal(A.run.ready_count, 1);
+	assert_int_equal(A.run.ready[0].which_kind, ctld_ReadyCondition_port_tag);
+	assert_int_equal(A.run.ready[0].kind.port.port, 8080);
+	assert_string_equal(A.run.ready[0].kind.port.addr, "");
+	assert_int_equal(A.run.ready_timeout_ms, 5000);
 	assert_int_equal(A.run.timeout_ms, 0);
 
 	assert_int_equal(PARSE("run", "--timeout", "5s", "--", "srv"), 0);
 	assert_int_equal(A.run.timeout_ms, 5000);
+	assert_int_equal(A.run.ready_timeout_ms, 0);
+}
+
+/* Conditions are sent in the order given; --wait-size belongs to the
+ * --wait-file before it. */
+static void cli_run_ready_conditions(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("start", "--wait-log", "Ready (to|for) accept", "--wait-port",
+			       "6379@::1", "--wait-file", "run/pid", "--wait-size", "1K",
+			       "--wait-any", "--keep-running", "--", "srv"),
+			 0);
+	assert_int_equal(A.run.ready_count, 3);
+	assert_int_equal(A.run.ready[0].which_kind, ctld_ReadyCondition_log_tag);
+	assert_string_equal(A.run.ready[0].kind.log.regex, "Ready (to|for) accept");
+	assert_int_equal(A.run.ready[1].kind.port.port, 6379);
+	assert_string_equal(A.run.ready[1].kind.port.addr, "::1");
+	assert_int_equal(A.run.ready[2].which_kind, ctld_ReadyCondition_file_tag);
+	assert_string_equal(A.run.ready[2].kind.file.path, "run/pid");
+	assert_true(A.run.ready[2].kind.file.has_min_bytes);
+	assert_int_equal(A.run.ready[2].kind.file.min_bytes, 1024);
+	assert_true(A.run.ready_any);
+	assert_true(A.run.keep_on_not_ready);
+	assert_int_equal(PARSE("run", "--wait-port", "80@10.0.0.1", "srv"), 0);
+	assert_string_equal(A.run.ready[0].kind.port.addr, "10.0.0.1");
+}
+
+/* Every bad condition is a usage error naming what is wrong, before
+ * anything runs. */
+static void cli_run_ready_errors(void **state)
+{
+	const char *nine[32] = { "run" };
+	int n = 1;
+
+	(void)state;
 	assert_usage_error(PARSE("run", "--wait-port", "0", "srv"), "bad port");
 	assert_usage_error(PARSE("run", "--wait-port", "70000", "srv"), "bad port");
+	assert_usage_error(PARSE("run", "--wait-port", "80@", "srv"), "bad address ''");
+	assert_usage_error(PARSE("run", "--wait-port", "80@localhost", "srv"),
+			   "bad address 'localhost'");
+	assert_usage_error(PARSE("run", "--wait-port", "@::1", "srv"), "bad port");
+	assert_usage_error(PARSE("run", "--wait-log", "", "srv"), "the pattern is empty");
+	assert_usage_error(PARSE("run", "--wait-log", "(unclosed", "srv"),
+			   "bad regular expression '(unclosed'");
+	assert_usage_error(PARSE("run", "--wait-file", "", "srv"), "the path is empty");
+	assert_usage_error(PARSE("run", "--wait-size", "10", "srv"), "must follow a --wait-file");
+	assert_usage_error(PARSE("run", "--wait-port", "80", "--wait-size", "10", "srv"),
+			   "must follow a --wait-file");
+	assert_usage_error(PARSE("run", "--wait-file", "f", "--wait-size", "lots", "srv"),
+			   "bad size 'lots'");
+	assert_usage_error(PARSE("run", "--wait-any", "srv"), "--wait-any needs a --wait-port");
+	assert_usage_error(PARSE("run", "--keep-running", "srv"),
+			   "--keep-running needs a --wait-port");
+	for (int i = 0; i < 9; i++) {
+		nine[n++] = "--wait-port";
+		nine[n++] = "80";
+	}
+	nine[n++] = "srv";
+	assert_usage_error(parse_env(NULL, NULL, nine), "too many --wait-port");
 }
 
 /* start cannot forward stdin, and kill-on-disconnect would kill what it starts. */
@@ -599,7 +657,9 @@ int main(void)
 		cmocka_unit_test(cli_run_missing_program),
 		cmocka_unit_test(cli_run_bounds),
 		cmocka_unit_test(cli_run_too_many_env),
-		cmocka_unit_test(cli_run_wait_port_takes_timeout),
+		cmocka_unit_test(cli_run_ready_takes_timeout),
+		cmocka_unit_test(cli_run_ready_conditions),
+		cmocka_unit_test(cli_run_ready_errors),
 		cmocka_unit_test(cli_start_conflicts),
 		cmocka_unit_test(cli_run_bad_timeout),
 		cmocka_unit_test(cli_run_umask),

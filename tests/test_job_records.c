@@ -28,6 +28,8 @@
 #include "daemon/clients/reply.h"
 #include "daemon/core/log.h"
 #include "daemon/jobs/job.h"
+#include "daemon/jobs/jobs.h"
+#include "daemon/jobs/readiness.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 
@@ -108,6 +110,22 @@ int proc_tree_count(const struct proc_tree_root *root)
 void bpf_events_poll(void)
 {
 	T.polls++;
+}
+
+bool readiness_pending(const struct job *j)
+{
+	(void)j;
+	return false;
+}
+
+void readiness_job_ended(struct job *j)
+{
+	(void)j;
+}
+
+void readiness_free(struct job *j)
+{
+	(void)j;
 }
 
 pid_t spawner_job_parent(void)

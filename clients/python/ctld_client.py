@@ -49,6 +49,24 @@ def _event_job(ev):
     return getattr(getattr(ev, ev.WhichOneof("kind")), "job", None)
 
 
+def port_ready(port, addr=""):
+    """A readiness condition: a process of the job listens on port (addr)."""
+    return pb.ReadyCondition(port=pb.PortCondition(port=port, addr=addr))
+
+
+def log_ready(regex, streams=0):
+    """A readiness condition: a line of output matches regex (1 stdout, 2 stderr)."""
+    return pb.ReadyCondition(log=pb.LogCondition(regex=regex, streams=streams))
+
+
+def file_ready(path, min_bytes=None):
+    """A readiness condition: path exists (with at least min_bytes)."""
+    f = pb.FileCondition(path=path)
+    if min_bytes is not None:
+        f.min_bytes, f.has_min_bytes = min_bytes, True
+    return pb.ReadyCondition(file=f)
+
+
 def frame(message):
     """Serializes a message as one delimited frame."""
     body = message.SerializeToString()
@@ -215,6 +233,19 @@ class Client:
                 out[ev.output.stream] += ev.output.data
             terminal = ev
         return out[0], out[1], terminal
+
+    def wait_ready(self, job, timeout=None):
+        """Waits for the job's Ready or NotReady event (Run.ready); returns
+        (that event, {0: stdout, 1: stderr} seen until then). Raises
+        RuntimeError if the job ends without one."""
+        out = {0: b"", 1: b""}
+        for ev in self.events(job, timeout):
+            kind = ev.WhichOneof("kind")
+            if kind == "output":
+                out[ev.output.stream] += ev.output.data
+            elif kind in ("ready", "not_ready"):
+                return ev, out
+        raise RuntimeError("job %d ended without Ready or NotReady" % job)
 
     def signal(self, job, sig=15, main_only=False):
         return self.request(signal=pb.Signal(job=job, signal=sig, main_only=main_only))

@@ -9,8 +9,10 @@ Environment:
                   what is under test, so it must never be skipped silently.
   CTLD_VALGRIND   "1": run the daemon under valgrind memcheck (slow)
 """
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,10 +27,50 @@ import ctld.testing  # noqa: E402
 import ctld_client  # noqa: E402,F401
 from ctld_client import Client, CtldError, pb  # noqa: E402,F401
 
+PY = "/usr/bin/python3"  # Debian's: the scripts jobs run import nothing else
 CTLD = os.path.join(BUILD, "ctld-bpf")
 CTL = os.path.join(BUILD, "ctl")
 MODE = os.environ.get("CTLD_TEST_MODE", "bpf")
 VALGRIND = os.environ.get("CTLD_VALGRIND") == "1"
+
+
+# ------------------------------------------------------------ sockets, events
+def free_port():
+    """A TCP port free on 127.0.0.1 now (the kernel's choice)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening_socket(port, host="127.0.0.1", family=socket.AF_INET, reuse=False):
+    """A socket bound to host:port; the caller decides when it listens."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    if reuse:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    return s
+
+
+def expect_event(c, kind, timeout=5):
+    """The client's next event must be of this kind; returns its body."""
+    ev = c.next_event(timeout=timeout)
+    if ev.WhichOneof("kind") != kind:
+        raise AssertionError("expected %s, got %s" % (kind, ev))
+    return getattr(ev, kind)
+
+
+def expect_silence(c, seconds):
+    """No event arrives for this long."""
+    try:
+        ev = c.next_event(timeout=seconds)
+    except TimeoutError:
+        return
+    raise AssertionError("unexpected event: %s" % ev)
+
+
+def json_lines(text):
+    """Every line of text must be one JSON object."""
+    return [json.loads(line) for line in text.splitlines()]
 
 
 # ------------------------------------------------------------ /proc helpers

@@ -4,14 +4,13 @@ what an independent tool measures of the same program: max RSS against
 GNU time's, whatever the daemon itself has used (a job once reported the
 daemon's own peak: 5.7 MiB for /bin/true, 39 MiB after the daemon had
 buffered output for a slow client)."""
-import os
 import socket
 import subprocess
 import sys
 import time
 import unittest
 
-from harness import DaemonTestCase, not_under_valgrind, pb
+from harness import Daemon, DaemonTestCase, alive, not_under_valgrind
 
 ALLOC = [sys.executable, "-c", "b = bytearray(60 << 20); b[::4096] = b'x' * len(b[::4096])"]
 
@@ -64,6 +63,27 @@ class MaxRssTest(DaemonTestCase):
         self.assertLess(small_after, small_before + 1024,
                         "daemon RSS %d KiB leaked into the job's accounting" % peak)
         del job
+
+
+@not_under_valgrind("valgrind cannot emulate the spawner helper")
+class HelperShutdownTest(unittest.TestCase):
+    def test_clean_stop_with_leftovers(self):
+        """A daemon stopped with jobs and their orphans still running kills
+        them, and the helper ends quietly (it was once killed as a stray,
+        logging a warning at every stop)."""
+        d = Daemon()
+        try:
+            with d.client() as c:
+                job = c.run(["sh", "-c", "sleep 60 & sleep 60 & exit 0"])
+                for _ in c.events(job, timeout=10):
+                    pass
+                helper = c.stats().spawner_pid
+                self.assertNotEqual(helper, 0)
+            self.assertEqual(d.stop(), 0)
+            self.assertEqual([l for l in d.log().splitlines() if "warning" in l], [])
+            self.assertFalse(alive(helper))
+        finally:
+            d.cleanup()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ covers what a real one never sends (bad versions, garbage, huge frames,
 silence).
 """
 import base64
-import json
 import os
 import re
 import shutil
@@ -20,21 +19,8 @@ import time
 import unittest
 
 import harness
-from harness import Daemon, DaemonTestCase, pb
+from harness import PY, Daemon, DaemonTestCase, free_port, json_lines, pb
 from ctld_client import frame
-
-PY = "/usr/bin/python3"
-
-
-def json_lines(text):
-    """Every line of text must be one JSON object."""
-    return [json.loads(line) for line in text.splitlines()]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listen_script(port, delay=0.0):
@@ -651,7 +637,8 @@ class WaitPortTest(CtlTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertLess(time.monotonic() - t0, 15)
         job = int(p.stdout)
-        self.assertIn("job %d is listening on port %d" % (job, port), p.stderr)
+        self.assertRegex(p.stderr, r"job %d is ready after [0-9.]+ ms: port %d on 127.0.0.1 by pid "
+                         r"\d+ \(\S+\) at \+[0-9.]+ ms" % (job, port))
         self.assertEqual(self.jobs()[job]["state"], "running")
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
         self.d.ctl("kill", "--signal", "KILL", str(job), check=0)
@@ -667,15 +654,18 @@ class WaitPortTest(CtlTestCase):
         p = self.d.ctl("--json", "run", "--wait-port", str(port), "--timeout", "500ms", "--",
                        "sleep", "60")
         self.assertEqual(p.returncode, 124)
-        job = [e for e in json_lines(p.stdout) if e["event"] == "launched"][0]["job"]
-        self.assertIn("watch_timeout", [e["event"] for e in json_lines(p.stdout)])
+        events = json_lines(p.stdout)
+        job = [e for e in events if e["event"] == "launched"][0]["job"]
+        nr = [e for e in events if e["event"] == "not_ready"][0]
+        self.assertEqual((nr["reason"], nr["killed"]), ("timeout", True))
+        self.assertEqual(events[-1]["event"], "exited")  # ctl stays for the end it caused
         self.assertEqual(self.d.ctl("wait", str(job)).returncode, 137)
 
     def test_job_dying_first_gives_its_status(self):
         p = self.d.ctl("run", "--wait-port", str(free_port()), "--timeout", "20s", "--",
                        "sh", "-c", "exit 9")
-        self.assertEqual(p.returncode, 9)
-        self.assertIn("ended before listening", p.stderr)
+        self.assertEqual(p.returncode, 123)
+        self.assertIn("the job exited with status 9 before it was ready", p.stderr)
 
     def test_watch_port_command(self):
         port = free_port()

@@ -4,7 +4,6 @@ or a path holds: one job with b'\\xff' in its argv once broke List for every
 protobuf client (DecodeError on JobInfo.command; the same for
 ExecFailed.text). Invalid bytes become '?', and List also gives the exact
 bytes of such a command (JobInfo.command_bytes)."""
-import os
 import subprocess
 import unittest
 

@@ -20,15 +20,9 @@ import sys
 import tempfile
 import time
 
-from harness import DaemonTestCase, pb
+from harness import DaemonTestCase, free_port, pb
 
 PROMPT = 2.0  # seconds: an event later than this was not woken up for
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NoisyNeighbourTest(DaemonTestCase):

@@ -13,36 +13,8 @@ import time
 import unittest
 import uuid
 
-from harness import CtldError, DaemonTestCase, not_under_valgrind, pb, preload
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening_socket(port, host="127.0.0.1", family=socket.AF_INET, reuse=False):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    if reuse:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, port))
-    return s
-
-
-def expect_event(c, kind, timeout=5):
-    ev = c.next_event(timeout=timeout)
-    if ev.WhichOneof("kind") != kind:
-        raise AssertionError("expected %s, got %s" % (kind, ev))
-    return getattr(ev, kind)
-
-
-def expect_silence(c, seconds):
-    try:
-        ev = c.next_event(timeout=seconds)
-    except TimeoutError:
-        return
-    raise AssertionError("unexpected event: %s" % ev)
+from harness import (CtldError, DaemonTestCase, expect_event, expect_silence, free_port,
+                     listening_socket, not_under_valgrind, pb, preload)
 
 
 class WatchPortTest(DaemonTestCase):
@@ -87,6 +59,10 @@ class WatchPortTest(DaemonTestCase):
             self.assertEqual((pl.watch, pl.port, pl.already), (w, port, True))
             self.assertEqual(pl.pid, os.getpid())
             expect_silence(c, 0.3)  # reported once, not again by the kernel/poller
+            s.close()
+            # a listener reported as "already" is followed by PortClosed too
+            pc = expect_event(c, "port_closed")
+            self.assertEqual((pc.watch, pc.port, pc.pid), (w, port, os.getpid()))
 
     def test_listen_then_close(self):
         port = free_port()

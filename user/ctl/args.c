@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,7 @@ enum opt_id {
 	OPT_JSON = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_CONNECT_TIMEOUT, OPT_VERSION,
 	OPT_NAME, OPT_CLEAN_ENV, OPT_STDOUT, OPT_STDERR, OPT_USER, OPT_GROUP, OPT_RLIMIT,
 	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT, OPT_WAIT_TREE,
+	OPT_WAIT_LOG, OPT_WAIT_FILE, OPT_WAIT_SIZE, OPT_WAIT_ANY, OPT_KEEP_RUNNING,
 	OPT_NO_BACKLOG, OPT_MAIN_ONLY, OPT_ADDR, OPT_NETNS, OPT_SIZE, OPT_EVENTS,
 };
 
@@ -68,6 +70,11 @@ static const struct opt_def opt_defs[] = {
 	{ "kill-on-disconnect", OPT_KILL_ON_DISCONNECT, no_argument, RUNLIKE },
 	{ "wait-tree", OPT_WAIT_TREE, no_argument, RUNLIKE },
 	{ "wait-port", OPT_WAIT_PORT, required_argument, RUNLIKE },
+	{ "wait-log", OPT_WAIT_LOG, required_argument, RUNLIKE },
+	{ "wait-file", OPT_WAIT_FILE, required_argument, RUNLIKE },
+	{ "wait-size", OPT_WAIT_SIZE, required_argument, RUNLIKE },
+	{ "wait-any", OPT_WAIT_ANY, no_argument, RUNLIKE },
+	{ "keep-running", OPT_KEEP_RUNNING, no_argument, RUNLIKE },
 	{ "no-backlog", OPT_NO_BACKLOG, no_argument, C(CLI_ATTACH) },
 	{ "signal", OPT_SIGNAL, required_argument, C(CLI_KILL) },
 	{ "main-only", OPT_MAIN_ONLY, no_argument, C(CLI_KILL) },
@@ -91,11 +98,69 @@ static enum cli_cmd find_cmd(const char *name)
 
 /* ------------------------------------------------------------ options */
 
+/* The daemon compiles it too; a typo is a usage error before anything runs. */
+static int check_regex(const char *pattern, char *err, size_t errlen)
+{
+	regex_t re;
+	char why[120];
+	int ret = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB);
+
+	if (ret == 0) {
+		regfree(&re);
+		return 0;
+	}
+	regerror(ret, &re, why, sizeof(why));
+	return errorf(err, errlen, -EINVAL, "--wait-log: bad regular expression '%s': %s", pattern,
+		      why);
+}
+
 /* Command-line targets before they are settled against the environment. */
 struct target_opts {
 	const char *socket;
 	bool hosts;
 };
+
+/* --wait-port, --wait-log, --wait-file, --wait-size: Run.ready, in order. */
+static int apply_ready_opt(ctld_Run *r, int id, const char *val, char *err, size_t errlen)
+{
+	ctld_ReadyCondition *c;
+
+	if (id == OPT_WAIT_SIZE) {
+		c = r->ready_count ? &r->ready[r->ready_count - 1] : NULL;
+		if (!c || c->which_kind != ctld_ReadyCondition_file_tag)
+			return errorf(err, errlen, -EINVAL, "--wait-size must follow a --wait-file");
+		c->kind.file.has_min_bytes = true;
+		if (parse_size(val, &c->kind.file.min_bytes))
+			return errorf(err, errlen, -EINVAL, "bad size '%s' (e.g. 1, 64K, 10M)", val);
+		return 0;
+	}
+	if (id != OPT_WAIT_PORT && id != OPT_WAIT_LOG && id != OPT_WAIT_FILE)
+		return errorf(err, errlen, -EINVAL, "bug: option %d not handled", id);
+	if (r->ready_count == ARRAY_SIZE(r->ready))
+		return errorf(err, errlen, -EINVAL, "too many --wait-port/--wait-log/--wait-file "
+						    "(at most %zu)",
+			      ARRAY_SIZE(r->ready));
+	c = &r->ready[r->ready_count++];
+	switch (id) {
+	case OPT_WAIT_PORT:
+		c->which_kind = ctld_ReadyCondition_port_tag;
+		return cli_parse_ready_port(val, &c->kind.port, err, errlen);
+	case OPT_WAIT_LOG:
+		c->which_kind = ctld_ReadyCondition_log_tag;
+		if (!val[0])
+			return errorf(err, errlen, -EINVAL, "--wait-log: the pattern is empty");
+		if (check_regex(val, err, errlen))
+			return -EINVAL;
+		return cli_set_str(c->kind.log.regex, sizeof(c->kind.log.regex), val, "--wait-log",
+				   err, errlen);
+	default:
+		c->which_kind = ctld_ReadyCondition_file_tag;
+		if (!val[0])
+			return errorf(err, errlen, -EINVAL, "--wait-file: the path is empty");
+		return cli_set_str(c->kind.file.path, sizeof(c->kind.file.path), val, "--wait-file",
+				   err, errlen);
+	}
+}
 
 static int apply_run_opt(struct cli_args *a, int id, const char *val, char *err, size_t errlen)
 {
@@ -147,10 +212,14 @@ static int apply_run_opt(struct cli_args *a, int id, const char *val, char *err,
 	case OPT_WAIT_TREE:
 		r->wait_tree = true;
 		return 0;
-	case OPT_WAIT_PORT:
-		return cli_parse_port(val, &a->wait_port, err, errlen);
+	case OPT_WAIT_ANY:
+		r->ready_any = true;
+		return 0;
+	case OPT_KEEP_RUNNING:
+		r->keep_on_not_ready = true;
+		return 0;
 	}
-	return errorf(err, errlen, -EINVAL, "bug: option %d not handled", id);
+	return apply_ready_opt(r, id, val, err, errlen);
 }
 
 static int apply_opt(struct cli_args *a, struct target_opts *t, int id, const char *val,
@@ -321,15 +390,18 @@ static int finish_run(struct cli_args *a, char **ops, int nops, char *err, size_
 	if (a->cmd == CLI_START && a->stdin_mode == CLI_STDIN_ON)
 		return errorf(err, errlen, -EINVAL, "start: --stdin: a job in the background cannot read "
 					 "ctl's stdin");
-	if ((a->cmd == CLI_START || a->wait_port) && r->kill_on_disconnect)
+	if ((a->cmd == CLI_START || r->ready_count) && r->kill_on_disconnect)
 		return errorf(err, errlen, -EINVAL,
 			    "%s: --kill-on-disconnect would kill the job as soon as ctl returns",
 			    cmd);
-	if (a->wait_port) {
-		/* --timeout (already in watch_port) bounds the wait for the port; the
-		 * job itself keeps running */
-		a->watch_port.port = a->wait_port;
-		a->watch_port.once = true;
+	if (!r->ready_count && (r->ready_any || r->keep_on_not_ready))
+		return errorf(err, errlen, -EINVAL, "%s: --%s needs a --wait-port, --wait-log or "
+						    "--wait-file",
+			      cmd, r->ready_any ? "wait-any" : "keep-running");
+	if (r->ready_count) {
+		/* --timeout bounds the wait for readiness; the job itself, once
+		 * ready, runs as long as it likes */
+		r->ready_timeout_ms = r->timeout_ms;
 		r->timeout_ms = 0;
 	}
 	return 0;

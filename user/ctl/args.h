@@ -61,7 +61,7 @@ struct cli_args {
 	/* run, start: the request as it will be sent (cwd may still be filled in) */
 	ctld_Run run;
 	enum cli_stdin stdin_mode;
-	uint16_t wait_port; /* run/start --wait-port; then --timeout bounds the wait */
+	/* --wait-port/-log/-file are in run.ready; then --timeout bounds the wait */
 	/* wait, attach, kill */
 	uint64_t job;
 	bool no_backlog;
@@ -101,6 +101,8 @@ int cli_parse_events(const char *list, uint32_t *kinds, char *err, size_t errlen
 int cli_parse_job(const char *text, uint64_t *job, char *err, size_t errlen);
 /* A TCP port: 1..65535. */
 int cli_parse_port(const char *text, uint16_t *port, char *err, size_t errlen);
+/* --wait-port PORT[@ADDR] (an IPv4 or IPv6 address, no brackets). */
+int cli_parse_ready_port(const char *text, ctld_PortCondition *pc, char *err, size_t errlen);
 
 /* Copies an option value into a bounded protocol field (what names it in
  * the message), or says it is too long. */

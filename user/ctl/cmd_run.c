@@ -3,13 +3,14 @@
  * cmd_run.c - the job commands: run (start a job and stay with it, like
  * running the program itself: output, stdin, signals, its exit status),
  * start (start it in the background: print its id), wait and attach (an
- * existing job), kill (signal its tree). run/start --wait-port first
- * watches the port, then starts the job, and hands it over once it
- * listens.
+ * existing job), kill (signal its tree). run/start --wait-port, --wait-log,
+ * --wait-file send the conditions with the Run and hand the job over (print
+ * its id, exit 0) once the daemon says it is ready.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,12 +40,6 @@ static void send_detach(struct host *h)
 {
 	request(ctld_Request_detach_tag)->body.detach.job = h->job;
 	host_send(h, REQ_DETACH);
-}
-
-static void send_watch_port(struct host *h)
-{
-	request(ctld_Request_watch_port_tag)->body.watch_port = G.args.watch_port;
-	host_send(h, REQ_WATCH);
 }
 
 static void send_run(struct host *h)
@@ -173,9 +168,13 @@ static void on_exited(struct host *h, const ctld_Exited *e)
 
 	if (G.args.json)
 		json_exited(h, e);
-	if (G.args.cmd == CLI_RUN && G.args.wait_port && !e->timed_out)
-		say(h, "job %llu ended before listening on port %u", (unsigned long long)e->job,
-		    G.args.wait_port);
+	if (h->not_ready) {
+		/* NotReady said why (and that the job was killed for it) */
+		if (h->ended_early)
+			print_not_ready(h, h->ended_early);
+		host_finish(h, h->not_ready);
+		return;
+	}
 	if (e->timed_out && G.args.run.timeout_ms) {
 		fmt_ms(G.args.run.timeout_ms, dur, sizeof(dur));
 		say(h, "job %llu timed out after %s and was killed", (unsigned long long)e->job,
@@ -258,10 +257,20 @@ static void on_output_dropped(struct host *h, const ctld_OutputDropped *d)
 		    (unsigned long long)d->bytes, stream_name(d->stream));
 }
 
-static void on_launched(struct host *h, const ctld_Launched *l)
+/* The job runs (and is ready): print its id and leave it running. */
+static void hand_over(struct host *h, uint64_t job)
 {
 	char id[24];
 
+	if (!G.args.json)
+		emit(h, STDOUT_FILENO, id,
+		     (size_t)snprintf(id, sizeof(id), "%llu\n", (unsigned long long)job));
+	host_wind_up(h, 0);
+	send_detach(h);
+}
+
+static void on_launched(struct host *h, const ctld_Launched *l)
+{
 	if (G.args.json) {
 		struct json_line *j = jbegin("launched");
 
@@ -269,59 +278,46 @@ static void on_launched(struct host *h, const ctld_Launched *l)
 		json_add_u64(j, "pid", l->pid);
 		jend(h);
 	}
-	if (G.args.cmd != CLI_START || G.args.wait_port)
+	if (G.args.cmd != CLI_START || G.args.run.ready_count)
 		return;
 	/* start: it runs; hand it over to the background */
-	if (!G.args.json)
-		emit(h, STDOUT_FILENO, id, (size_t)snprintf(id, sizeof(id), "%llu\n",
-							     (unsigned long long)l->job));
-	host_wind_up(h, 0);
-	send_detach(h);
+	hand_over(h, l->job);
 }
 
-/* ------------------------------------------------------------ --wait-port */
+/* ------------------------------------------------------------ readiness */
 
-/* run/start --wait-port: the job (presumably) listens: leave it running. */
-static void job_listening(struct host *h, const ctld_PortListening *p)
+/* Only for the run/start that asked: wait and attach see the job's own end. */
+static bool asked_for_readiness(void)
 {
-	char comm[sizeof(p->comm)], id[24];
-
-	if (p->already)
-		say(h, "warning: port %u was already open before the job started (pid %u, %s)",
-		    p->port, p->pid, clean(p->comm, comm, sizeof(comm)));
-	else
-		say(h, "job %llu is listening on port %u (pid %u, %s)", (unsigned long long)h->job,
-		    p->port, p->pid, clean(p->comm, comm, sizeof(comm)));
-	if (G.args.json)
-		json_port_listening(h, p);
-	else
-		emit(h, STDOUT_FILENO, id,
-		     (size_t)snprintf(id, sizeof(id), "%llu\n", (unsigned long long)h->job));
-	host_wind_up(h, 0);
-	send_detach(h);
+	return (G.args.cmd == CLI_RUN || G.args.cmd == CLI_START) && G.args.run.ready_count;
 }
 
-static void on_port_listening(struct host *h, const ctld_PortListening *p)
+static void on_ready(struct host *h, const ctld_Ready *rd)
 {
-	if (p->watch == h->watch)
-		job_listening(h, p);
-}
-
-static void on_watch_timeout(struct host *h, const ctld_WatchTimeout *t)
-{
-	char dur[32];
-
-	if (t->watch != h->watch)
+	if (!asked_for_readiness())
 		return;
-	if (G.args.json) {
-		json_add_u64(jbegin("watch_timeout"), "watch", t->watch);
-		jend(h);
+	print_ready(h, rd);
+	hand_over(h, rd->job);
+}
+
+/* Said why; the job's end follows unless it keeps running. "Ended before
+ * it was ready" waits for that end: a job that could not start says so
+ * itself (ExecFailed), better. */
+static void on_not_ready(struct host *h, const ctld_NotReady *nr)
+{
+	if (!asked_for_readiness())
+		return;
+	h->not_ready = not_ready_status(nr->reason);
+	if (nr->reason == ctld_NotReadyReason_NOT_READY_EXITED && !G.args.json &&
+	    (h->ended_early = malloc(sizeof(*nr)))) {
+		*h->ended_early = *nr;
+		return;
 	}
-	fmt_ms(G.args.watch_port.timeout_ms, dur, sizeof(dur));
-	say(h, "nothing listened on port %u within %s; killing job %llu", G.args.watch_port.port,
-	    dur, (unsigned long long)h->job);
-	host_wind_up(h, EXIT_TIMEOUT);
-	send_signal(h, SIGKILL);
+	print_not_ready(h, nr);
+	if (nr->job_running && !nr->killed) {
+		host_wind_up(h, h->not_ready); /* --keep-running: it is the user's now */
+		send_detach(h);
+	}
 }
 
 /* ------------------------------------------------------------ the command */
@@ -331,10 +327,7 @@ static void begin(struct host *h)
 	switch (G.args.cmd) {
 	case CLI_RUN:
 	case CLI_START:
-		if (G.args.wait_port)
-			send_watch_port(h); /* watch first, so no listen() can be missed */
-		else
-			send_run(h);
+		send_run(h);
 		break;
 	case CLI_WAIT:
 	case CLI_ATTACH: {
@@ -361,10 +354,6 @@ static void begin(struct host *h)
 static void on_reply(struct host *h, enum req_kind kind, const ctld_Reply *r)
 {
 	switch (kind) {
-	case REQ_WATCH:
-		h->watch = r->result.watch.watch;
-		send_run(h); /* the watch is in place: now start the job */
-		break;
 	case REQ_RUN:
 		h->job = r->result.run.job;
 		if (h->pending_signal)
@@ -397,13 +386,13 @@ static void on_event(struct host *h, const ctld_Event *ev)
 	case ctld_Event_output_dropped_tag:
 		on_output_dropped(h, &ev->kind.output_dropped);
 		break;
-	case ctld_Event_port_listening_tag:
-		on_port_listening(h, &ev->kind.port_listening);
+	case ctld_Event_ready_tag:
+		on_ready(h, &ev->kind.ready);
 		break;
-	case ctld_Event_watch_timeout_tag:
-		on_watch_timeout(h, &ev->kind.watch_timeout);
+	case ctld_Event_not_ready_tag:
+		on_not_ready(h, &ev->kind.not_ready);
 		break;
-	default: /* PortClosed, or a kind newer than ctl */
+	default: /* a kind newer than ctl */
 		break;
 	}
 }

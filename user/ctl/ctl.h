@@ -8,6 +8,7 @@
  *                replies matched to them, how a host ends
  *   output.c     writing job output and messages (host prefixes, --json)
  *   cmd_run.c    run, start, wait, attach, kill (jobs and their events)
+ *   ready.c      what run/start --wait-* say when the job is ready or not
  *   cmd_watch.c  watch-port, watch-file
  *   cmd_query.c  list, stats, watches
  *
@@ -32,6 +33,11 @@
 #define EXIT_USAGE 64
 #define EXIT_UNAVAILABLE 69
 #define EXIT_PROTOCOL 76
+/* readiness (--wait-port/-log/-file) failed: why */
+#define EXIT_PORT_TAKEN 120    /* someone else holds the port */
+#define EXIT_LISTEN_FAILED 121 /* the job's listen() failed */
+#define EXIT_FILE_ERROR 122    /* a --wait-file cannot be watched */
+#define EXIT_NOT_READY 123     /* the job ended before it was ready */
 #define EXIT_TIMEOUT 124
 #define EXIT_NOEXEC 127
 #define EXIT_BROKEN_PIPE (128 + SIGPIPE)
@@ -73,6 +79,8 @@ struct host {
 	int pfd; /* index in the poll array, or -1 */
 	uint64_t job, watch;
 	int pending_signal; /* to send once the job id is known */
+	int not_ready;	    /* the exit status NotReady gave, once the job ends */
+	ctld_NotReady *ended_early; /* NotReady{EXITED}, told with the job's end */
 	unsigned stdin_in_flight;
 	bool stdin_done;
 	bool finishing;
@@ -138,5 +146,12 @@ bool stdin_wanted(void);
 void forward_stdin(void);
 /* Nobody reads ctl's stdout anymore: stop jobs whose output goes there. */
 void stdout_failed(int err);
+
+/* ------------------------------------------------------------ ready.c */
+
+void print_ready(struct host *h, const ctld_Ready *rd);
+void print_not_ready(struct host *h, const ctld_NotReady *nr);
+/* The exit status of ctl when readiness failed for this reason. */
+int not_ready_status(ctld_NotReadyReason reason);
 
 #endif

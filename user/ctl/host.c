@@ -28,6 +28,8 @@ void host_finish(struct host *h, int status)
 	ctld_conn_close(&h->conn);
 	free(h->jobs);
 	h->jobs = NULL;
+	free(h->ended_early);
+	h->ended_early = NULL;
 }
 
 void host_wind_up(struct host *h, int status)

@@ -211,10 +211,10 @@ static int setup(char *err, size_t errlen)
 	G.multi = a->ntargets > 1;
 	G.cmd = command_of(a->cmd);
 	G.quit_after = runlike ? 2 : 1;
-	/* start never reads stdin; run --wait-port hands the job over, so only on request */
+	/* start never reads stdin; run --wait-* hands the job over, so only on request */
 	G.stdin_forward = a->cmd == CLI_RUN && a->stdin_mode != CLI_STDIN_OFF &&
 			  (a->stdin_mode == CLI_STDIN_ON ||
-			   (!a->wait_port && !isatty(STDIN_FILENO)));
+			   (!a->run.ready_count && !isatty(STDIN_FILENO)));
 	G.hosts = calloc(a->ntargets, sizeof(*G.hosts));
 	if (!G.hosts) {
 		snprintf(err, errlen, "out of memory");

@@ -33,7 +33,7 @@ void fmt_ms(uint32_t ms, char *buf, size_t len);
 struct json_line *jbegin(const char *event);
 void jend(struct host *h);
 const char *stream_name(ctld_Stream s);
-/* {"event":"port_listening",...} for watch-port and run --wait-port */
+/* {"event":"port_listening",...} for watch-port */
 void json_port_listening(struct host *h, const ctld_PortListening *p);
 
 #endif

@@ -4,6 +4,7 @@
  * file event lists, job ids, ports, durations, umasks and paths. Each
  * returns 0 or -EINVAL with a reason; none does I/O.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -196,6 +197,30 @@ int cli_parse_port(const char *text, uint16_t *port, char *err, size_t errlen)
 		return errorf(err, errlen, -EINVAL, "bad port '%s' (1..65535)", text);
 	*port = (uint16_t)v;
 	return 0;
+}
+
+int cli_parse_ready_port(const char *text, ctld_PortCondition *pc, char *err, size_t errlen)
+{
+	const char *at = strchr(text, '@');
+	char port[8];
+	uint16_t p = 0;
+	uint8_t bin[16];
+
+	if (at && (size_t)(at - text) >= sizeof(port))
+		return errorf(err, errlen, -EINVAL, "bad port '%s' (PORT or PORT@ADDRESS)", text);
+	copy_str(port, at ? (size_t)(at - text) + 1 : sizeof(port), text);
+	if (cli_parse_port(at ? port : text, &p, err, errlen))
+		return -EINVAL;
+	pc->port = p;
+	if (!at)
+		return 0;
+	if (inet_pton(AF_INET, at + 1, bin) != 1 && inet_pton(AF_INET6, at + 1, bin) != 1)
+		return errorf(err, errlen, -EINVAL,
+			      "bad address '%s' in --wait-port (an IPv4 or IPv6 address, e.g. "
+			      "8080@127.0.0.1, 8080@::1)",
+			      at + 1);
+	return cli_set_str(pc->addr, sizeof(pc->addr), at + 1, "--wait-port's address", err,
+			   errlen);
 }
 
 int cli_parse_timeout(const char *text, uint32_t *ms, char *err, size_t errlen)

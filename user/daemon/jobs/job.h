@@ -22,12 +22,12 @@
 #include "ctld.pb.h"
 #include "daemon/core/loop.h"
 #include "daemon/core/outq.h"
-#include "daemon/jobs/jobs.h"
 #include "daemon/jobs/proc_tree.h"
 
 struct request_ctx;
 struct backlog_chunk;
 struct stdin_wait;
+struct readiness;
 
 struct attached {
 	uint64_t session;
@@ -50,6 +50,8 @@ struct job {
 	char exec_text[sizeof(((ctld_ExecFailed *)0)->text)];
 	uint64_t start_mono_ns, start_real_ns;
 
+	struct readiness *ready; /* readiness.c: Run.ready, or NULL */
+
 	/* the process tree; pid and pidfd set at spawn, reaped by job_exit.c */
 	struct proc_tree_root tree;
 	uint32_t descendants; /* live, by the kernel's fork and exit records */
@@ -57,6 +59,7 @@ struct job {
 	/* job_exit.c: the exit, from waitid() and from the kernel (BPF) */
 	bool main_done;   /* wait_tree: the main process is reaped, the tree goes on */
 	bool tree_waited; /* wait_tree: the job ended with its tree (at end_mono_ns) */
+	bool checking;    /* inside job_tree_changed() */
 	uint64_t end_mono_ns;
 	int exit_code, signal;
 	bool core;
@@ -125,8 +128,14 @@ void job_send_terminal(struct job *j, uint64_t session);
 
 /* ------------------------------------------------------------ job_output.c */
 
-/* pipes_closed is called when the last output pipe of a job reaches EOF. */
-void job_output_init(struct loop *loop, size_t backlog_bytes, void (*pipes_closed)(struct job *j));
+struct job_output_hooks {
+	/* the last output pipe of a job reached EOF */
+	void (*pipes_closed)(struct job *j);
+	/* the job wrote this (readiness log lines) */
+	void (*output)(struct job *j, int stream, const uint8_t *data, size_t len);
+};
+
+void job_output_init(struct loop *loop, size_t backlog_bytes, const struct job_output_hooks *hooks);
 /* Creates the pipes a run needs; child_ends[0..2] get the job's ends (-1
  * where a stream goes to a file or /dev/null). 0 or -errno. */
 int job_output_pipes(struct job *j, bool want_stdin, const bool want_out[2], int child_ends[3]);
@@ -135,6 +144,8 @@ void job_output_start(struct job *j);
 /* The main process is gone: reads what is left in the pipes; what a
  * descendant writes later is read and discarded (no SIGPIPE from us). */
 void job_output_finish(struct job *j);
+/* Reads what the pipes hold now (a pipe at EOF is closed), nothing more. */
+void job_output_drain(struct job *j);
 bool job_output_open(const struct job *j);
 void job_output_close(struct job *j);
 void job_backlog_send(struct job *j, uint64_t session);
@@ -147,7 +158,8 @@ uint64_t job_output_late_bytes(void);
 /* The job can no longer run (exec failed, or it exited): its terminal
  * event goes out and its attachments end. j may be freed. */
 void job_finished(struct job *j);
-/* A wait_tree job's tree or pipes changed: it ends once both are gone. */
+/* The tree or the pipes of a job whose main process is gone changed, or
+ * its readiness was decided: it ends once nothing keeps it. */
 void job_tree_changed(struct job *j);
 void job_exit_fill_stats(ctld_StatsReply *st);
 

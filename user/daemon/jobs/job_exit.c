@@ -21,6 +21,8 @@
 #include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/jobs/job.h"
+#include "daemon/jobs/jobs.h"
+#include "daemon/jobs/readiness.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 
@@ -89,7 +91,7 @@ static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *
 		j->descendants = (uint32_t)n;
 	log_debug("job %llu (pid %d) exited: code %d signal %d", (unsigned long long)j->id,
 		  j->tree.pid, j->exit_code, j->signal);
-	if (j->wait_tree) {
+	if (j->wait_tree || readiness_pending(j)) {
 		j->main_done = true;
 		job_tree_changed(j);
 		return;
@@ -100,7 +102,7 @@ static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *
 	job_finished(j);
 }
 
-/* Without BPF the tree cannot be counted: the pipes decide alone. */
+/* The tree as the kernel (or, without BPF, /proc) shows it. */
 static bool tree_gone(struct job *j)
 {
 	int n = proc_tree_count(&j->tree);
@@ -112,14 +114,33 @@ static bool tree_gone(struct job *j)
 
 void job_tree_changed(struct job *j)
 {
-	if (!j->main_done || j->state != ctld_JobState_JOB_RUNNING || job_output_open(j) ||
-	    !tree_gone(j))
+	bool open;
+
+	if (!j->main_done || j->state != ctld_JobState_JOB_RUNNING || j->checking)
 		return;
-	j->descendants = 0;
-	j->tree_waited = true;
-	j->end_mono_ns = now_monotonic_ns();
+	/* draining may close a pipe, which calls back here: once is enough */
+	j->checking = true;
+	job_output_drain(j);
+	j->checking = false;
+	open = job_output_open(j);
+	if (readiness_pending(j)) {
+		/* `sh -c 'server &'`, a server that daemonizes: its tree may
+		 * still become ready; once it is gone, it cannot */
+		if (!open && tree_gone(j))
+			readiness_job_ended(j); /* the decision calls back here */
+		return;
+	}
+	if (j->wait_tree && (open || !tree_gone(j)))
+		return;
+	if (!j->wait_tree)
+		job_output_finish(j);
+	else
+		j->descendants = 0;
+	j->tree_waited = j->wait_tree;
+	if (j->wait_tree)
+		j->end_mono_ns = now_monotonic_ns();
 	j->state = ctld_JobState_JOB_EXITED;
-	log_debug("job %llu: its whole tree has ended", (unsigned long long)j->id);
+	log_debug("job %llu: ended (main process gone before)", (unsigned long long)j->id);
 	job_finished(j);
 }
 

@@ -43,15 +43,15 @@ static struct {
 	struct loop *loop;
 	size_t backlog_bytes;
 	uint64_t late_output_bytes;
-	void (*pipes_closed)(struct job *j);
+	struct job_output_hooks hooks;
 } O;
 
-void job_output_init(struct loop *loop, size_t backlog_bytes, void (*pipes_closed)(struct job *j))
+void job_output_init(struct loop *loop, size_t backlog_bytes, const struct job_output_hooks *hooks)
 {
 	O.loop = loop;
 	O.backlog_bytes = backlog_bytes;
 	O.late_output_bytes = 0;
-	O.pipes_closed = pipes_closed;
+	O.hooks = hooks ? *hooks : (struct job_output_hooks){ 0 };
 }
 
 bool job_output_open(const struct job *j)
@@ -175,8 +175,8 @@ static int read_stream(struct job *j, int stream, int max_reads)
 			return 0;
 		if (n <= 0) {
 			close_fd(&j->out_fd[stream]);
-			if (!job_output_open(j) && O.pipes_closed)
-				O.pipes_closed(j);
+			if (!job_output_open(j) && O.hooks.pipes_closed)
+				O.hooks.pipes_closed(j);
 			return 1;
 		}
 		o->job = j->id;
@@ -186,6 +186,8 @@ static int read_stream(struct job *j, int stream, int max_reads)
 		j->out_offset[stream] += (uint64_t)n;
 		backlog_add(j, stream, o->offset, o->data.bytes, (size_t)n);
 		job_broadcast(j, true, stream, (size_t)n);
+		if (O.hooks.output)
+			O.hooks.output(j, stream, o->data.bytes, (size_t)n);
 	}
 	return 0;
 }
@@ -219,6 +221,13 @@ static void drain_discard(struct loop *loop, int fd, uint32_t events, void *ctx)
 		return;
 	loop_fd_del(loop, fd);
 	close(fd);
+}
+
+void job_output_drain(struct job *j)
+{
+	for (int s = 0; s < 2; s++)
+		if (j->out_fd[s] >= 0)
+			read_stream(j, s, 1 << 20);
 }
 
 void job_output_finish(struct job *j)

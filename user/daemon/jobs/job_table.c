@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "daemon/core/idmap.h"
 #include "daemon/jobs/job.h"
+#include "daemon/jobs/readiness.h"
 
 static struct {
 	struct loop *loop;
@@ -103,6 +104,7 @@ static void unlink_job(struct job *j)
 void job_free(struct job *j)
 {
 	unlink_job(j);
+	readiness_free(j);
 	job_output_close(j);
 	if (j->tree.pidfd >= 0)
 		close(j->tree.pidfd);

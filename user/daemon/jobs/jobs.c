@@ -18,6 +18,9 @@
 #include "daemon/clients/reply.h"
 #include "daemon/core/log.h"
 #include "daemon/jobs/job.h"
+#include "daemon/jobs/jobs.h"
+#include "daemon/jobs/proc_tree.h"
+#include "daemon/jobs/readiness.h"
 #include "daemon/jobs/run_spec.h"
 #include "daemon/jobs/spawn.h"
 #include "daemon/jobs/spawner.h"
@@ -38,12 +41,24 @@ void jobs_config_defaults(struct jobs_config *cfg)
 	};
 }
 
+static bool is_job_or_helper(pid_t pid)
+{
+	return job_by_pid(pid) || pid == spawner_job_parent();
+}
+
 int jobs_init(struct loop *loop, const struct jobs_config *cfg)
 {
+	static const struct proc_tree_ops tree_ops = { .is_job_or_helper = is_job_or_helper };
+
 	J.loop = loop;
 	J.cfg = *cfg;
 	job_table_init(loop, cfg->keep_finished);
-	job_output_init(loop, cfg->backlog_bytes, job_tree_changed);
+	static const struct job_output_hooks hooks = { .pipes_closed = job_tree_changed,
+						       .output = readiness_output };
+
+	job_output_init(loop, cfg->backlog_bytes, &hooks);
+	readiness_init(loop, job_tree_changed);
+	proc_tree_init(&tree_ops);
 	spawn_init();
 	J.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	return J.devnull < 0 ? -errno : 0;
@@ -152,6 +167,7 @@ static void launched(struct job *j, const ctld_Run *run)
 		log_info("job %llu: %s", (unsigned long long)j->id, j->exec_text);
 		j->state = ctld_JobState_JOB_EXEC_FAILED;
 		job_output_close(j);
+		readiness_job_ended(j);
 		job_finished(j);
 		return;
 	}
@@ -159,6 +175,7 @@ static void launched(struct job *j, const ctld_Run *run)
 		  j->command);
 	job_output_start(j);
 	job_send_launched(j);
+	readiness_launched(j);
 	if (run->timeout_ms)
 		loop_timer_arm(J.loop, &j->timeout,
 			       j->start_mono_ns + (uint64_t)run->timeout_ms * NSEC_PER_MSEC);
@@ -192,7 +209,16 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	j->wait_tree = run->wait_tree;
+	/* A job waited on for readiness is its tree: `sh -c 'server &'` stays
+	 * the job (listed, killable) while the server it left runs. */
+	j->wait_tree = run->wait_tree || run->ready_count;
+	/* readiness watches before the job runs: no listen() of it is missed */
+	if ((ret = readiness_start(j, run, err, sizeof(err)))) {
+		reply_error(ctx, ret == -EINVAL ? ctld_ErrorCode_BAD_REQUEST : ctld_ErrorCode_SYSTEM,
+			    -ret, "%s", err);
+		job_free(j);
+		goto out;
+	}
 	if ((ret = spawn_job(j, run, &spec, err, sizeof(err)))) {
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, -ret, "%s", err);
 		job_free(j);
@@ -261,6 +287,7 @@ void jobs_handle_attach(struct request_ctx *ctx, const ctld_Attach *req)
 	reply_send(ctx);
 	if (!req->no_output && !req->no_backlog)
 		job_backlog_send(j, ctx->session);
+	readiness_replay(j, ctx->session);
 	if (j->state != ctld_JobState_JOB_RUNNING)
 		job_send_terminal(j, ctx->session);
 }
@@ -323,6 +350,7 @@ static void fill_info(const struct job *j, ctld_JobInfo *info)
 	info->descendants = j->descendants;
 	info->clients = (uint32_t)j->nclients;
 	info->discarded_bytes = j->discarded_bytes;
+	readiness_fill_info(j, info);
 }
 
 void jobs_handle_list(struct request_ctx *ctx, const ctld_List *req)
@@ -365,6 +393,8 @@ void jobs_shutdown(void)
 {
 	uint64_t deadline = now_monotonic_ns() + 3 * NSEC_PER_SEC;
 
+	/* nothing is spawned any more; the helper is not a stray to kill */
+	spawner_stop();
 	/* Every remembered job, finished ones too: their leftovers (a server a
 	 * shell started in the background) must not outlive the daemon. */
 	for (struct job *j = job_first(); j; j = j->next)

@@ -6,14 +6,18 @@
  * its fork: each is opened as a pidfd first and its membership checked in
  * the map after, so a pid recycled in between is never signalled.
  *
- * Without BPF, descendants are found through /proc/PID/task/TID/children,
- * each held by a pidfd, all *before* anything is signalled: a dead
- * parent's children move to the subreaper (us), out of the walk. Processes
- * that left both the job's process group and its ancestry (setsid and a
- * double fork) escape this walk; see docs/design.md.
+ * Without BPF, a job's tree is what /proc shows: the descendants of its
+ * main process (/proc/PID/task/TID/children), and orphans of the job that
+ * moved to the subreaper (us) with what is below them, told by the job's
+ * session, which they keep. Each is held by a pidfd, all *before* anything
+ * is signalled. A session's id is not reused while the session has
+ * members, so it names the job even after its main process was reaped.
+ * Processes that left both the job's session and its ancestry (setsid and
+ * a double fork) escape; see docs/design.md.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +25,20 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "daemon/jobs/proc_tree.h"
 #include "daemon/kernel/bpf_events.h"
 
 #define MAX_TREE_PIDS 4096
+
+static struct {
+	const struct proc_tree_ops *ops;
+} T;
+
+void proc_tree_init(const struct proc_tree_ops *ops)
+{
+	T.ops = ops;
+}
 
 static int send_signal_pidfd(int pidfd, int sig)
 {
@@ -100,11 +114,16 @@ static bool dying(pid_t pid)
 	return dead;
 }
 
+static int count_from_proc(const struct proc_tree_root *root);
+
 int proc_tree_count(const struct proc_tree_root *root)
 {
 	static pid_t pids[MAX_TREE_PIDS];
-	int n = bpf_events_job_pids(root->job, root->pid, pids, MAX_TREE_PIDS), count = 0;
+	int n, count = 0;
 
+	if (!bpf_events_enabled())
+		return count_from_proc(root);
+	n = bpf_events_job_pids(root->job, root->pid, pids, MAX_TREE_PIDS);
 	if (n < 0)
 		return n;
 	/* the kernel forgets a process at its exit: the main process is in
@@ -124,47 +143,67 @@ struct held_pids {
 	size_t n;
 };
 
-/* The children of one task, from /proc/PID/task/TID/children. */
-static void hold_children_of_task(pid_t pid, const char *tid, struct held_pids *h, int depth);
-
-static void hold_descendants(pid_t pid, struct held_pids *h, int depth)
+/* Appends the pids in one /proc/PID/task/TID/children file to out. */
+static size_t read_children_file(const char *path, pid_t *out, size_t n, size_t max)
 {
-	char path[64];
-	DIR *tasks;
-	struct dirent *de;
+	static char buf[65536]; /* 8 bytes a pid: thousands of children */
+	ssize_t len;
+	char *p, *end;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (depth > 64)
-		return;
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	tasks = opendir(path);
-	if (!tasks)
-		return;
-	while ((de = readdir(tasks)))
-		if (de->d_name[0] != '.')
-			hold_children_of_task(pid, de->d_name, h, depth);
-	closedir(tasks);
-}
-
-static void hold_children_of_task(pid_t pid, const char *tid, struct held_pids *h, int depth)
-{
-	char cpath[320], buf[4096], *p, *end;
-	FILE *f;
-
-	snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", pid, tid);
-	f = fopen(cpath, "re");
-	if (!f)
-		return;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	for (p = buf; h->n < MAX_TREE_PIDS; p = end) {
+	if (fd < 0)
+		return n;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = '\0';
+	for (p = buf; n < max; p = end) {
 		long child = strtol(p, &end, 10);
 
 		if (end == p)
 			break;
-		h->pid[h->n] = (pid_t)child;
-		h->fd[h->n++] = (int)syscall(SYS_pidfd_open, (pid_t)child, 0);
-		hold_descendants((pid_t)child, h, depth + 1);
+		out[n++] = (pid_t)child;
+	}
+	return n;
+}
+
+/* The direct children of pid (of all its threads). */
+static size_t list_children(pid_t pid, pid_t *out, size_t max)
+{
+	char path[320];
+	DIR *tasks;
+	struct dirent *de;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if (!(tasks = opendir(path)))
+		return 0;
+	while ((de = readdir(tasks))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", pid, de->d_name);
+		n = read_children_file(path, out, n, max);
+	}
+	closedir(tasks);
+	return n;
+}
+
+static void hold(struct held_pids *h, pid_t pid, int fd)
+{
+	h->pid[h->n] = pid;
+	h->fd[h->n++] = fd;
+}
+
+static void hold_descendants(pid_t pid, struct held_pids *h, int depth)
+{
+	pid_t kids[256];
+	size_t n;
+
+	if (depth > 64)
+		return;
+	n = list_children(pid, kids, ARRAY_SIZE(kids));
+	for (size_t i = 0; i < n && h->n < MAX_TREE_PIDS; i++) {
+		hold(h, kids[i], (int)syscall(SYS_pidfd_open, kids[i], 0));
+		hold_descendants(kids[i], h, depth + 1);
 	}
 }
 
@@ -181,23 +220,125 @@ static void signal_held(struct held_pids *h, int sig)
 	h->n = 0;
 }
 
+/* ppid and session of pid from /proc/PID/stat; false when it is gone. */
+static bool parent_and_session(pid_t pid, pid_t *ppid, pid_t *sid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	n = fgets(buf, sizeof(buf), f) ? 1 : 0;
+	fclose(f);
+	/* after the command name, which may hold anything: ") S ppid pgrp sid" */
+	if (!n || !(p = strrchr(buf, ')')))
+		return false;
+	return sscanf(p + 1, " %*c %d %*d %d", ppid, sid) == 2;
+}
+
+static bool in_session(pid_t pid, pid_t sid)
+{
+	pid_t ppid, s;
+
+	return parent_and_session(pid, &ppid, &s) && s == sid;
+}
+
+/* Orphans of the job: when a parent dies its children move to the
+ * subreaper (us), out of the walk below the main process, but keep the
+ * job's session. They are our children that are neither a job's main
+ * process nor the helper; each is held with what is below it (its session
+ * checked again once its pidfd is open: the pidfd names that process,
+ * whatever becomes of the pid). */
+static void hold_adopted(const struct proc_tree_root *root, struct held_pids *h)
+{
+	static pid_t kids[MAX_TREE_PIDS];
+	size_t n = list_children(getpid(), kids, MAX_TREE_PIDS);
+
+	for (size_t i = 0; i < n && h->n < MAX_TREE_PIDS; i++) {
+		pid_t pid = kids[i];
+		int fd;
+
+		if (pid == root->pid || (T.ops && T.ops->is_job_or_helper(pid)) ||
+		    !in_session(pid, root->pid))
+			continue;
+		fd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (fd >= 0 && !in_session(pid, root->pid)) {
+			close(fd);
+			continue;
+		}
+		hold(h, pid, fd);
+		hold_descendants(pid, h, 1);
+	}
+}
+
+/* The tree as /proc shows it, held: below the main process, and orphans. */
+static void hold_tree(const struct proc_tree_root *root, struct held_pids *h)
+{
+	if (!root->reaped)
+		hold_descendants(root->pid, h, 0);
+	hold_adopted(root, h);
+}
+
+static void release_held(struct held_pids *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->fd[i] >= 0)
+			close(h->fd[i]);
+	h->n = 0;
+}
+
+bool proc_tree_contains(const struct proc_tree_root *root, pid_t pid)
+{
+	pid_t ppid, sid, at = pid;
+
+	if (pid <= 0)
+		return false;
+	if (pid == root->pid)
+		return !root->reaped; /* once reaped, the pid may be someone else's */
+	if (bpf_events_enabled())
+		return bpf_events_pid_in_job(pid, root->job, root->pid);
+	for (int depth = 0; depth < 64 && parent_and_session(at, &ppid, &sid); depth++) {
+		if (depth == 0 && sid == root->pid)
+			return true; /* the job's session (its main pid names it) */
+		if (ppid == root->pid)
+			return !root->reaped;
+		if (ppid <= 1 || ppid == getpid())
+			return false;
+		at = ppid;
+	}
+	return false;
+}
+
 /* ------------------------------------------------------------ the tree */
+
+static int count_from_proc(const struct proc_tree_root *root)
+{
+	static struct held_pids held;
+	int count = 0;
+
+	hold_tree(root, &held);
+	for (size_t i = 0; i < held.n; i++)
+		count += !dying(held.pid[i]);
+	release_held(&held);
+	return count;
+}
 
 void proc_tree_signal(const struct proc_tree_root *root, int sig)
 {
 	static struct held_pids held;
 
+	/* Without BPF, the tree is found through /proc before anyone dies. */
+	if (!bpf_events_enabled())
+		hold_tree(root, &held);
 	if (!root->reaped) {
-		/* Without BPF, descendants that left the group are found through
-		 * /proc, before anyone dies (best effort). */
-		if (!bpf_events_enabled())
-			hold_descendants(root->pid, &held, 0);
 		/* While the main process is unreaped its pid, hence its process
 		 * group id (setsid), cannot be reused: both are safe targets. */
 		kill(-root->pid, sig);
 		proc_tree_signal_main(root, sig);
-		signal_held(&held, sig);
 	}
+	signal_held(&held, sig);
 	if (bpf_events_enabled())
 		signal_tracked_tree(root, sig);
 }
@@ -205,7 +346,12 @@ void proc_tree_signal(const struct proc_tree_root *root, int sig)
 void proc_tree_kill_strays(void)
 {
 	static struct held_pids rest;
+	static pid_t kids[MAX_TREE_PIDS];
+	size_t n = list_children(getpid(), kids, MAX_TREE_PIDS);
 
-	hold_descendants(getpid(), &rest, 0);
+	for (size_t i = 0; i < n && rest.n < MAX_TREE_PIDS; i++) {
+		hold(&rest, kids[i], (int)syscall(SYS_pidfd_open, kids[i], 0));
+		hold_descendants(kids[i], &rest, 1);
+	}
 	signal_held(&rest, SIGKILL);
 }

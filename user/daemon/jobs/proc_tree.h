@@ -2,7 +2,7 @@
 /*
  * proc_tree.h - a job's process tree: its main process and every process
  * below it, found through the kernel's `tracked` map when the BPF programs
- * run, or through /proc (children lists) when they do not. Callers never
+ * run, or through /proc (children lists, the job's session) when they do not. Callers never
  * ask which: they name the job's root and get the tree.
  *
  * Nothing here ever signals a process that is not (or no longer) in the
@@ -24,6 +24,14 @@ struct proc_tree_root {
 	bool reaped; /* the main process is gone: its pid and group id may be reused */
 };
 
+/* What proc_tree asks of the jobs (without BPF, orphans of a job are told
+ * from the jobs' own main processes and the spawner helper). */
+struct proc_tree_ops {
+	bool (*is_job_or_helper)(pid_t pid);
+};
+
+void proc_tree_init(const struct proc_tree_ops *ops);
+
 /* The kernel tracks the daemon's children from their fork on, under job 0;
  * this tells it which job the process is (no-op without BPF). */
 void proc_tree_claim(pid_t pid, uint64_t job);
@@ -35,9 +43,15 @@ void proc_tree_signal(const struct proc_tree_root *root, int sig);
 /* Only the main process. 0 or -errno (-ESRCH once reaped). */
 int proc_tree_signal_main(const struct proc_tree_root *root, int sig);
 /* Live descendants (not counting the main process, nor processes that are
- * dying: zombies, or SIGKILL pending), or -EOPNOTSUPP where they cannot be
- * counted exactly (without BPF). */
+ * dying: zombies, or SIGKILL pending). Without BPF: those /proc shows, the
+ * main process's descendants and the job's orphans we adopted. */
 int proc_tree_count(const struct proc_tree_root *root);
+
+/* Is pid the main process or one of its descendants? With BPF the
+ * tracked map says; without, its parents in /proc lead to the main
+ * process, or it is still in the job's session (orphans move to the
+ * daemon, but keep their session unless they left it with setsid). */
+bool proc_tree_contains(const struct proc_tree_root *root, pid_t pid);
 
 /* SIGKILLs whatever else is still below the daemon: orphans of jobs that
  * were forgotten, which the subreaper adopted (shutdown). */

@@ -341,8 +341,8 @@ const char *spawner_status(void)
 void spawner_reaped(pid_t pid)
 {
 	if (SP.pid > 0 && pid == SP.pid) {
-		SP.pid = 0;
 		helper_gone("exited");
+		SP.pid = 0;
 	}
 }
 

@@ -184,7 +184,8 @@ static int resolve_anchor(struct file_follow *f, bool walk_up)
 		wd = inotify_set_add(dir, ANCHOR_MASK | IN_ONLYDIR, f->id, ROLE_ANCHOR);
 		if (wd >= 0)
 			break;
-		if (!walk_up || (wd != -ENOENT && wd != -ENOTDIR) || !len)
+		/* ENOTDIR: a component is a file, the path cannot come to be */
+		if (!walk_up || wd != -ENOENT || !len)
 			return wd;
 		len = up_one(f, len);
 	}
@@ -400,8 +401,8 @@ static const struct inotify_set_ops set_ops = {
 
 /* ------------------------------------------------------------ followers */
 
-int file_follow_start(struct file_follow *f, const char *path, size_t parent_len, char *failed,
-		      size_t failedlen)
+int file_follow_start(struct file_follow *f, const char *path, size_t parent_len, bool walk_up,
+		      char *failed, size_t failedlen)
 {
 	struct stat st;
 	int err;
@@ -419,7 +420,7 @@ int file_follow_start(struct file_follow *f, const char *path, size_t parent_len
 		copy_str(failed, failedlen, path);
 		return -ENOMEM;
 	}
-	if ((err = resolve_anchor(f, false))) {
+	if ((err = resolve_anchor(f, walk_up))) {
 		dir_prefix(f, f->parent_len, failed);
 		goto fail;
 	}

@@ -63,11 +63,12 @@ uint64_t file_follow_overflows(void);
 
 /*
  * Starts following path (as normalised by file_rules_normalize_path, with
- * its parent_len). Its parent directory must exist. 0, or -errno with the
- * path that could not be watched in failed[failedlen].
+ * its parent_len). Its parent directory must exist, unless walk_up: then
+ * the nearest existing ancestor is watched until the directories appear.
+ * 0, or -errno with the path that could not be watched in failed[].
  */
-int file_follow_start(struct file_follow *f, const char *path, size_t parent_len, char *failed,
-		      size_t failedlen);
+int file_follow_start(struct file_follow *f, const char *path, size_t parent_len, bool walk_up,
+		      char *failed, size_t failedlen);
 void file_follow_stop(struct file_follow *f);
 
 #endif

@@ -212,7 +212,7 @@ static struct file_watch *start(struct request_ctx *ctx, const ctld_WatchFile *r
 	w->follow.ops = &follow_ops;
 	w->follow.ctx = w;
 	loop_timer_init(&w->timer, timed_out, w);
-	if ((ret = file_follow_start(&w->follow, path, parent_len, failed, sizeof(failed)))) {
+	if ((ret = file_follow_start(&w->follow, path, parent_len, false, failed, sizeof(failed)))) {
 		reply_follow_error(ctx, ret, failed);
 		free(w);
 		return NULL;
