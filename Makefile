@@ -29,13 +29,18 @@ endif
 
 # Debian packages the build, the tests and the demo need (the benchmark adds
 # its own in bench/bench.mk).
+# Real servers the end-to-end tests start as jobs (never as services), and
+# bpftrace, the independent record of what the kernel did.
+SERVER_PACKAGES := redis-server redis-tools memcached nginx-light bpftrace
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev nanopb libnanopb-dev \
 	libcmocka-dev protobuf-compiler python3-protobuf libssl-dev openssl iproute2 python3 \
-	libclang-rt-14-dev valgrind
+	libclang-rt-14-dev valgrind $(SERVER_PACKAGES)
 
 # $(call install_packages,PACKAGES,WHO): installs what dpkg does not list as
 # installed, so a machine that has everything never calls apt. The one copy
-# of this recipe: deps and bench-deps use it.
+# of this recipe: deps and bench-deps use it. While it installs, a
+# policy-rc.d (unless the machine has one) keeps the servers' packages from
+# starting system services: tests start them as jobs of their own.
 define install_packages
 	$(Q)missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -43,10 +48,14 @@ define install_packages
 	if [ -n "$$missing" ]; then \
 		echo "  DEPS     installing:" $$missing; \
 		if [ "$$(id -u)" != 0 ]; then echo "make $(2): need root to install:" $$missing >&2; exit 1; fi; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null || \
+		policy=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && \
+			policy=/usr/sbin/policy-rc.d; fi; \
+		ok=1; DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null || \
 		{ DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null && \
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null; } || \
-		{ echo "make $(2): apt-get failed for:" $$missing >&2; exit 1; }; \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null; } || ok=; \
+		[ -z "$$policy" ] || rm -f "$$policy"; \
+		[ -n "$$ok" ] || { echo "make $(2): apt-get failed for:" $$missing >&2; exit 1; }; \
 	fi
 endef
 

@@ -107,9 +107,20 @@ int proc_tree_count(const struct proc_tree_root *root)
 	return T.tree_count;
 }
 
+void proc_tree_signal(const struct proc_tree_root *root, int sig)
+{
+	(void)root;
+	(void)sig;
+}
+
 void bpf_events_poll(void)
 {
 	T.polls++;
+}
+
+bool bpf_events_enabled(void)
+{
+	return true;
 }
 
 bool readiness_pending(const struct job *j)

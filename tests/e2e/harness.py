@@ -233,6 +233,10 @@ class DaemonTestCase(unittest.TestCase):
     def tearDown(self):
         if not self.d.alive():
             self.fail("the daemon died during this test:\n" + self.d.log())
+        # the daemon logs "bug: ..." where it caught itself breaking a rule
+        bugs = [line for line in self.d.log(tail=1 << 22).splitlines() if " bug: " in line]
+        if bugs:
+            self.fail("the daemon logged a bug:\n" + "\n".join(bugs[:20]))
 
     def assertDaemonServes(self):
         """A fresh client can still run a command: the daemon serves everyone else."""

@@ -80,7 +80,8 @@ class HelperShutdownTest(unittest.TestCase):
                 helper = c.stats().spawner_pid
                 self.assertNotEqual(helper, 0)
             self.assertEqual(d.stop(), 0)
-            self.assertEqual([l for l in d.log().splitlines() if "warning" in l], [])
+            at_stop = d.log().split("shutting down", 1)[-1]
+            self.assertEqual([l for l in at_stop.splitlines() if "warning" in l], [])
             self.assertFalse(alive(helper))
         finally:
             d.cleanup()

@@ -43,7 +43,8 @@ struct job {
 	char command[sizeof(((ctld_JobInfo *)0)->command)];
 	uint64_t owner; /* the session that started it */
 	bool kill_on_disconnect;
-	bool wait_tree; /* Run.wait_tree: over when the whole tree is */
+	bool wait_tree;	  /* Run.wait_tree: over when the whole tree is, pipes closed */
+	bool follow_tree; /* Run.ready: over when the whole tree is (pipes aside) */
 	struct loop_timer timeout;
 	bool timed_out;
 	int exec_errno;
@@ -60,6 +61,7 @@ struct job {
 	bool main_done;   /* wait_tree: the main process is reaped, the tree goes on */
 	bool tree_waited; /* wait_tree: the job ended with its tree (at end_mono_ns) */
 	bool checking;    /* inside job_tree_changed() */
+	bool counted_finished; /* job_table_finished() was called */
 	uint64_t end_mono_ns;
 	int exit_code, signal;
 	bool core;
@@ -126,6 +128,12 @@ void job_send_launched(struct job *j);
  * session 0 to every attached client. */
 void job_send_terminal(struct job *j, uint64_t session);
 
+/* ------------------------------------------------------------ job_exit.c */
+
+/* The job's whole tree: proc_tree_signal(), and without eBPF also the
+ * processes that hold its output pipes. */
+void job_signal_tree(struct job *j, int sig);
+
 /* ------------------------------------------------------------ job_output.c */
 
 struct job_output_hooks {
@@ -147,6 +155,13 @@ void job_output_finish(struct job *j);
 /* Reads what the pipes hold now (a pipe at EOF is closed), nothing more. */
 void job_output_drain(struct job *j);
 bool job_output_open(const struct job *j);
+/* Without eBPF, a process that left the tree /proc shows (setsid and a
+ * double fork) but kept the job's stdout or stderr is told by that: */
+bool job_output_held_by(const struct job *j, pid_t pid);
+/* someone still holds a write end of its pipes (no hang-up yet) */
+bool job_output_has_writers(const struct job *j);
+/* signals every process that does (pidfd-held, re-checked) */
+void job_output_signal_holders(const struct job *j, int sig);
 void job_output_close(struct job *j);
 void job_backlog_send(struct job *j, uint64_t session);
 void job_stdin_close(struct job *j, int err, const char *why);

@@ -86,12 +86,16 @@ static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *
 		return; /* exec failed: its terminal event is already out */
 	check_kernel_status(j);
 	/* Exited says what is really alive, not what the records said so far
-	 * (a tree just killed is not alive anymore). */
-	if ((n = proc_tree_count(&j->tree)) >= 0)
+	 * (a tree just killed is not alive anymore). Without eBPF that means
+	 * reading /proc, done where descendants may matter: the job waits for
+	 * them, or someone still holds its output. */
+	if ((bpf_events_enabled() || j->wait_tree || j->follow_tree ||
+	     job_output_has_writers(j)) &&
+	    (n = proc_tree_count(&j->tree)) >= 0)
 		j->descendants = (uint32_t)n;
 	log_debug("job %llu (pid %d) exited: code %d signal %d", (unsigned long long)j->id,
 		  j->tree.pid, j->exit_code, j->signal);
-	if (j->wait_tree || readiness_pending(j)) {
+	if (j->wait_tree || j->follow_tree) {
 		j->main_done = true;
 		job_tree_changed(j);
 		return;
@@ -102,46 +106,64 @@ static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *
 	job_finished(j);
 }
 
-/* The tree as the kernel (or, without BPF, /proc) shows it. */
+/* The tree as the kernel shows it; without eBPF, as /proc does, and a
+ * process that left that (setsid and a double fork) but still holds the
+ * job's output is of the tree too. */
 static bool tree_gone(struct job *j)
 {
 	int n = proc_tree_count(&j->tree);
 
 	if (n > 0)
 		j->descendants = (uint32_t)n;
-	return n <= 0;
+	return n <= 0 && (bpf_events_enabled() || !job_output_has_writers(j));
+}
+
+void job_signal_tree(struct job *j, int sig)
+{
+	proc_tree_signal(&j->tree, sig);
+	if (!bpf_events_enabled())
+		job_output_signal_holders(j, sig);
+}
+
+/* What the end of a tree (or a pipe) means for a job whose main process
+ * is gone: a readiness verdict, or (true) the job's end. */
+static bool tree_changed(struct job *j)
+{
+	job_output_drain(j);
+	if (readiness_pending(j)) {
+		/* `sh -c 'server &'`, a server that daemonizes: its tree may
+		 * still become ready; once it is gone (and what it wrote is
+		 * read), it cannot. */
+		if (tree_gone(j))
+			readiness_job_ended(j); /* its decision calls back later */
+		return false;
+	}
+	if (!tree_gone(j) || (j->wait_tree && job_output_open(j)))
+		return false;
+	if (!j->wait_tree)
+		job_output_finish(j); /* pipes someone else holds: discarded */
+	return true;
 }
 
 void job_tree_changed(struct job *j)
 {
-	bool open;
+	bool ended;
 
 	if (!j->main_done || j->state != ctld_JobState_JOB_RUNNING || j->checking)
 		return;
-	/* draining may close a pipe, which calls back here: once is enough */
+	/* reading or finishing its pipes may close one, which calls back
+	 * here: the outer call decides */
 	j->checking = true;
-	job_output_drain(j);
+	ended = tree_changed(j);
 	j->checking = false;
-	open = job_output_open(j);
-	if (readiness_pending(j)) {
-		/* `sh -c 'server &'`, a server that daemonizes: its tree may
-		 * still become ready; once it is gone, it cannot */
-		if (!open && tree_gone(j))
-			readiness_job_ended(j); /* the decision calls back here */
+	if (!ended)
 		return;
-	}
-	if (j->wait_tree && (open || !tree_gone(j)))
-		return;
-	if (!j->wait_tree)
-		job_output_finish(j);
-	else
-		j->descendants = 0;
-	j->tree_waited = j->wait_tree;
-	if (j->wait_tree)
-		j->end_mono_ns = now_monotonic_ns();
+	j->descendants = 0;
+	j->tree_waited = true;
+	j->end_mono_ns = now_monotonic_ns();
 	j->state = ctld_JobState_JOB_EXITED;
-	log_debug("job %llu: ended (main process gone before)", (unsigned long long)j->id);
-	job_finished(j);
+	log_debug("job %llu: ended with its tree", (unsigned long long)j->id);
+	job_finished(j); /* may free j */
 }
 
 /* An orphan was reaped: a wait_tree job may have lost its last process. */

@@ -13,10 +13,15 @@
  * that waits for replies is paced by the job, and nothing queues without
  * bound here.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "daemon/clients/reply.h"
@@ -57,6 +62,90 @@ void job_output_init(struct loop *loop, size_t backlog_bytes, const struct job_o
 bool job_output_open(const struct job *j)
 {
 	return j->out_fd[0] >= 0 || j->out_fd[1] >= 0;
+}
+
+/* "pipe:[INODE]" of the job's output pipes, as /proc/PID/fd shows them. */
+static bool pipe_names(const struct job *j, char want[2][40])
+{
+	struct stat st;
+
+	for (int s = 0; s < 2; s++) {
+		want[s][0] = '\0';
+		if (j->out_fd[s] >= 0 && fstat(j->out_fd[s], &st) == 0)
+			snprintf(want[s], sizeof(want[s]), "pipe:[%lu]", (unsigned long)st.st_ino);
+	}
+	return want[0][0] || want[1][0];
+}
+
+static bool holds(pid_t pid, char want[2][40])
+{
+	char path[64], link[64];
+	bool held = false;
+	DIR *dir;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (!(dir = opendir(path)))
+		return false;
+	while (!held && (de = readdir(dir))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%.20s", pid, de->d_name);
+		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		held = (want[0][0] && strcmp(link, want[0]) == 0) ||
+		       (want[1][0] && strcmp(link, want[1]) == 0);
+	}
+	closedir(dir);
+	return held;
+}
+
+bool job_output_held_by(const struct job *j, pid_t pid)
+{
+	char want[2][40];
+
+	return pipe_names(j, want) && holds(pid, want);
+}
+
+bool job_output_has_writers(const struct job *j)
+{
+	struct pollfd p[2];
+	nfds_t n = 0;
+
+	for (int s = 0; s < 2; s++)
+		if (j->out_fd[s] >= 0)
+			p[n++] = (struct pollfd){ .fd = j->out_fd[s], .events = POLLIN };
+	if (!n || poll(p, n, 0) < 0)
+		return false;
+	for (nfds_t i = 0; i < n; i++)
+		if (!(p[i].revents & (POLLHUP | POLLERR | POLLNVAL)))
+			return true; /* a pipe's read end hangs up once no writer is left */
+	return false;
+}
+
+void job_output_signal_holders(const struct job *j, int sig)
+{
+	char want[2][40];
+	DIR *proc;
+	struct dirent *de;
+
+	if (!job_output_has_writers(j) || !pipe_names(j, want) || !(proc = opendir("/proc")))
+		return;
+	while ((de = readdir(proc))) {
+		pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+		int fd;
+
+		if (pid <= 0 || pid == getpid() || !holds(pid, want))
+			continue;
+		/* held by a pidfd, then checked again: a recycled pid is not hit */
+		fd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (fd >= 0 && holds(pid, want))
+			syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(proc);
 }
 
 uint64_t job_output_late_bytes(void)

@@ -11,6 +11,7 @@
 
 #include "common/util.h"
 #include "daemon/core/idmap.h"
+#include "daemon/core/log.h"
 #include "daemon/jobs/job.h"
 #include "daemon/jobs/readiness.h"
 
@@ -144,6 +145,11 @@ struct job *job_first(void)
 void job_table_finished(struct job *j)
 {
 	loop_timer_disarm(T.loop, &j->timeout);
+	if (j->counted_finished) {
+		log_err("bug: job %llu finished twice", (unsigned long long)j->id);
+		return;
+	}
+	j->counted_finished = true;
 	T.running--;
 	T.finished++;
 	for (struct job *k = T.first; k && T.finished > T.keep_finished;) {

@@ -90,7 +90,7 @@ static void timeout_fired(struct loop *loop, void *ctx)
 		return;
 	log_info("job %llu: timeout, killing its tree", (unsigned long long)j->id);
 	j->timed_out = true;
-	proc_tree_signal(&j->tree, SIGKILL);
+	job_signal_tree(j, SIGKILL);
 }
 
 /* Pipes, then the process. 0 when a child was created (exec may still have
@@ -209,9 +209,10 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
 		goto out;
 	}
+	j->wait_tree = run->wait_tree;
 	/* A job waited on for readiness is its tree: `sh -c 'server &'` stays
 	 * the job (listed, killable) while the server it left runs. */
-	j->wait_tree = run->wait_tree || run->ready_count;
+	j->follow_tree = run->ready_count > 0;
 	/* readiness watches before the job runs: no listen() of it is missed */
 	if ((ret = readiness_start(j, run, err, sizeof(err)))) {
 		reply_error(ctx, ret == -EINVAL ? ctld_ErrorCode_BAD_REQUEST : ctld_ErrorCode_SYSTEM,
@@ -251,13 +252,15 @@ void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *req)
 	}
 	/* descendants counted from every kernel record there is */
 	bpf_events_poll();
-	if (j->tree.reaped && (req->main_only || !j->descendants)) {
+	/* a job that follows its tree runs while the tree does, counted or not */
+	if (j->tree.reaped &&
+	    (req->main_only || (j->state != ctld_JobState_JOB_RUNNING && !j->descendants))) {
 		reply_error(ctx, ctld_ErrorCode_NOT_FOUND, ESRCH, "job %llu has already exited",
 			    (unsigned long long)j->id);
 		return;
 	}
 	if (!req->main_only) {
-		proc_tree_signal(&j->tree, sig);
+		job_signal_tree(j, sig);
 	} else if ((err = proc_tree_signal_main(&j->tree, sig))) {
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, -err, "signal job %llu: %s",
 			    (unsigned long long)j->id, strerror(-err));
@@ -325,7 +328,7 @@ void jobs_client_gone(uint64_t session)
 		    j->state == ctld_JobState_JOB_RUNNING) {
 			log_info("job %llu: its client went away, killing its tree",
 				 (unsigned long long)j->id);
-			proc_tree_signal(&j->tree, SIGKILL);
+			job_signal_tree(j, SIGKILL);
 		}
 	}
 }
@@ -398,7 +401,7 @@ void jobs_shutdown(void)
 	/* Every remembered job, finished ones too: their leftovers (a server a
 	 * shell started in the background) must not outlive the daemon. */
 	for (struct job *j = job_first(); j; j = j->next)
-		proc_tree_signal(&j->tree, SIGKILL);
+		job_signal_tree(j, SIGKILL);
 	proc_tree_kill_strays();
 	/* SIGKILL cannot be ignored; a process in uninterruptible sleep can
 	 * still delay it, so wait a bounded time. */

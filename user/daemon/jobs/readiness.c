@@ -155,7 +155,7 @@ static void send_not_ready(struct readiness *r, ctld_NotReadyReason reason, cons
 	/* a job that cannot be ready is not left running, unless asked */
 	nr->killed = nr->job_running && !r->keep && reason != ctld_NotReadyReason_NOT_READY_EXITED;
 	if (nr->killed || (!r->keep && j->main_done))
-		proc_tree_signal(&j->tree, SIGKILL);
+		job_signal_tree(j, SIGKILL);
 	log_info("job %llu: not ready: %s", (unsigned long long)j->id, text);
 	broadcast_final(r);
 	decided(r, ctld_ReadyState_READY_FAILED);

@@ -3,8 +3,9 @@
  * ready_conds.c - the three kinds of readiness condition:
  *
  *   port  a port_monitor subscriber: a listener of the job's own tree (the
- *         kernel record names its job; without BPF, /proc ancestry or the
- *         job's session) on the port and address makes it true; anyone
+ *         kernel record names its job; without BPF, /proc ancestry, the
+ *         job's session, or the job's output pipes it holds) on the port
+ *         and address makes it true; anyone
  *         else's is a holder (NotReady{PORT_TAKEN} unless the job gets
  *         the port after all); a failed listen() of the job's is kept
  *   log   a POSIX extended regex matched against each line of output
@@ -29,7 +30,8 @@ static bool listener_is_jobs(const struct job *j, const struct tcp_listener *l)
 {
 	if (l->root_pid) /* the kernel knew at listen() whose process it was */
 		return l->job == j->id || (l->job == 0 && l->root_pid == j->tree.pid);
-	return proc_tree_contains(&j->tree, l->pid);
+	/* without eBPF: /proc ancestry or session, or it kept the job's output */
+	return proc_tree_contains(&j->tree, l->pid) || job_output_held_by(j, l->pid);
 }
 
 static void port_listening(struct port_sub *sub, const struct tcp_listener *l, bool already)
