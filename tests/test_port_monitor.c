@@ -109,16 +109,20 @@ int netns_listeners(struct netns *ns, int family, uint16_t port, struct tcp_list
 	return n;
 }
 
-int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[CTLD_COMM_LEN])
+size_t sockdiag_find_owners(struct tcp_listener **want, size_t n)
 {
-	for (int i = 0; i < T.nlistening; i++) {
-		if (T.listening[i].sock_ino == ino) {
-			*pid = T.listening[i].pid;
-			copy_str(comm, CTLD_COMM_LEN, T.listening[i].comm);
-			return 0;
+	size_t found = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		for (int i = 0; i < T.nlistening && !want[k]->pid; i++) {
+			if (T.listening[i].sock_ino == want[k]->sock_ino) {
+				want[k]->pid = T.listening[i].pid;
+				copy_str(want[k]->comm, CTLD_COMM_LEN, T.listening[i].comm);
+				found++;
+			}
 		}
 	}
-	return -ENOENT;
+	return found;
 }
 
 struct netns *netns_ref(struct netns *ns)

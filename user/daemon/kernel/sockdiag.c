@@ -177,56 +177,66 @@ int sockdiag_tcp_peer_uid(int fd, const struct sockaddr_storage *local,
 	return 0;
 }
 
-static bool pid_has_socket(const char *pid, const char *want)
+static void read_comm(const char *pid, char comm[CTLD_COMM_LEN])
 {
-	char path[300], link[64];
+	char path[64];
+	FILE *f;
+
+	comm[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%.20s/comm", pid);
+	if ((f = fopen(path, "re"))) {
+		if (fgets(comm, CTLD_COMM_LEN, f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+/* The sockets of one process that are wanted and not owned yet: gives them
+ * this pid. Returns how many it found. */
+static size_t claim_sockets(const char *pid, struct tcp_listener **want, size_t n)
+{
+	char path[64], link[64];
 	struct dirent *de;
-	bool found = false;
+	size_t found = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%s/fd", pid);
-	d = opendir(path);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+	snprintf(path, sizeof(path), "/proc/%.20s/fd", pid);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((de = readdir(d))) {
+		ssize_t len = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+		unsigned long long ino;
 
-		if (n > 0) {
-			link[n] = '\0';
-			found = strcmp(link, want) == 0;
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%llu]", &ino) != 1)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (want[i]->pid == 0 && want[i]->sock_ino == ino) {
+				want[i]->pid = (pid_t)atoi(pid);
+				read_comm(pid, want[i]->comm);
+				found++;
+			}
 		}
 	}
 	closedir(d);
 	return found;
 }
 
-int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[CTLD_COMM_LEN])
+size_t sockdiag_find_owners(struct tcp_listener **want, size_t n)
 {
-	char want[48], path[300];
 	struct dirent *de;
+	size_t missing = 0, found = 0;
 	DIR *proc;
-	int ret = -ENOENT;
 
-	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
-	proc = opendir("/proc");
-	if (!proc)
-		return -errno;
-	while ((de = readdir(proc))) {
-		FILE *f;
-
-		if (de->d_name[0] < '1' || de->d_name[0] > '9' || !pid_has_socket(de->d_name, want))
-			continue;
-		*pid = (pid_t)atoi(de->d_name);
-		comm[0] = '\0';
-		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
-		if ((f = fopen(path, "re"))) {
-			if (fgets(comm, CTLD_COMM_LEN, f))
-				comm[strcspn(comm, "\n")] = '\0';
-			fclose(f);
-		}
-		ret = 0;
-		break;
-	}
+	for (size_t i = 0; i < n; i++)
+		missing += want[i]->pid == 0;
+	if (!missing || !(proc = opendir("/proc")))
+		return 0;
+	while (found < missing && (de = readdir(proc)))
+		if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+			found += claim_sockets(de->d_name, want, n);
 	closedir(proc);
-	return ret;
+	return found;
 }

@@ -26,7 +26,10 @@ int sockdiag_listeners(int fd, int family, uint16_t port, struct tcp_listener *o
  * from getpeername/getsockname). 0 or -errno (-ENOENT: not a local peer). */
 int sockdiag_tcp_peer_uid(int fd, const struct sockaddr_storage *local,
 			  const struct sockaddr_storage *peer, uid_t *uid);
-/* Finds a process holding socket inode ino (scans /proc). 0 or -ENOENT. */
-int sockdiag_find_owner(uint64_t ino, pid_t *pid, char comm[CTLD_COMM_LEN]);
+/* Fills in pid and comm of every listener in want[0..n) whose pid is 0: a
+ * process holding its socket inode. One pass over /proc for all of them
+ * (it ends once all are found): a dump's new listeners are looked up
+ * together, before short-lived ones are gone. Returns how many it found. */
+size_t sockdiag_find_owners(struct tcp_listener **want, size_t n);
 
 #endif

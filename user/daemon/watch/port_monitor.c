@@ -61,6 +61,7 @@ struct candidate {
 static struct {
 	struct loop *loop;
 	uint32_t poll_interval_ms;
+	uint64_t poll_due_ns; /* when the armed poll should run */
 	struct idmap interests;
 	struct candidate *candidates;
 	struct loop_timer poll_timer;
@@ -308,8 +309,7 @@ static void reconcile(struct port_interest *pi, const struct tcp_listener *socks
 			continue;
 		l.netns = pi->ns->ino;
 		l.time_ns = now_monotonic_ns();
-		sockdiag_find_owner(l.sock_ino, &l.pid, l.comm);
-		listener_joined(pi, &l);
+		listener_joined(pi, &l); /* its owner was looked up with the others */
 	}
 	for (size_t i = 0; i < pi->nlisteners && pi->subs;) {
 		if (!scan_has(socks, n, pi->listeners[i].sock_ino))
@@ -319,6 +319,22 @@ static void reconcile(struct port_interest *pi, const struct tcp_listener *socks
 	}
 	if (--pi->busy == 0 && !pi->subs)
 		interest_free(pi);
+}
+
+/* The owners of the dump's listeners that some interest has not seen yet,
+ * in one pass over /proc. */
+static void find_new_owners(struct netns *ns, struct tcp_listener *socks, int n)
+{
+	static struct tcp_listener *want[MAX_SCAN];
+	size_t k = 0;
+
+	for (int i = 0; i < n && i < MAX_SCAN; i++) {
+		struct port_interest *pi = interest_of(ns->ino, socks[i].port);
+
+		if (pi && !set_find(pi, socks[i].sock_ino))
+			want[k++] = &socks[i];
+	}
+	sockdiag_find_owners(want, k);
 }
 
 /* One dump per namespace, shared by every port watched in it. */
@@ -333,6 +349,7 @@ static void scan_namespace(struct netns *ns, void *ctx)
 		log_warn("sock_diag dump failed: %s", strerror(-n));
 		return;
 	}
+	find_new_owners(ns, M.scan, n);
 	for (size_t it = 0; idmap_next(&M.interests, &it, &id, &value);) {
 		struct port_interest *pi = value;
 
@@ -351,10 +368,20 @@ static bool needs_polling(void)
 	return !bpf_events_enabled() && M.interests.count > 0;
 }
 
+/* Polling that falls behind misses short-lived listeners: say so. */
 static void poll_tick(struct loop *loop, void *ctx)
 {
+	uint64_t t0 = now_monotonic_ns(), interval = M.poll_interval_ms * NSEC_PER_MSEC, took;
+
 	(void)ctx;
+	if (M.poll_due_ns && t0 > M.poll_due_ns + interval)
+		log_debug("port poll %.1f ms late (interval %u ms)", (t0 - M.poll_due_ns) / 1e6,
+			  M.poll_interval_ms);
 	port_monitor_resync();
+	took = now_monotonic_ns() - t0;
+	if (took > interval)
+		log_debug("port poll took %.1f ms (interval %u ms)", took / 1e6, M.poll_interval_ms);
+	M.poll_due_ns = now_monotonic_ns() + interval;
 	if (needs_polling())
 		loop_timer_arm_in(loop, &M.poll_timer, M.poll_interval_ms * NSEC_PER_MSEC);
 }
@@ -370,13 +397,13 @@ static void seed(struct port_interest *pi)
 		log_warn("sock_diag check for port %u failed: %s", pi->port, strerror(-n));
 		return;
 	}
+	find_new_owners(pi->ns, M.scan, n);
 	for (int i = 0; i < n && i < MAX_SCAN; i++) {
 		struct tcp_listener l = M.scan[i];
 
 		if (l.port != pi->port || set_find(pi, l.sock_ino))
 			continue;
 		l.netns = pi->ns->ino;
-		sockdiag_find_owner(l.sock_ino, &l.pid, l.comm);
 		if (set_add(pi, &l))
 			log_warn("port %u: out of memory for its listener set", pi->port);
 	}
@@ -414,8 +441,10 @@ static int interest_new(struct netns *ns, uint16_t port, struct port_interest **
 	}
 	/* 2. ... then who listens already. */
 	seed(pi);
-	if (needs_polling() && !loop_timer_armed(&M.poll_timer))
+	if (needs_polling() && !loop_timer_armed(&M.poll_timer)) {
 		loop_timer_arm_in(M.loop, &M.poll_timer, M.poll_interval_ms * NSEC_PER_MSEC);
+		M.poll_due_ns = now_monotonic_ns() + M.poll_interval_ms * NSEC_PER_MSEC;
+	}
 	*out = pi;
 	return 0;
 }
@@ -488,5 +517,6 @@ void port_monitor_shutdown(void)
 	}
 	if (M.loop)
 		loop_timer_disarm(M.loop, &M.poll_timer);
+	M.poll_due_ns = 0;
 	idmap_free(&M.interests);
 }
