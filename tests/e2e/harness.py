@@ -8,6 +8,12 @@ Environment:
                   not load its eBPF programs FAILS the test: the kernel path is
                   what is under test, so it must never be skipped silently.
   CTLD_VALGRIND   "1": run the daemon under valgrind memcheck (slow)
+  CTLD_TIME_FACTOR  how much slower than a normal host this machine is (default
+                  1; tests/kernels sets 8 in its qemu TCG guests): scaled()
+                  multiplies timeouts and grace periods by it. The harness's
+                  own waits (wait_for, Daemon start/stop, Daemon.ctl) scale
+                  themselves; wrap the other timing numbers of a test in
+                  scaled() -- never a correctness assertion.
 """
 import os
 import shutil
@@ -30,7 +36,13 @@ CTLD = os.path.join(BUILD, "ctld-bpf")
 CTL = os.path.join(BUILD, "ctl")
 MODE = os.environ.get("CTLD_TEST_MODE", "bpf")
 VALGRIND = os.environ.get("CTLD_VALGRIND") == "1"
+TIME_FACTOR = float(os.environ.get("CTLD_TIME_FACTOR", "1"))
 _counter = [0]
+
+
+def scaled(seconds):
+    """A timeout, deadline or grace period, in seconds, scaled by CTLD_TIME_FACTOR."""
+    return seconds * TIME_FACTOR
 
 
 # ------------------------------------------------------------ /proc helpers
@@ -81,8 +93,8 @@ def alive(pid, starttime=None):
 
 
 def wait_for(pred, timeout=5.0, what="condition", step=0.01):
-    """Polls pred until it is truthy (returned) or fails after timeout."""
-    deadline = time.monotonic() + timeout
+    """Polls pred until it is truthy (returned) or fails after timeout (scaled)."""
+    deadline = time.monotonic() + scaled(timeout)
     while True:
         v = pred()
         if v:
@@ -133,7 +145,7 @@ class Daemon:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf, env=self.env,
                                      start_new_session=True)
-        deadline = time.monotonic() + timeout * (10 if VALGRIND else 1)
+        deadline = time.monotonic() + scaled(timeout) * (10 if VALGRIND else 1)
         while time.monotonic() < deadline:
             if os.path.exists(self.ready_file):
                 with open(self.ready_file) as f:
@@ -171,7 +183,7 @@ class Daemon:
         full_env.pop("CTLD_HOST", None)
         if env:
             full_env.update(env)
-        p = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=full_env,
+        p = subprocess.run(cmd, input=input, capture_output=True, timeout=scaled(timeout), env=full_env,
                            text=not isinstance(input, bytes))
         if check is not None and p.returncode != check:
             raise AssertionError("ctl %s exited %d, expected %d\nstdout: %s\nstderr: %s"
@@ -194,7 +206,7 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout * (10 if VALGRIND else 1))
+                self.proc.wait(scaled(timeout) * (10 if VALGRIND else 1))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -16,7 +16,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 RELEASE=$(ls "$TREE/lib/modules" | head -1)
 
-file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
+! readelf -l "$BUSYBOX" 2>/dev/null | grep -q "Requesting program interpreter" ||
     { echo "mkinitramfs.sh: $BUSYBOX is not static (install busybox-static)" >&2; exit 1; }
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/ctk-initrd.XXXXXX")
