@@ -195,7 +195,7 @@ def cmd_result(a):
         s["ok"] = s["ok"] and r["ok"]
 
     def state(name):
-        return features.get(name + "_at_boot", "?") + " -> " + features.get(name + "_at_end", "?")
+        return features.get(name + "_at_boot", "?") + " → " + features.get(name + "_at_end", "?")
 
     result = {
         "kernel": a.kernel,
