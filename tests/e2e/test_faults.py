@@ -699,7 +699,7 @@ class StormTest(unittest.TestCase):
                     self.assertGreater(st.exits_checked, 0)
             wait_for(lambda: zombies_of(d.pid) == [] and children(d.pid) == [], 5,
                      "no zombie or leftover children")
-            self.assertLess(took, 60, "the storm took too long")
+            self.assertLess(took, harness.scaled(60), "the storm took too long")
 
     @not_under_valgrind("valgrind needs descriptors of its own")
     def test_storm_short_of_descriptors(self):
@@ -711,7 +711,7 @@ class StormTest(unittest.TestCase):
         d = Daemon(start=False)
         d.args = [sys.executable, "-c", WITH_NOFILE, "128"] + d.args
         with d.start():
-            results, errors, took = storm(d, 4, 300, argv=("sleep", "0.5"))
+            results, errors, took = storm(d, 4, 300, argv=("sleep", "%g" % harness.scaled(0.5)))
             self.assertEqual(errors, [])
             accepted, refused = self.check_storm(results,
                                                  allowed_errors={(pb.SYSTEM, errno.EMFILE)})
