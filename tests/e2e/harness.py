@@ -41,7 +41,7 @@ _counter = [0]
 
 
 def scaled(seconds):
-    """A timeout, deadline or grace period, in seconds, scaled by CTLD_TIME_FACTOR."""
+    """A duration (timeout, grace period, time or CPU-time bound) scaled by CTLD_TIME_FACTOR."""
     return seconds * TIME_FACTOR
 
 
@@ -183,8 +183,8 @@ class Daemon:
         full_env.pop("CTLD_HOST", None)
         if env:
             full_env.update(env)
-        p = subprocess.run(cmd, input=input, capture_output=True, timeout=scaled(timeout), env=full_env,
-                           text=not isinstance(input, bytes))
+        p = subprocess.run(cmd, input=input, capture_output=True, timeout=scaled(timeout),
+                           env=full_env, text=not isinstance(input, bytes))
         if check is not None and p.returncode != check:
             raise AssertionError("ctl %s exited %d, expected %d\nstdout: %s\nstderr: %s"
                                  % (" ".join(args), p.returncode, check, p.stdout, p.stderr))
