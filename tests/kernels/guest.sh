@@ -5,7 +5,8 @@
 #   CTK_ROOT          the checkout (the host's path, visible read-only)
 #   CTK_BUILD         the build directory with ctld-bpf, ctl, tests/progs, kernels/probe
 #   CTK_MODES         e2e modes, e.g. "bpf nobpf"
-#   CTK_PATTERNS      unittest discover patterns, space or comma separated
+#   CTK_PATTERNS      space or comma separated: file patterns (test_*.py, run with
+#                     unittest discover -p) or test names (test_jobs.JobsTest.test_x)
 #   CTK_TIME_FACTOR   CTLD_TIME_FACTOR for the tests (emulation is slower)
 #   CTK_SUITE_TIMEOUT seconds one unittest run may take before it is killed
 # and writes into OUT_DIR:
@@ -66,8 +67,12 @@ main() {
             (
                 echo "$BASHPID" > "$cg/cgroup.procs" 2>/dev/null
                 export CTLD_BUILD=$CTK_BUILD CTLD_TEST_MODE=$mode CTLD_TIME_FACTOR=$CTK_TIME_FACTOR
-                exec timeout --kill-after=30 "$CTK_SUITE_TIMEOUT" \
-                    /usr/bin/python3 -m unittest discover -s tests/e2e -p "$pat" -v
+                case "$pat" in
+                *.py) exec timeout --kill-after=30 "$CTK_SUITE_TIMEOUT" \
+                    /usr/bin/python3 -m unittest discover -s tests/e2e -p "$pat" -v ;;
+                *) cd tests/e2e && exec timeout --kill-after=30 "$CTK_SUITE_TIMEOUT" \
+                    /usr/bin/python3 -m unittest -v "$pat" ;;
+                esac
             ) > "$log" 2>&1
             r=$?
             for _ in $(seq 50); do

@@ -11,8 +11,9 @@
 #
 # Variables (defaults measured to fit CI's budget; numbers in docs/kernels.md):
 #   KERNELS               kernels to boot: 5.10 (bullseye), 6.1 (bookworm), 6.12 (bookworm-backports)
-#   KERNEL_E2E_PATTERN    unittest discover pattern(s), comma or space separated, for every
-#                         kernel without its own KERNEL_E2E_PATTERN_<kernel>
+#   KERNEL_E2E_PATTERN    what to run, comma or space separated, on every kernel without its
+#                         own KERNEL_E2E_PATTERN_<kernel>: file patterns (test_*.py, for
+#                         unittest discover -p) or test names (test_jobs.JobsTest.test_env_and_cwd)
 #   KERNEL_E2E_PATTERN_<k> the pattern(s) for kernel <k>
 #   KERNEL_NOBPF          kernels that also run the suite with CTLD_TEST_MODE=nobpf
 #   KERNEL_TIME_FACTOR    CTLD_TIME_FACTOR in the guest (TCG is ~8x slower than the host)

@@ -204,7 +204,8 @@ def cmd_result(a):
         "deb": complete[1] if len(complete) > 1 else None,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git(a.root, "rev-parse", "HEAD"),
-        "dirty": bool(git(a.root, "status", "--porcelain", "--untracked-files=no")),
+        "dirty": bool(git(a.root, "status", "--porcelain", "--untracked-files=no", "--",
+                             ".", ":!docs/kernels.md")),
         "host": {"accel": a.accel, "smp": a.smp, "qemu": qemu_version()},
         "time_factor": float(env.get("CTK_TIME_FACTOR", "1")),
         "features": {
