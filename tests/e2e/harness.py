@@ -11,7 +11,8 @@ Environment:
   CTLD_TIME_FACTOR  how much slower than a normal host this machine is (default
                   1; tests/kernels sets 8 in its qemu TCG guests): scaled()
                   multiplies timeouts and grace periods by it. The harness's
-                  own waits (wait_for, Daemon start/stop, Daemon.ctl) scale
+                  own waits (wait_for, Daemon start/stop, Daemon.ctl, and the
+                  timeout of clients from Daemon.client/tcp_client) scale
                   themselves; wrap the other timing numbers of a test in
                   scaled() -- never a correctness assertion.
 """
@@ -170,9 +171,11 @@ class Daemon:
         return "127.0.0.1:%d" % self.tcp_port
 
     def client(self, **kw):
+        kw["timeout"] = scaled(kw.get("timeout", 10.0))  # 10 s: ctld_client's default
         return Client(unix=self.socket, **kw)
 
     def tcp_client(self, **kw):
+        kw["timeout"] = scaled(kw.get("timeout", 10.0))
         return Client(tcp=self.tcp, **kw)
 
     def ctl(self, *args, input=None, timeout=60, env=None, target=None, check=None):

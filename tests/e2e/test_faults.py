@@ -633,7 +633,7 @@ def storm(d, nclients, per_client, window=None, argv=("true",)):
 
                 send_more()
                 while len(replies) < per_client or any(terminal.get(j, 0) == 0 for j in jobs):
-                    note(c.recv_message(timeout=60))
+                    note(c.recv_message(timeout=harness.scaled(60)))
                     send_more()
                 try:  # anything late (a second terminal event) would come now
                     while True:
