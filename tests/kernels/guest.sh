@@ -5,14 +5,16 @@
 #   CTK_ROOT          the checkout (the host's path, visible read-only)
 #   CTK_BUILD         the build directory with ctld-bpf, ctl, tests/progs, kernels/probe
 #   CTK_MODES         e2e modes, e.g. "bpf nobpf"
-#   CTK_PATTERNS      space or comma separated: file patterns (test_*.py, run with
-#                     unittest discover -p) or test names (test_jobs.JobsTest.test_x)
+#   CTK_PATTERNS      space or comma separated: glob patterns (test_*.py, each run
+#                     with unittest discover -p), file names (test_jobs.py) and test
+#                     names (test_jobs.JobsTest.test_x), these run together in one process
 #   CTK_TIME_FACTOR   CTLD_TIME_FACTOR for the tests (emulation is slower)
 #   CTK_SUITE_TIMEOUT seconds one unittest run may take before it is killed
 # and writes into OUT_DIR:
 #   features.txt      key=value: release, BTF, LSMs, cgroup2 controllers, *_diag modules, ...
 #   probe.txt         tests/kernels/probe output (ringbuf, fentry/fexit/lsm/tp_btf/kprobe)
-#   e2e.txt           one line per unittest run: mode N pattern rc wall_seconds
+#   plan.txt          one line per planned unittest run: mode N what
+#   e2e.txt           one line per finished unittest run: mode N what rc wall_seconds
 #   e2e-MODE-N.log    that run's unittest -v output (written as it runs)
 #   dmesg.txt         the guest kernel's log at the end
 # Exit status: 0 when every unittest run passed.
@@ -52,10 +54,33 @@ main() {
         echo "probe=missing" > "$OUT/probe.txt"
     fi
 
+    # One unittest process per glob pattern (discover -p), and one for all the
+    # plain file and test names together (python under emulation takes ~10 s
+    # to start and import the suite).
+    globs=() names=()
+    set -f # the patterns are for unittest, not for the shell
+    for pat in ${CTK_PATTERNS//,/ }; do
+        case "$pat" in
+        *[*?[]*) globs+=("$pat") ;;
+        *) names+=("${pat%.py}") ;;
+        esac
+    done
+    runs=("${globs[@]}")
+    [ ${#names[@]} -eq 0 ] || runs+=("$(IFS=,; echo "${names[*]}")")
+    set +f
+    : > "$OUT/plan.txt"
+    n=0
+    for mode in $CTK_MODES; do
+        for pat in "${runs[@]}"; do
+            n=$((n + 1))
+            echo "$mode $n $pat" >> "$OUT/plan.txt"
+        done
+    done
+
     rc=0
     n=0
     for mode in $CTK_MODES; do
-        for pat in ${CTK_PATTERNS//,/ }; do
+        for pat in "${runs[@]}"; do
             n=$((n + 1))
             log=$OUT/e2e-$mode-$n.log
             echo "CTK: e2e mode=$mode pattern=$pat started at $(cut -d' ' -f1 /proc/uptime)s"
@@ -68,10 +93,10 @@ main() {
                 echo "$BASHPID" > "$cg/cgroup.procs" 2>/dev/null
                 export CTLD_BUILD=$CTK_BUILD CTLD_TEST_MODE=$mode CTLD_TIME_FACTOR=$CTK_TIME_FACTOR
                 case "$pat" in
-                *.py) exec timeout --kill-after=30 "$CTK_SUITE_TIMEOUT" \
+                *[*?[]*) exec timeout --kill-after=30 "$CTK_SUITE_TIMEOUT" \
                     /usr/bin/python3 -m unittest discover -s tests/e2e -p "$pat" -v ;;
                 *) cd tests/e2e && exec timeout --kill-after=30 "$CTK_SUITE_TIMEOUT" \
-                    /usr/bin/python3 -m unittest -v "$pat" ;;
+                    /usr/bin/python3 -m unittest -v ${pat//,/ } ;;
                 esac
             ) > "$log" 2>&1
             r=$?
