@@ -273,16 +273,15 @@ def cell_mode(res, mode):
     s = res.get("modes", {}).get(mode)
     if not s:
         return "—"
-    txt = "%s/%d" % ("pass" if s["ok"] else "**FAIL**", s["ran"])
+    txt = "%s: %d tests" % ("pass" if s["ok"] else "**FAIL**", s["ran"])
     bad = s["failures"] + s["errors"]
     if bad:
-        txt += " (%d failed)" % bad
+        txt += ", %d failed" % bad
     if s["skipped"]:
         txt += ", %d skipped" % s["skipped"]
+    txt += ", %.0f s" % s["wall_seconds"]
     pats = " ".join(s["patterns"])
-    if pats != "test_*.py":
-        txt += " `%s`" % pats
-    return txt + ", %.0fs" % s["wall_seconds"]
+    return txt + (" (all)" if pats == "test_*.py" else " (`%s`)" % pats)
 
 
 def cell_prog(p):
@@ -298,14 +297,14 @@ def cmd_docs(a):
             results.append(json.load(f))
     results.sort(key=lambda r: vkey(r["kernel"]))
     rows = ["| kernel | BTF | ringbuf | tp_btf | fentry / fexit / lsm | kprobe | inet_diag, tcp_diag (boot → end) "
-            "| cgroup2 controllers | e2e bpf (tests, time) | e2e nobpf | guest total | date | commit |",
+            "| cgroup2 controllers | e2e bpf | e2e nobpf | guest total | date | commit |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
     for r in results:
         f = r["features"]
         pr = f.get("programs", {})
         commit = (r.get("commit") or "?")[:12] + (" + local changes" if r.get("dirty") else "")
-        rows.append("| %s `%s` | %s | %s | %s | %s / %s / %s | %s | %s | %s | %s | %s | %.0fs | %s | %s |" % (
+        rows.append("| %s `%s` | %s | %s | %s | %s / %s / %s | %s | %s | %s | %s | %s | %.0f s | %s | %s |" % (
             r["kernel"], r.get("release"), "yes" if f.get("btf") else "**no**",
             "yes" if f.get("ringbuf") else "**no**", cell_prog(pr.get("tp_btf", {})),
             cell_prog(pr.get("fentry", {})), cell_prog(pr.get("fexit", {})), cell_prog(pr.get("lsm", {})),
