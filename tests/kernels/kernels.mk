@@ -3,9 +3,9 @@
 # on Debian's stock kernels, each booted under qemu (TCG) with the host's root
 # mounted read-only, against the binaries built here. See docs/kernels.md.
 #
-#   make test-kernels                       the CI subset (below): ~15 minutes on 2 cores
+#   make test-kernels                       the CI subset (below): ~14 minutes on 2 cores
 #   make test-kernels KERNELS=6.1 KERNEL_E2E_PATTERN='test_*.py'   one kernel, whole suite
-#   make test-kernels KERNEL_E2E_PATTERN_6.12=test_jobs.py         per-kernel pattern
+#   make test-kernels KERNEL_E2E_PATTERN_6.1='test_[!f]*.py'       per kernel: 6.1 all but test_faults
 #   make kernels-fetch                      only download and unpack the kernels
 #   make kernel-shell KERNEL=6.1            interactive guest (Ctrl-A X quits)
 #
@@ -15,8 +15,7 @@
 #                         own KERNEL_E2E_PATTERN_<kernel>: glob patterns (test_*.py, for
 #                         unittest discover -p), file names (test_jobs.py) or test names
 #                         (test_jobs.JobsTest.test_env_and_cwd). Default: the kernel-side
-#                         files, and on 6.1 every file but test_faults.py (given on the
-#                         command line, KERNEL_E2E_PATTERN applies to 6.1 too)
+#                         files (test_*.py: the whole suite, ~9-14 minutes per kernel)
 #   KERNEL_E2E_PATTERN_<k> the pattern(s) for kernel <k>
 #   KERNEL_NOBPF          kernels that also run the suite with CTLD_TEST_MODE=nobpf
 #   KERNEL_TIME_FACTOR    CTLD_TIME_FACTOR in the guest (TCG is ~8x slower than the host)
@@ -28,9 +27,6 @@
 KERNELS              ?= 5.10 6.1 6.12
 KERNEL_SIDE_TESTS    := test_kernel.py,test_watch_port.py,test_wakeups.py
 KERNEL_E2E_PATTERN   ?= $(KERNEL_SIDE_TESTS)
-# The default matrix's own choice for 6.1, used while KERNEL_E2E_PATTERN is
-# not given: every file but test_faults.py (its storms take ~5 min under TCG).
-KERNEL_DEFAULT_PATTERN_6.1 := test_[!f]*.py
 KERNEL_NOBPF         ?= 5.10
 KERNEL_TIME_FACTOR   ?= 8
 KERNEL_SMP           ?= 2
@@ -74,8 +70,7 @@ $(KERNEL_CACHE)/probe: tests/kernels/probe/probe.c $(KERNEL_CACHE)/probe.skel.h
 kernels-fetch: kernels-deps
 	$(Q)for k in $(KERNELS); do tests/kernels/fetch.sh $$k $(KERNEL_CACHE) >/dev/null || exit 1; done
 
-kernel_default = $(if $(filter file,$(origin KERNEL_E2E_PATTERN)),$(KERNEL_DEFAULT_PATTERN_$(1)))
-kernel_patterns = $(or $(KERNEL_E2E_PATTERN_$(1)),$(call kernel_default,$(1)),$(KERNEL_E2E_PATTERN))
+kernel_patterns = $(or $(KERNEL_E2E_PATTERN_$(1)),$(KERNEL_E2E_PATTERN))
 kernel_modes = bpf$(if $(filter $(1),$(KERNEL_NOBPF)), nobpf)
 
 test-kernels: all $(TEST_PROGS) kernels-deps $(KERNEL_CACHE)/probe
