@@ -171,7 +171,8 @@ def cmd_result(a):
                    and (r["ran"] or 0) > 0)
         if r["rc"] in (124, 137):
             problems.append("e2e mode=%s pattern=%s killed after %ss (CTK_SUITE_TIMEOUT), in %s"
-                            % (mode, pattern, env.get("CTK_SUITE_TIMEOUT"), r.get("interrupted_in")))
+                            % (mode, pattern, env.get("CTK_SUITE_TIMEOUT"),
+                               r.get("interrupted_in") or "(no test had started)"))
         elif r["summary"] is None:
             problems.append("e2e mode=%s pattern=%s: no unittest summary (rc %s)" % (mode, pattern, rc))
         elif (r["ran"] or 0) == 0:
@@ -252,7 +253,8 @@ def cmd_result(a):
 
     for r in runs:
         print("  KERNEL   %s %s %s: %s tests, %d failures, %d errors, %d skipped, %.0fs%s"
-              % (a.kernel, r["mode"], r["pattern"], r["ran"], r["failures"], r["errors"],
+              % (a.kernel, r["mode"], r["pattern"], "?" if r["ran"] is None else r["ran"],
+                 r["failures"], r["errors"],
                  r["skipped"], r["wall_seconds"], "" if r["ok"] else "  <== FAILED"))
         for t in r["failed_tests"]:
             first = t["reason"].splitlines()[0] if t["reason"] else ""
