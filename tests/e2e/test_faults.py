@@ -649,7 +649,7 @@ def storm(d, nclients, per_client, window=None, argv=("true",)):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
+        t.join(harness.scaled(120))
     return results, errors, time.monotonic() - t0
 
 
