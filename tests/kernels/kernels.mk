@@ -73,7 +73,7 @@ kernels-fetch: kernels-deps
 kernel_patterns = $(or $(KERNEL_E2E_PATTERN_$(1)),$(KERNEL_E2E_PATTERN))
 kernel_modes = bpf$(if $(filter $(1),$(KERNEL_NOBPF)), nobpf)
 
-test-kernels: all $(TEST_PROGS) kernels-deps $(KERNEL_CACHE)/probe
+test-kernels: deps all $(TEST_PROGS) kernels-deps $(KERNEL_CACHE)/probe
 	$(Q)failed=; \
 	$(foreach k,$(KERNELS),CTK_CACHE=$(KERNEL_CACHE) CTK_BUILD=$(BUILD) \
 		CTK_MODES='$(call kernel_modes,$(k))' CTK_PATTERNS='$(call kernel_patterns,$(k))' \
