@@ -148,6 +148,7 @@ $(BUILD) $(BUILD)/tests:
 
 # ------------------------------------------------------------------ tests
 include tests/tests.mk
+include tests/kernels/kernels.mk
 
 # Everything (what .ci/run calls): unit tests, the end-to-end suite in both
 # modes, the saved fuzz regressions and a short fuzzing run.

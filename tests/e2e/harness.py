@@ -8,6 +8,13 @@ Environment:
                   not load its eBPF programs FAILS the test: the kernel path is
                   what is under test, so it must never be skipped silently.
   CTLD_VALGRIND   "1": run the daemon under valgrind memcheck (slow)
+  CTLD_TIME_FACTOR  how much slower than a normal host this machine is (default
+                  1; tests/kernels sets 8 in its qemu TCG guests): scaled()
+                  multiplies timeouts and grace periods by it. The harness's
+                  own waits (wait_for, Daemon start/stop, Daemon.ctl, and the
+                  timeout of clients from Daemon.client/tcp_client) scale
+                  themselves; wrap the other timing numbers of a test in
+                  scaled() -- never a correctness assertion.
 """
 import json
 import os
@@ -32,6 +39,12 @@ CTLD = os.path.join(BUILD, "ctld-bpf")
 CTL = os.path.join(BUILD, "ctl")
 MODE = os.environ.get("CTLD_TEST_MODE", "bpf")
 VALGRIND = os.environ.get("CTLD_VALGRIND") == "1"
+TIME_FACTOR = float(os.environ.get("CTLD_TIME_FACTOR", "1"))
+
+
+def scaled(seconds):
+    """A duration (timeout, grace period, time or CPU-time bound) scaled by CTLD_TIME_FACTOR."""
+    return seconds * TIME_FACTOR
 
 
 # ------------------------------------------------------------ sockets, events
@@ -126,8 +139,8 @@ def alive(pid, starttime=None):
 
 
 def wait_for(pred, timeout=5.0, what="condition", step=0.01):
-    """Polls pred until it is truthy (returned) or fails after timeout."""
-    deadline = time.monotonic() + timeout
+    """Polls pred until it is truthy (returned) or fails after timeout (scaled)."""
+    deadline = time.monotonic() + scaled(timeout)
     while True:
         v = pred()
         if v:
@@ -170,13 +183,21 @@ class Daemon(ctld.testing.Daemon):
             self.start()
 
     def start(self, timeout=20):
-        super().start(timeout * (10 if VALGRIND else 1))
+        super().start(scaled(timeout) * (10 if VALGRIND else 1))
         with self.client() as c:
             if self.mode == "bpf" and not c.hello_reply.bpf:
                 raise AssertionError("CTLD_TEST_MODE=bpf but the daemon runs without eBPF "
                                      "(tests need root and BTF):\n" + self.log())
             self.spawner_pid = c.stats().spawner_pid
         return self
+
+    def client(self, **kw):
+        kw["timeout"] = scaled(kw.get("timeout", 10.0))  # 10 s: ctld_client's default
+        return super().client(**kw)
+
+    def tcp_client(self, **kw):
+        kw["timeout"] = scaled(kw.get("timeout", 10.0))
+        return super().tcp_client(**kw)
 
     def ctl(self, *args, input=None, timeout=60, env=None, target=None, check=None):
         """Runs the real CLI against this daemon; returns CompletedProcess (text)."""
@@ -186,15 +207,15 @@ class Daemon(ctld.testing.Daemon):
         full_env.pop("CTLD_HOST", None)
         if env:
             full_env.update(env)
-        p = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=full_env,
-                           text=not isinstance(input, bytes))
+        p = subprocess.run(cmd, input=input, capture_output=True, timeout=scaled(timeout),
+                           env=full_env, text=not isinstance(input, bytes))
         if check is not None and p.returncode != check:
             raise AssertionError("ctl %s exited %d, expected %d\nstdout: %s\nstderr: %s"
                                  % (" ".join(args), p.returncode, check, p.stdout, p.stderr))
         return p
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
-        rc = super().stop(sig, timeout * (10 if VALGRIND else 1))
+        rc = super().stop(sig, scaled(timeout) * (10 if VALGRIND else 1))
         if VALGRIND and rc == 99:
             with open(self.valgrind_log) as f:
                 raise AssertionError("valgrind found errors:\n" + f.read()[-20000:])

@@ -642,7 +642,7 @@ def storm(d, nclients, per_client, window=None, argv=("true",)):
 
                 send_more()
                 while len(replies) < per_client or any(terminal.get(j, 0) == 0 for j in jobs):
-                    note(c.recv_message(timeout=60))
+                    note(c.recv_message(timeout=harness.scaled(60)))
                     send_more()
                 try:  # anything late (a second terminal event) would come now
                     while True:
@@ -658,7 +658,7 @@ def storm(d, nclients, per_client, window=None, argv=("true",)):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
+        t.join(harness.scaled(120))
     return results, errors, time.monotonic() - t0
 
 
@@ -708,7 +708,7 @@ class StormTest(unittest.TestCase):
                     self.assertGreater(st.exits_checked, 0)
             wait_for(lambda: zombies_of(d.pid) == [] and job_children(d) == [], 5,
                      "no zombie or leftover children")
-            self.assertLess(took, 60, "the storm took too long")
+            self.assertLess(took, harness.scaled(60), "the storm took too long")
 
     @not_under_valgrind("valgrind needs descriptors of its own")
     def test_storm_short_of_descriptors(self):
@@ -720,7 +720,7 @@ class StormTest(unittest.TestCase):
         d = Daemon(start=False)
         d.args = [sys.executable, "-c", WITH_NOFILE, "128"] + d.args
         with d.start():
-            results, errors, took = storm(d, 4, 300, argv=("sleep", "0.5"))
+            results, errors, took = storm(d, 4, 300, argv=("sleep", "%g" % harness.scaled(0.5)))
             self.assertEqual(errors, [])
             accepted, refused = self.check_storm(results,
                                                  allowed_errors={(pb.SYSTEM, errno.EMFILE)})

@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, DaemonTestCase, pb
+from harness import Daemon, DaemonTestCase, pb, scaled
 
 
 def collect(c, job, timeout=60, slow=0.0):
@@ -129,9 +129,9 @@ class AttachTest(DaemonTestCase):
         # 200 KiB quickly, then wait: an attach gets an OutputDropped{BACKLOG}
         # for what is older than the 64 KiB backlog, then the rest.
         with self.d.client() as c:
-            job = c.run(["sh", "-c", "head -c 204800 /dev/zero | tr '\\0' x; sleep 0.5"],
-                        detach=True)
-            time.sleep(0.3)
+            job = c.run(["sh", "-c", "head -c 204800 /dev/zero | tr '\\0' x; sleep %g"
+                         % scaled(0.5)], detach=True)
+            time.sleep(scaled(0.3))
             with self.d.client() as late:
                 late.request(attach=pb.Attach(job=job))
                 first = late.next_event(timeout=5)

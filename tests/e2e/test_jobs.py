@@ -17,7 +17,8 @@ import threading
 import time
 import unittest
 
-from harness import alive, children, job_children, proc_stat, wait_for, zombies_of, Daemon, DaemonTestCase, CtldError, pb
+from harness import (alive, children, job_children, proc_stat, scaled, wait_for, zombies_of,
+                     Daemon, DaemonTestCase, CtldError, pb)
 
 RLIM_INFINITY = (1 << 64) - 1
 
@@ -365,13 +366,13 @@ class JobsTest(DaemonTestCase):
     # ------------------------------------------------------------ resources
     def test_rusage_and_wall_time(self):
         burn = ("import time\nt = time.process_time()\n"
-                "while time.process_time() - t < 0.25:\n"
+                "while time.process_time() - t < %g:\n" % scaled(0.25) +
                 "    for _ in range(20000):\n        pass\n")
         _, _, ev = self.run_job(["/usr/bin/python3", "-c", burn])
         e = ev.exited
         self.assertEqual(e.exit_code, 0)
         self.assertGreater(e.user_us, 100000)
-        self.assertGreater(e.user_us + e.sys_us, 240000)
+        self.assertGreater(e.user_us + e.sys_us, scaled(240000))
         self.assertLess(e.user_us + e.sys_us, 20 * 1000000)
         self.assertGreater(e.max_rss_kb, 1000)
         self.assertLess(e.max_rss_kb, 1 << 20)
@@ -384,7 +385,7 @@ class JobsTest(DaemonTestCase):
         e = ev.exited
         self.assertGreaterEqual(e.wall_ns, 300 * 1000000)
         self.assertLessEqual(e.wall_ns, took * 1e9)
-        self.assertLess(e.user_us + e.sys_us, 200000)
+        self.assertLess(e.user_us + e.sys_us, scaled(200000))
 
     # ------------------------------------------------------------ environment
     def test_env_and_cwd(self):
