@@ -8,13 +8,16 @@ and its own polling fallback, in one run, reported as ratios.
 
 Sections (each a function of measure.py, in this order):
   1. command overhead     30 consecutive /bin/echo runs x 20, variants interleaved
-  2. listen detection     listen() return -> PortListening, eBPF vs polling;
+  2. listen detection     listen() return -> PortListening: eBPF, eBPF while a
+                          job forks, polling;
                           daemon CPU while idle with 100 watched ports
   3. interference         BPF cost per program call (bpf_stats) under fork and
                           TCP storms; storm throughput with vs without the daemon
   4. footprint            binary size, exec -> ready, RSS idle
   5. scale                1000 concurrent jobs, 64 concurrent clients,
                           ring buffer pushed hard while the daemon is stopped
+  6. time to ready        redis-server via sh -c: ctl run --wait-port against a
+                          redis-cli ping loop (100 ms) and a 10 ms connect loop
 
 bench.py is the driver (options, order, results files); measure.py
 measures, procs.py starts and stops what is measured, report.py writes the
@@ -35,7 +38,8 @@ from report import TARGETS, headline, machine, markdown, plot
 
 # ---------------------------------------------------------------- main
 
-SECTIONS = ["command_overhead", "listen", "idle_cpu", "interference", "footprint", "scale"]
+SECTIONS = ["command_overhead", "listen", "idle_cpu", "interference", "footprint", "scale",
+            "time_to_ready"]
 
 
 def config(args):
@@ -47,6 +51,7 @@ def config(args):
         c.cost_seconds, c.storm_seconds, c.storm_reps = 0.5, 0.5, 3
         c.starts = 3
         c.jobs, c.job_seconds, c.client_runs, c.ring_forks = 200, 1, 3, 20000
+        c.ready_reps = 3
     else:
         c.reps, c.runs = 20, 30
         c.listen_trials = 200
@@ -54,6 +59,7 @@ def config(args):
         c.cost_seconds, c.storm_seconds, c.storm_reps = 2, 1, 10
         c.starts = 7
         c.jobs, c.job_seconds, c.client_runs, c.ring_forks = 1000, 2, 20, 20000
+        c.ready_reps = 15
     return c
 
 
@@ -92,7 +98,8 @@ def main():
     t0 = time.monotonic()
     funcs = {"command_overhead": measure.command_overhead, "listen": measure.listen_detection,
              "idle_cpu": measure.idle_cpu, "interference": measure.interference,
-             "footprint": measure.footprint, "scale": measure.scale}
+             "footprint": measure.footprint, "scale": measure.scale,
+             "time_to_ready": measure.time_to_ready}
     try:
         for name in sections:
             res["results"][name] = funcs[name](cfg)

@@ -15,6 +15,8 @@ TARGETS = {
     "persistent_ratio": 1.10,    # ctld-bpf via a persistent client / direct spawn
     "ssh_mux_factor": 10.0,      # multiplexed ssh / ctld-bpf persistent client
     "listen_p50_us": 100.0,
+    "listen_forking_p50_us": 50.0,   # delivery while a job forks beside it
+    "listen_forking_p99_us": 500.0,
     "idle_cpu_pct": 0.1,         # "near zero": under 0.1 % of one CPU
     "bpf_ns_per_call": 200.0,
     "storm_slowdown_pct": 2.0,
@@ -117,16 +119,37 @@ def table(res):
                          status(f >= T["ssh_mux_factor"], "%.1f×" % (T["ssh_mux_factor"] - f))))
     ld = res.get("listen")
     if ld:
-        for m, label in (("ebpf", "eBPF"), ("polling", "polling every %d ms" % ld["poll_interval_ms"])):
+        for m, label in (("ebpf", "eBPF"), ("ebpf_forking", "eBPF, a job forking beside it"),
+                         ("polling", "polling every %d ms" % ld["poll_interval_ms"])):
+            if m not in ld:
+                continue
             s = ld[m]["latency_us"]
             target = st = "—"
             if m == "ebpf":
                 target = "p50 target < %.0f µs" % T["listen_p50_us"]
                 st = status(s["median"] < T["listen_p50_us"],
                             "%.0f µs" % (s["median"] - T["listen_p50_us"]))
-            rows.append(("listen() returns → client holds PortListening, %s (%d trials)"
-                         % (label, s["n"]), "p50 %s, p99 %s" % (fmt_us(s["median"]),
-                                                                fmt_us(s["p99"])), target, st))
+            if m == "ebpf_forking":
+                p50, p99 = T["listen_forking_p50_us"], T["listen_forking_p99_us"]
+                target = "target p50 ≤ %.0f µs, p99 ≤ %.0f µs, 0 missed" % (p50, p99)
+                miss = []
+                if s["median"] > p50:
+                    miss.append("p50 by %.0f µs" % (s["median"] - p50))
+                if s["p99"] > p99:
+                    miss.append("p99 by %.0f µs" % (s["p99"] - p99))
+                if ld[m]["failed"]:
+                    miss.append("%d missed" % ld[m]["failed"])
+                st = status(not miss, ", ".join(miss))
+            rows.append(("listen() returns → client holds PortListening, %s (%d trials%s)"
+                         % (label, s["n"], ", %d missed" % ld[m]["failed"] if ld[m]["failed"]
+                            else ""), "p50 %s, p99 %s" % (fmt_us(s["median"]), fmt_us(s["p99"])),
+                         target, st))
+    if ld and "wake_floor_us" in ld:
+        w = ld["wake_floor_us"]
+        rows.append(("this machine's wake-up floor: a process blocked in read() takes a pipe "
+                     "write (%d trials)" % w["n"], "p50 %s, p99 %s" % (fmt_us(w["median"]),
+                                                                   fmt_us(w["p99"])),
+                     "a delivery pays it twice (daemon, client)", "—"))
     idle = res.get("idle_cpu")
     if idle:
         for m in ("ebpf", "polling"):
@@ -226,6 +249,21 @@ def table(res):
                                                        "%d" % (r["records_expected"] - r["accounted"]),
                                                        "arrived" if r["exited"] else "MISSING"),
                      "ok" if r["none_silent"] and r["exited"] else "FAILED"))
+    tr = res.get("time_to_ready")
+    if tr:
+        base = tr["ctl_wait_port"]["time_ms"].get("median")
+        for key, label in (("ctl_wait_port", "`ctl run --wait-port` (kernel-notified)"),
+                           ("redis_cli_poll_100ms", "`until redis-cli ping; do sleep 0.1; done`"),
+                           ("connect_poll_10ms", "TCP connect every 10 ms")):
+            r = tr[key]
+            s = r["time_ms"]
+            ok = not r["missed"] and not r["false_ready"]
+            rows.append(("redis-server via `sh -c` until it answers: %s (%d runs)" % (label, s["n"]),
+                         "%s (p10–p90 %.1f–%.1f)" % (fmt_ms(s["median"]), s["p10"], s["p90"])
+                         if s["n"] else "—",
+                         "%.2f× ctl" % (s["median"] / base) if s["n"] and base else "—",
+                         "%d missed, %d false ready" % (r["missed"], r["false_ready"])
+                         + ("" if ok else ": FAILED")))
     return rows
 
 
@@ -346,6 +384,15 @@ def headline(res):
         out.append(("listen p50 eBPF / polling", "%.1f µs / %.0f µs" % (
             r["listen"]["ebpf"]["latency_us"]["median"],
             r["listen"]["polling"]["latency_us"]["median"])))
+        if "ebpf_forking" in r["listen"]:
+            f = r["listen"]["ebpf_forking"]
+            out.append(("listen eBPF, job forking: p50 / p99 / missed", "%.1f µs / %.1f µs / %d" % (
+                f["latency_us"]["median"], f["latency_us"]["p99"], f["failed"])))
+    if "time_to_ready" in r:
+        t = r["time_to_ready"]
+        out.append(("redis ready: ctl / redis-cli 100 ms / connect 10 ms", " / ".join(
+            "%.1f ms" % (t[k]["time_ms"].get("median") or 0)
+            for k in ("ctl_wait_port", "redis_cli_poll_100ms", "connect_poll_10ms"))))
     if "interference" in r:
         for kind in ("fork", "tcp"):
             out.append(("%s storm on / off" % kind,

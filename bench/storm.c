@@ -8,6 +8,12 @@
  *                          up), for SECONDS
  *   storm forkn DELAY_MS N after DELAY_MS, N fork/exit pairs as fast as
  *                          possible (the ring-buffer pressure job)
+ *   storm wake N           the machine's wake-up floor: N times, after a
+ *                          random 0-20 ms, one process writes its clock into
+ *                          a pipe that another, blocked in read(), takes;
+ *                          prints {"wake_ns":[...]} (what a delivery through
+ *                          the daemon pays at least twice: the daemon wakes,
+ *                          then the client)
  *
  * fork and tcp print {"ops":N,"ns":T,"cpu_ns":C}: wall time, and CPU time
  * of the storm and its reaped children (getrusage), so the harness can
@@ -77,6 +83,44 @@ static int tcp_once(int lfd, const struct sockaddr_in *sa)
 	return 0;
 }
 
+/* One-way pipe wake-up latencies, from a child blocked in read(). */
+static int wake(long n)
+{
+	int p[2], q[2];
+	pid_t pid;
+
+	if (n <= 0 || pipe(p) || pipe(q))
+		return 1;
+	pid = fork();
+	if (pid == 0) {
+		uint64_t t, *lat = calloc((size_t)n, sizeof(*lat));
+		long k = 0;
+
+		close(p[1]);
+		close(q[0]);
+		while (lat && k < n && read(p[0], &t, sizeof(t)) == sizeof(t))
+			lat[k++] = now_ns() - t;
+		printf("{\"wake_ns\":[");
+		for (long i = 0; i < k; i++)
+			printf("%s%llu", i ? "," : "", (unsigned long long)lat[i]);
+		printf("]}\n");
+		fflush(stdout);
+		_exit(0);
+	}
+	close(p[0]);
+	srand((unsigned)getpid());
+	for (long i = 0; i < n; i++) {
+		uint64_t t;
+
+		usleep((useconds_t)(rand() % 20000));
+		t = now_ns();
+		if (write(p[1], &t, sizeof(t)) != sizeof(t))
+			return 1;
+	}
+	close(p[1]);
+	return waitpid(pid, NULL, 0) == pid ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -94,8 +138,11 @@ int main(int argc, char **argv)
 		printf("forked %ld\n", n);
 		return 0;
 	}
+	if (argc == 3 && strcmp(argv[1], "wake") == 0)
+		return wake(atol(argv[2]));
 	if (argc != 3 || (strcmp(argv[1], "fork") && strcmp(argv[1], "tcp"))) {
-		fprintf(stderr, "usage: storm fork|tcp SECONDS | storm forkn DELAY_MS N\n");
+		fprintf(stderr, "usage: storm fork|tcp SECONDS | storm forkn DELAY_MS N | "
+				"storm wake N\n");
 		return 64;
 	}
 	tcp = strcmp(argv[1], "tcp") == 0;
