@@ -306,6 +306,13 @@ static __always_inline void submit_listener(const struct sock *sk, const struct 
 	ev->port = key->port;
 	read_sock_address(sk, ev);
 	read_owner_job(ev, tgid);
+	/* close() and exit shut a listener down (SHUTDOWN_MASK) before it
+	 * goes LISTEN -> CLOSE; a failed listen() goes back to CLOSE without.
+	 * So user space can tell a listener that closed before it was
+	 * confirmed from one that never listened (shutdown(SHUT_RD) of a
+	 * listener looks like the latter, but only matters in that window). */
+	if (kind == CTLD_EV_CLOSE)
+		ev->status = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) != 0;
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
 	/* Always wake the daemon: a client is waiting for this one. The
 	 * default (adaptive) wake-up only fires when the daemon has read

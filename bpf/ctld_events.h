@@ -42,7 +42,9 @@ struct ctld_event {
 	__u32 pid;       /* EXIT: tgid; FORK: child tgid; LISTEN/CLOSE: owner tgid */
 	__u32 ppid;      /* FORK: parent tgid */
 	__u32 root_pid;  /* the job's main pid (0: the process is not tracked) */
-	__u32 status;    /* EXIT: wait status, (code << 8) | signal | 0x80 core */
+	__u32 status;    /* EXIT: wait status, (code << 8) | signal | 0x80 core;
+			  * CLOSE: 1 if the socket was shut down first (close(),
+			  * exit: a listener closing), 0 if not (listen() failed) */
 	__u32 netns;     /* LISTEN/CLOSE: network namespace inode */
 	__u16 port;      /* LISTEN/CLOSE: host byte order */
 	__u16 family;    /* AF_INET or AF_INET6 */

@@ -427,6 +427,31 @@ static void monitor_unconfirmable_candidate(void **state)
 	port_monitor_unsubscribe(&T.subs[0]);
 }
 
+/* A listener that closes before the daemon looked (a 3 ms server, a busy
+ * daemon) was still there: its CLOSE says it had been hashed, so it is
+ * told as listening, then closed, never as a failed listen(); a CLOSE that
+ * was never hashed is the failure. (Before, both were "failed".) */
+static void monitor_short_lived_listener(void **state)
+{
+	struct tcp_listener brief = listener(95, 1400), failed = listener(96, 1401);
+
+	(void)state;
+	subscribe(0);
+	port_monitor_kernel_listen(&brief); /* not in any dump: it is already gone */
+	brief.listened = true;
+	port_monitor_kernel_close(&brief);
+	assert_int_equal(T.nheard, 2);
+	expect(0, 0, 'L', 95);
+	expect(1, 0, 'C', 95);
+	port_monitor_kernel_listen(&failed);
+	port_monitor_kernel_close(&failed);
+	assert_int_equal(T.nheard, 3);
+	expect(2, 0, 'F', 96);
+	pump_ms(700); /* no retry of either is left to say anything */
+	assert_int_equal(T.nheard, 3);
+	port_monitor_unsubscribe(&T.subs[0]);
+}
+
 /* Without BPF a poll finds listeners; it stops with the last subscriber. */
 static void monitor_polls_without_bpf(void **state)
 {
@@ -459,7 +484,7 @@ int main(void)
 		TC(monitor_candidate_retried),	    TC(monitor_failed_listen),
 		TC(monitor_every_listener_closes),  TC(monitor_unsubscribe_inside_callback),
 		TC(monitor_resync_reports_difference), TC(monitor_polls_without_bpf),
-		TC(monitor_unconfirmable_candidate),
+		TC(monitor_unconfirmable_candidate), TC(monitor_short_lived_listener),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

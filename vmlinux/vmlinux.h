@@ -113,6 +113,9 @@ struct socket {
 struct sock {
 	struct sock_common __sk_common;
 	struct socket *sk_socket;
+	/* a u8 since 6.4, a 2-bit field before: read with
+	 * BPF_CORE_READ_BITFIELD_PROBED, which fits either */
+	unsigned char sk_shutdown;
 };
 
 struct signal_struct {

@@ -13,7 +13,7 @@ import time
 import unittest
 import uuid
 
-from harness import (CtldError, DaemonTestCase, expect_event, expect_silence, free_port,
+from harness import (MODE, CtldError, DaemonTestCase, expect_event, expect_silence, free_port,
                      listening_socket, not_under_valgrind, pb, preload)
 
 
@@ -96,6 +96,42 @@ class WatchPortTest(DaemonTestCase):
             self.assertEqual(pc.addr, "0.0.0.0")
             b.close()
             expect_silence(c, 0.2)
+
+    def test_short_lived_listeners_are_reported(self):
+        """Listeners closed microseconds after listen(), often before the
+        daemon could confirm them: each one listened, so each is reported
+        (listening, then closed), never taken for a failed listen() -- and a
+        failed listen() among them still is not. With polling, what lives
+        shorter than the poll interval is not seen, and nothing is made up."""
+        port = free_port()
+        n = 100
+        with self.d.client() as c:
+            w = self.watch(c, port)
+            for i in range(n):
+                s = listening_socket(port, reuse=True)
+                # every tenth time, a listen() that fails next to it
+                t = listening_socket(port, reuse=True) if i % 10 == 0 else None
+                s.listen()
+                if t:
+                    with self.assertRaises(OSError):
+                        t.listen()
+                    t.close()
+                s.close()
+            events = []
+            try:
+                while True:
+                    events.append(c.next_event(timeout=1.0))
+            except TimeoutError:
+                pass
+        kinds = [ev.WhichOneof("kind") for ev in events]
+        self.assertEqual(set(kinds) - {"port_listening", "port_closed"}, set())
+        self.assertTrue(all(getattr(ev, k).watch == w for ev, k in zip(events, kinds)))
+        pids = {getattr(ev, k).pid for ev, k in zip(events, kinds)}
+        self.assertLessEqual(pids, {os.getpid()})
+        if MODE == "bpf":
+            self.assertEqual(kinds, ["port_listening", "port_closed"] * n)
+        else:
+            self.assertEqual(kinds.count("port_listening"), kinds.count("port_closed"))
 
     def test_timeout(self):
         port = free_port()

@@ -115,6 +115,7 @@ static int handle_record(void *ctx, void *data, size_t size)
 		break;
 	case CTLD_EV_CLOSE:
 		decode_listener(ev, &l);
+		l.listened = ev->status != 0;
 		ops->listen_stopped(&l, ops->ctx);
 		break;
 	}

@@ -27,6 +27,8 @@ struct tcp_listener {
 	uint16_t port;     /* host byte order */
 	uint16_t family;   /* AF_INET or AF_INET6 */
 	uint8_t addr[16];  /* IPv4 in the first 4 bytes */
+	bool listened;     /* a kernel CLOSE record: the socket had listened (it was
+			    * closed); false: its listen() failed */
 	char comm[CTLD_COMM_LEN];
 };
 

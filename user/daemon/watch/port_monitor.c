@@ -279,17 +279,30 @@ void port_monitor_kernel_close(const struct tcp_listener *l)
 	struct tcp_listener *known;
 
 	for (struct candidate *c = M.candidates; c; c = c->next) {
-		if (c->l.sock_ino == l->sock_ino) {
-			/* LISTEN then CLOSE before it was ever hashed: listen() failed. */
-			struct tcp_listener failed = c->l;
+		if (c->l.sock_ino != l->sock_ino)
+			continue;
+		if (l->listened) {
+			/* it listened, and closed before we confirmed it (a
+			 * short-lived listener, a slow daemon): it was there */
+			struct tcp_listener was = c->l;
 
-			log_info("port %u: listen() by pid %d (%s) failed; not reported", l->port,
-				 failed.pid, failed.comm);
 			candidate_free(c);
 			if (pi)
-				notify(pi, LISTEN_FAILED, &failed);
+				listener_joined(pi, &was);
+			pi = interest_of(l->netns, l->port); /* a subscriber may have ended it */
+			if (pi && (known = set_find(pi, l->sock_ino)))
+				listener_left(pi, known);
 			return;
 		}
+		/* LISTEN then CLOSE before it was ever hashed: listen() failed. */
+		struct tcp_listener failed = c->l;
+
+		log_info("port %u: listen() by pid %d (%s) failed; not reported", l->port,
+			 failed.pid, failed.comm);
+		candidate_free(c);
+		if (pi)
+			notify(pi, LISTEN_FAILED, &failed);
+		return;
 	}
 	if (pi && (known = set_find(pi, l->sock_ino)))
 		listener_left(pi, known);
