@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +34,7 @@ enum opt_id {
 	OPT_NAME, OPT_CLEAN_ENV, OPT_STDOUT, OPT_STDERR, OPT_USER, OPT_GROUP, OPT_RLIMIT,
 	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT, OPT_WAIT_TREE,
 	OPT_WAIT_LOG, OPT_WAIT_FILE, OPT_WAIT_SIZE, OPT_WAIT_ANY, OPT_KEEP_RUNNING,
-	OPT_NO_BACKLOG, OPT_MAIN_ONLY, OPT_ADDR, OPT_NETNS, OPT_SIZE, OPT_EVENTS,
+	OPT_NO_BACKLOG, OPT_MAIN_ONLY, OPT_GRACE, OPT_ADDR, OPT_NETNS, OPT_SIZE, OPT_EVENTS,
 };
 
 struct opt_def {
@@ -78,6 +79,7 @@ static const struct opt_def opt_defs[] = {
 	{ "no-backlog", OPT_NO_BACKLOG, no_argument, C(CLI_ATTACH) },
 	{ "signal", OPT_SIGNAL, required_argument, C(CLI_KILL) },
 	{ "main-only", OPT_MAIN_ONLY, no_argument, C(CLI_KILL) },
+	{ "grace", OPT_GRACE, required_argument, C(CLI_KILL) },
 	{ "running", OPT_RUNNING, no_argument, C(CLI_LIST) },
 	{ "addr", OPT_ADDR, required_argument, C(CLI_WATCH_PORT) },
 	{ "netns", OPT_NETNS, required_argument, C(CLI_WATCH_PORT) },
@@ -271,6 +273,8 @@ static int apply_opt(struct cli_args *a, struct target_opts *t, int id, const ch
 	case OPT_MAIN_ONLY:
 		a->main_only = true;
 		return 0;
+	case OPT_GRACE:
+		return cli_parse_timeout(val, &a->grace_ms, err, errlen);
 	case OPT_RUNNING:
 		a->running_only = true;
 		return 0;
@@ -420,9 +424,16 @@ static int finish_command(struct cli_args *a, char **ops, int nops, char *err, s
 	if (want_operands(a->cmd, nops, operands[a->cmd], err, errlen))
 		return -EINVAL;
 	switch (a->cmd) {
+	case CLI_KILL:
+		if (a->grace_ms && a->main_only)
+			return errorf(err, errlen, -EINVAL,
+				      "kill: --grace escalates on the whole tree; not with --main-only");
+		if (a->grace_ms && a->signal == SIGKILL)
+			return errorf(err, errlen, -EINVAL, "kill: --grace with SIGKILL: nothing to "
+							    "escalate to");
+		return cli_parse_job(ops[0], &a->job, err, errlen);
 	case CLI_WAIT:
 	case CLI_ATTACH:
-	case CLI_KILL:
 		return cli_parse_job(ops[0], &a->job, err, errlen);
 	case CLI_WATCH_PORT:
 		if (cli_parse_port(ops[0], &port, err, errlen))

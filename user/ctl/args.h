@@ -67,6 +67,7 @@ struct cli_args {
 	bool no_backlog;
 	int signal;
 	bool main_only;
+	uint32_t grace_ms; /* kill --grace: SIGKILL what is left after it */
 	/* list */
 	bool running_only;
 	/* watch-port (and run --wait-port), watch-file */

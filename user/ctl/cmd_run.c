@@ -158,7 +158,27 @@ static void json_exited(struct host *h, const ctld_Exited *e)
 		json_add_u64(j, "descendants", e->descendants);
 	if (e->pipes_held)
 		json_add_bool(j, "pipes_held", true);
+	if (e->escalated)
+		json_add_bool(j, "escalated", true);
 	jend(h);
+}
+
+/* kill --grace: what ended the job. */
+static void killed_with_grace(struct host *h, const ctld_Exited *e)
+{
+	const char *sig = signal_name(e->signal), *asked = signal_name(G.args.signal ?
+								    G.args.signal : SIGTERM);
+	char dur[32];
+
+	fmt_ms(G.args.grace_ms, dur, sizeof(dur));
+	if (e->escalated)
+		say(h, "job %llu was still running %s after SIG%s: killed with SIGKILL",
+		    (unsigned long long)e->job, dur, asked ? asked : "?");
+	else if (e->signal)
+		say(h, "job %llu ended on SIG%s", (unsigned long long)e->job, sig ? sig : "?");
+	else
+		say(h, "job %llu exited with status %d", (unsigned long long)e->job, e->exit_code);
+	host_finish(h, 0);
 }
 
 static void on_exited(struct host *h, const ctld_Exited *e)
@@ -168,6 +188,10 @@ static void on_exited(struct host *h, const ctld_Exited *e)
 
 	if (G.args.json)
 		json_exited(h, e);
+	if (G.args.cmd == CLI_KILL) {
+		killed_with_grace(h, e);
+		return;
+	}
 	if (h->not_ready) {
 		/* NotReady said why (and that the job was killed for it) */
 		if (h->ended_early)
@@ -346,6 +370,8 @@ static void begin(struct host *h)
 		s->job = G.args.job;
 		s->signal = G.args.signal ? G.args.signal : SIGTERM;
 		s->main_only = G.args.main_only;
+		s->grace_ms = G.args.grace_ms;
+		h->job = G.args.job;
 		host_send(h, REQ_KILL);
 	}
 	}
@@ -361,7 +387,14 @@ static void on_reply(struct host *h, enum req_kind kind, const ctld_Reply *r)
 		h->pending_signal = 0;
 		break;
 	case REQ_KILL:
-		host_finish(h, 0);
+		if (!G.args.grace_ms) {
+			host_finish(h, 0);
+			break;
+		}
+		/* --grace: stay until the job is gone, to say what ended it */
+		request(ctld_Request_attach_tag)->body.attach =
+			(ctld_Attach){ .job = h->job, .no_output = true };
+		host_send(h, REQ_ATTACH);
 		break;
 	default: /* REQ_ATTACH: the events follow */
 		break;

@@ -180,16 +180,21 @@ static const struct {
 	},
 	[CLI_KILL] = {
 		"kill",
-		"usage: ctl kill [--signal SIG] [--main-only] JOB\n",
+		"usage: ctl kill [--signal SIG] [--grace DUR | --main-only] JOB\n",
 		"Sends a signal to job JOB: to its whole process tree, or only to its main\n"
-		"process with --main-only.\n"
+		"process with --main-only. With --grace, a stopped tree is continued so it can\n"
+		"act on the signal, ctl waits for the job to end, and whatever is left of its\n"
+		"tree after DUR is killed with SIGKILL; ctl says which ended it (exit 0 once\n"
+		"the job is gone).\n"
 		"\n"
 		"Options:\n"
 		"  -s, --signal SIG         TERM (default), KILL, SIGINT, hup, 9, ...\n"
+		"      --grace DUR          SIGKILL what is left after DUR (250ms, 10s, ...)\n"
 		"      --main-only          only the job's main process\n"
 		"\n"
 		"Examples:\n"
 		"  ctl kill 3\n"
+		"  ctl kill --grace 5s 3        TERM, then KILL after 5 s if needed\n"
 		"  ctl kill --signal KILL 3\n",
 	},
 	[CLI_LIST] = {

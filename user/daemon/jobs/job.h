@@ -47,6 +47,8 @@ struct job {
 	bool follow_tree; /* Run.ready: over when the whole tree is (pipes aside) */
 	struct loop_timer timeout;
 	bool timed_out;
+	struct loop_timer escalate; /* Signal.grace_ms: SIGKILL what is left */
+	bool escalated;
 	int exec_errno;
 	char exec_text[sizeof(((ctld_ExecFailed *)0)->text)];
 	uint64_t start_mono_ns, start_real_ns;
@@ -133,6 +135,8 @@ void job_send_terminal(struct job *j, uint64_t session);
 /* The job's whole tree: proc_tree_signal(), and without eBPF also the
  * processes that hold its output pipes. */
 void job_signal_tree(struct job *j, int sig);
+/* Its main process or any process of its tree still lives. */
+bool job_tree_alive(struct job *j);
 
 /* ------------------------------------------------------------ job_output.c */
 

@@ -95,6 +95,7 @@ static void fill_exited(const struct job *j, ctld_Exited *e)
 	e->max_rss_kb = (uint64_t)j->ru.ru_maxrss;
 	e->wall_ns = end > j->start_mono_ns ? end - j->start_mono_ns : 0;
 	e->timed_out = j->timed_out;
+	e->escalated = j->escalated;
 	e->descendants = j->descendants;
 	e->pipes_held = j->pipes_held;
 }

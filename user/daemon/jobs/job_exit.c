@@ -118,6 +118,11 @@ static bool tree_gone(struct job *j)
 	return n <= 0 && (bpf_events_enabled() || !job_output_has_writers(j));
 }
 
+bool job_tree_alive(struct job *j)
+{
+	return !j->tree.reaped || !tree_gone(j);
+}
+
 void job_signal_tree(struct job *j, int sig)
 {
 	proc_tree_signal(&j->tree, sig);

@@ -110,6 +110,7 @@ void job_free(struct job *j)
 	if (j->tree.pidfd >= 0)
 		close(j->tree.pidfd);
 	loop_timer_disarm(T.loop, &j->timeout);
+	loop_timer_disarm(T.loop, &j->escalate);
 	job_detach_all(j);
 	free(j);
 }

@@ -93,6 +93,20 @@ static void timeout_fired(struct loop *loop, void *ctx)
 	job_signal_tree(j, SIGKILL);
 }
 
+/* Signal.grace_ms ran out: the tree did not end on the signal. */
+static void escalate_fired(struct loop *loop, void *ctx)
+{
+	struct job *j = ctx;
+
+	(void)loop;
+	if (!job_tree_alive(j))
+		return;
+	log_info("job %llu: still running after its grace period, sending SIGKILL",
+		 (unsigned long long)j->id);
+	j->escalated = true;
+	job_signal_tree(j, SIGKILL);
+}
+
 /* Pipes, then the process. 0 when a child was created (exec may still have
  * failed: j->exec_errno), or -errno with err filled. */
 static int start_process(struct job *j, const ctld_Run *run, struct run_spec *spec, char *err,
@@ -209,6 +223,7 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
 		goto out;
 	}
+	loop_timer_init(&j->escalate, escalate_fired, j);
 	j->wait_tree = run->wait_tree;
 	/* A job waited on for readiness is its tree: `sh -c 'server &'` stays
 	 * the job (listed, killable) while the server it left runs. */
@@ -239,6 +254,19 @@ out:
 
 /* ------------------------------------------------------------ signal */
 
+/* Signal with grace_ms: a stopped tree is continued so it can act on the
+ * signal, and what is left after grace_ms is killed (the earliest of
+ * several deadlines holds). */
+static void escalate_after(struct job *j, int sig, uint32_t grace_ms)
+{
+	uint64_t at = now_monotonic_ns() + (uint64_t)grace_ms * NSEC_PER_MSEC;
+
+	if (sig != SIGKILL && sig != SIGCONT && sig != SIGSTOP)
+		job_signal_tree(j, SIGCONT);
+	if (!loop_timer_armed(&j->escalate) || at < j->escalate.deadline_ns)
+		loop_timer_arm(J.loop, &j->escalate, at);
+}
+
 void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *req)
 {
 	struct job *j = find_or_reply(ctx, req->job, "");
@@ -248,6 +276,12 @@ void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *req)
 		return;
 	if (sig < 0 || sig >= NSIG) {
 		reply_error(ctx, ctld_ErrorCode_BAD_REQUEST, 0, "bad signal number %d", sig);
+		return;
+	}
+	if (req->grace_ms && (req->main_only || sig == SIGKILL)) {
+		reply_error(ctx, ctld_ErrorCode_BAD_REQUEST, EINVAL,
+			    "grace_ms escalates to SIGKILL on the whole tree: not with %s",
+			    req->main_only ? "main_only" : "SIGKILL itself");
 		return;
 	}
 	/* descendants counted from every kernel record there is */
@@ -261,6 +295,8 @@ void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *req)
 	}
 	if (!req->main_only) {
 		job_signal_tree(j, sig);
+		if (req->grace_ms)
+			escalate_after(j, sig, req->grace_ms);
 	} else if ((err = proc_tree_signal_main(&j->tree, sig))) {
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, -err, "signal job %llu: %s",
 			    (unsigned long long)j->id, strerror(-err));
