@@ -744,6 +744,35 @@ class PrivilegeTest(DaemonTestCase):
             busy.signal(other, 9)
             self.assertEqual(list(busy.events(other, timeout=10))[-1].exited.signal, 9)
 
+    @not_under_valgrind("valgrind's own log fd is inherited by the emulated child")
+    def test_job_inherits_nothing_the_daemon_inherited(self):
+        """Descriptors open when the daemon was started (fd 10 on /dev/null,
+        a pipe high up) are open in the daemon, and in no job."""
+        null = os.open("/dev/null", os.O_RDONLY)
+        r, w = os.pipe()
+        fds = []
+        try:
+            for want, fd in ((10, null), (251, r)):
+                os.dup2(fd, want, inheritable=True)
+                fds.append(want)
+            d = Daemon(pass_fds=fds)
+            try:
+                self.assertTrue(os.path.exists("/proc/%d/fd/251" % d.pid))
+                with d.client() as c:
+                    for kw in ({}, {"user": "nobody"}):
+                        out, err, ev = c.run_and_wait(["sh", "-c", "ls /proc/$$/fd/"],
+                                                      timeout=20, **kw)
+                        self.assertEqual(sorted(out.decode().split()), ["0", "1", "2"],
+                                         (kw, err))
+            finally:
+                d.cleanup()
+        finally:
+            for fd in fds + [null, r, w]:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
     # ------------------------------------------------------------ limits
     @not_under_valgrind("valgrind filters setrlimit(NOFILE) in the emulated child")
     def test_rlimits_applied(self):

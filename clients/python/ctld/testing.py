@@ -29,7 +29,7 @@ class Daemon:
     going to the log."""
 
     def __init__(self, ctld, *extra, bpf=True, prefix=(), env=None, capture_stdout=False,
-                 start=True, name="ctld"):
+                 start=True, name="ctld", pass_fds=()):
         _count[0] += 1
         self.bpf = bpf
         self.dir = tempfile.mkdtemp(prefix=name + "-")
@@ -46,6 +46,7 @@ class Daemon:
         self.prefix = list(prefix)
         self.env = env
         self.capture_stdout = capture_stdout
+        self.pass_fds = tuple(pass_fds)  # descriptors the daemon inherits (tests)
         self.proc = None
         self.logf = None
         self.pid = None
@@ -59,7 +60,8 @@ class Daemon:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             self.prefix + self.args, env=self.env, start_new_session=True,
-            stdout=subprocess.PIPE if self.capture_stdout else self.logf, stderr=self.logf)
+            stdout=subprocess.PIPE if self.capture_stdout else self.logf, stderr=self.logf,
+            pass_fds=self.pass_fds)
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.ready_file):
             if self.proc.poll() is not None:
