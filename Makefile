@@ -66,6 +66,8 @@ CFLAGS   ?= -O2 -g
 # no project header can hide a system one.
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCTLD_VERSION='"$(VERSION)"' \
 	-I$(BUILD) -Iuser -Ibpf -fno-strict-aliasing
+# The spawner helper is static and never sanitized (see user/spawner/channel.h).
+SPAWNER_CFLAGS := $(CFLAGS)
 LDLIBS   := -lbpf -lelf -lz -lprotobuf-nanopb -lssl -lcrypto -lm
 ifeq ($(SAN),1)
 BUILD    := build-san
@@ -82,7 +84,8 @@ SKEL     := $(BUILD)/ctld.skel.h
 # the CLI. ctl/ and daemon/ never include each other.
 COMMON_SRCS := $(wildcard user/common/*.c)
 CLIENT_SRCS := $(wildcard user/client/*.c)
-DAEMON_SRCS := $(wildcard user/daemon/*.c user/daemon/*/*.c)
+SPAWNER_LIB := user/spawner/spawn.c user/spawner/channel.c
+DAEMON_SRCS := $(wildcard user/daemon/*.c user/daemon/*/*.c) $(SPAWNER_LIB)
 CTL_SRCS    := $(wildcard user/ctl/*.c)
 
 obj = $(patsubst user/%.c,$(BUILD)/obj/%.o,$(1))
@@ -91,7 +94,7 @@ DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(COMMON_OBJS)
 CTL_OBJS    := $(call obj,$(CTL_SRCS) $(CLIENT_SRCS)) $(COMMON_OBJS)
 
 .PHONY: all deps test unit e2e layout demo bench bench-quick fuzz certs clean format
-all: $(BUILD)/ctld-bpf $(BUILD)/ctl $(BUILD)/python/ctld_pb2.py
+all: $(BUILD)/ctld-bpf $(BUILD)/ctld-spawner $(BUILD)/ctl $(BUILD)/python/ctld_pb2.py
 
 deps:
 	$(call install_packages,$(DEB_PACKAGES),deps)
@@ -137,6 +140,15 @@ $(BUILD)/ctld-bpf: $(DAEMON_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+SPAWNER_OBJS := $(patsubst user/%.c,$(BUILD)/obj-static/%.o,user/spawner/main.c $(SPAWNER_LIB))
+$(BUILD)/obj-static/%.o: user/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(SPAWNER_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/ctld-spawner: $(SPAWNER_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -static $^ -o $@
+
 $(BUILD)/ctl: $(CTL_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -144,7 +156,7 @@ $(BUILD)/ctl: $(CTL_OBJS)
 $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
--include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-static $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 # ------------------------------------------------------------------ tests
 include tests/tests.mk

@@ -23,7 +23,8 @@ ALLOWED = {  # part -> parts it may include
     "common": {"common"},
     "client": {"common", "client"},
     "ctl": {"common", "client", "ctl"},
-    "daemon": {"common", "daemon"},
+    "daemon": {"common", "daemon", "spawner"},
+    "spawner": {"spawner"},  # the static ctld-spawner program and what it shares
 }
 INCLUDE = re.compile(r'^#include "([^"]+)"', re.M)
 

@@ -6,7 +6,7 @@
  * candidates, and the name and command List shows. Uses the machine's user
  * database (root, and Debian's `nobody` with its `nogroup`).
  */
-// TEST_SRCS: user/daemon/jobs/run_spec.c user/daemon/jobs/spawn.c user/common/util.c
+// TEST_SRCS: user/daemon/jobs/run_spec.c user/spawner/spawn.c user/common/util.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <grp.h>

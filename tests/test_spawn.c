@@ -7,7 +7,7 @@
  *
  * Children are real processes; every test reaps what it started.
  */
-// TEST_SRCS: user/daemon/jobs/spawn.c
+// TEST_SRCS: user/spawner/spawn.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +26,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/jobs/spawn.h"
+#include "spawner/spawn.h"
 
 static char *empty_env[] = { NULL };
 static char *sh_env[] = { "PATH=/usr/bin:/bin", "FOO=bar baz", NULL };

@@ -20,7 +20,7 @@
 #include "daemon/clients/session.h"
 #include "daemon/core/loop.h"
 #include "daemon/daemon.h"
-#include "daemon/jobs/spawn.h"
+#include "spawner/spawn.h"
 #include "daemon/options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

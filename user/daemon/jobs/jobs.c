@@ -22,7 +22,7 @@
 #include "daemon/jobs/proc_tree.h"
 #include "daemon/jobs/readiness.h"
 #include "daemon/jobs/run_spec.h"
-#include "daemon/jobs/spawn.h"
+#include "spawner/spawn.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 

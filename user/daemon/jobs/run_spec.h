@@ -13,7 +13,7 @@
 #include <sys/resource.h>
 
 #include "ctld.pb.h"
-#include "daemon/jobs/spawn.h"
+#include "spawner/spawn.h"
 
 #define RUN_SPEC_MAX_GROUPS 256
 

@@ -1,18 +1,15 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * spawner.c - the helper process that starts jobs (see spawner.h).
- *
- *   daemon                               helper ("ctld-spawner")
- *   pack the request into the region
- *   send 'S' + stdio fds (SCM_RIGHTS) --> stdio fds into the request
- *                                        clone(VM|VFORK|PARENT) + exec
- *   wait (poll, bounded)             <-- 'R' + the job's pidfd
- *   read the result from the region
+ * spawner.c - the daemon's side of the spawner helper: starting the
+ * ctld-spawner program, handing it requests, and falling back to spawning
+ * in-process when there is no helper (see spawner.h, spawner/channel.h).
  *
  * The helper lives as long as the daemon (PR_SET_PDEATHSIG, and EOF on its
  * socket); if it dies anyway, jobs are spawned in-process from then on.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -29,42 +26,35 @@
 #include "daemon/core/log.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
+#include "spawner/channel.h"
 
-#define REGION_BYTES (256 * 1024)
-#define STORAGE_BYTES (REGION_BYTES - 4096)
+#ifndef CTLD_LIBEXECDIR
+#define CTLD_LIBEXECDIR "/usr/libexec/ctld-bpf"
+#endif
+#define HELPER_NAME "ctld-spawner"
+#define READY_TIMEOUT_MS 5000
 #define ANSWER_TIMEOUT_MS 10000
-#define HELPER_FD 3
-
-/* Shared between the daemon and the helper, at the same address in both. */
-struct region {
-	struct spawn_request req; /* its pointers point into storage[] */
-	struct spawn_result res;
-	bool passed[3]; /* which stdio fds come with the message, in order */
-	int clone_err;  /* -errno when the helper could not create a process */
-	size_t used;
-	_Alignas(16) char storage[STORAGE_BYTES];
-};
 
 static struct {
-	struct region *region;
+	struct channel_region *region;
 	int sock;   /* the daemon's end, -1 without a helper */
 	pid_t pid;  /* the helper */
-	char status[96];
+	char status[PATH_MAX + 96];
 } SP = { .sock = -1, .status = "jobs are spawned by the daemon itself" };
 
 /* ------------------------------------------------------------ packing */
 
-static void *take(struct region *r, size_t n, size_t align)
+static void *take(struct channel_region *r, size_t n, size_t align)
 {
 	size_t at = (r->used + align - 1) & ~(align - 1);
 
-	if (at + n > sizeof(r->storage))
+	if (at + n > CHANNEL_STORAGE_BYTES)
 		return NULL;
 	r->used = at + n;
 	return r->storage + at;
 }
 
-static const char *copy_string(struct region *r, const char *s)
+static const char *copy_string(struct channel_region *r, const char *s)
 {
 	char *p;
 
@@ -77,7 +67,7 @@ static const char *copy_string(struct region *r, const char *s)
 }
 
 /* A NULL-terminated string array, copied; NULL when it does not fit. */
-static char **copy_vector(struct region *r, char *const *v, bool *ok)
+static char **copy_vector(struct channel_region *r, char *const *v, bool *ok)
 {
 	size_t n = 0;
 	char **out;
@@ -96,7 +86,7 @@ static char **copy_vector(struct region *r, char *const *v, bool *ok)
 }
 
 /* The request, deep-copied into the region; -E2BIG when it is too big. */
-static int pack(struct region *r, const struct spawn_request *req)
+static int pack(struct channel_region *r, const struct spawn_request *req)
 {
 	struct spawn_request *c = &r->req;
 	bool ok = true;
@@ -135,115 +125,20 @@ static int pack(struct region *r, const struct spawn_request *req)
 	return ok ? 0 : -E2BIG;
 }
 
-/* ------------------------------------------------------------ messages */
-
-/* One byte, with up to 3 descriptors. */
-static int send_with_fds(int sock, char tag, const int *fds, int nfds)
-{
-	char control[CMSG_SPACE(3 * sizeof(int))] = { 0 };
-	struct iovec iov = { &tag, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
-}
-
-/* Receives one message: its tag, and up to max descriptors (CLOEXEC).
- * Returns the number of descriptors, or -errno (-EPIPE at EOF). */
-static int recv_with_fds(int sock, char *tag, int *fds, int max)
-{
-	char control[CMSG_SPACE(3 * sizeof(int))];
-	struct iovec iov = { tag, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			     .msg_controllen = sizeof(control) };
-	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	int count = 0;
-
-	if (n <= 0)
-		return n == 0 ? -EPIPE : -errno;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
-			if (count < max)
-				fds[count++] = fd;
-			else
-				close(fd);
-		}
-	}
-	return count;
-}
-
-/* ------------------------------------------------------------ the helper */
-
-static void helper_setup(int sock)
-{
-	prctl(PR_SET_NAME, "ctld-spawner");
-	/* It ends with the daemon: by signal if the daemon dies, by EOF when
-	 * the daemon closes its socket. Other signals are the daemon's. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	/* Nothing of the daemon's but the socket: jobs inherit no stray fd. */
-	if (sock != HELPER_FD) {
-		dup2(sock, HELPER_FD);
-		close(sock);
-	}
-	if (syscall(SYS_close_range, HELPER_FD + 1, ~0U, 0) < 0)
-		for (int fd = HELPER_FD + 1; fd < 1024; fd++)
-			close(fd);
-}
-
-static _Noreturn void helper_main(int sock, pid_t daemon)
-{
-	struct region *r = SP.region;
-	pid_t probe;
-
-	helper_setup(sock);
-	if (getppid() != daemon)
-		_exit(1); /* the daemon died before PDEATHSIG was set */
-	spawn_init();
-	probe = spawn_probe_parent();
-	r->res.pid = probe;
-	if (send_with_fds(HELPER_FD, probe > 0 ? 'Y' : 'N', NULL, 0) || probe <= 0)
-		_exit(0);
-	for (;;) {
-		int fds[3], nfds, k = 0, pidfd;
-		char tag;
-
-		nfds = recv_with_fds(HELPER_FD, &tag, fds, 3);
-		if (nfds < 0 || tag != 'S')
-			_exit(0);
-		for (int i = 0; i < 3; i++)
-			r->req.stdio[i] = r->passed[i] && k < nfds ? fds[k++] : -1;
-		r->clone_err = spawn_process_flags(&r->req, &r->res, CLONE_PARENT);
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		pidfd = r->res.pidfd;
-		if (send_with_fds(HELPER_FD, 'R', &pidfd, pidfd >= 0 ? 1 : 0))
-			_exit(0);
-		if (pidfd >= 0)
-			close(pidfd);
-	}
-}
-
 /* ------------------------------------------------------------ the daemon's side */
+
+static int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n;
+
+	do
+		n = poll(&p, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
+}
+
+/* ------------------------------------------------------------ starting the helper */
 
 static void helper_gone(const char *why)
 {
@@ -257,15 +152,58 @@ static void helper_gone(const char *why)
 	snprintf(SP.status, sizeof(SP.status), "jobs are spawned by the daemon itself (%s)", why);
 }
 
-static int wait_readable(int fd, int timeout_ms)
+/* ctld-spawner next to our own executable (a build tree, or an install
+ * that keeps both in one place), else in CTLD_LIBEXECDIR. */
+static int find_helper(char *path, size_t size)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int n;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
 
-	do
-		n = poll(&p, 1, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/'))) {
+			*slash = '\0';
+			if (snprintf(path, size, "%s/" HELPER_NAME, self) < (int)size &&
+			    access(path, X_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(path, size, CTLD_LIBEXECDIR "/" HELPER_NAME);
+	return access(path, X_OK) == 0 ? 0 : -ENOENT;
+}
+
+/* In the forked child: the socket and the region on their fixed numbers,
+ * nothing else of ours, then the helper program. Signals a terminal sends
+ * to the daemon's process group are the daemon's. */
+static _Noreturn void exec_helper(const char *path, int sock, int memfd, pid_t daemon)
+{
+	char pid_arg[24], region_arg[24];
+	char *argv[] = { HELPER_NAME, pid_arg, region_arg, NULL };
+	char *envp[] = { NULL };
+	sigset_t none;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Out of the way first: either may already sit on the other's number. */
+	sock = fcntl(sock, F_DUPFD, CHANNEL_REGION_FD + 1);
+	memfd = fcntl(memfd, F_DUPFD, CHANNEL_REGION_FD + 1);
+	if (sock < 0 || memfd < 0 || dup2(sock, CHANNEL_SOCK_FD) < 0 ||
+	    dup2(memfd, CHANNEL_REGION_FD) < 0)
+		_exit(127);
+	if (syscall(SYS_close_range, CHANNEL_REGION_FD + 1, ~0U, 0) < 0)
+		for (int fd = CHANNEL_REGION_FD + 1; fd < 1024; fd++)
+			close(fd);
+	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)daemon);
+	snprintf(region_arg, sizeof(region_arg), "%lx", (unsigned long)(uintptr_t)SP.region);
+	execve(path, argv, envp);
+	_exit(127);
 }
 
 /* The helper's first word: whether CLONE_PARENT works (its probe child,
@@ -275,40 +213,74 @@ static int helper_ready(void)
 	char tag = 0;
 	int err;
 
-	if ((err = wait_readable(SP.sock, 5000)) || (err = recv_with_fds(SP.sock, &tag, NULL, 0)) < 0)
+	if ((err = wait_readable(SP.sock, READY_TIMEOUT_MS)) ||
+	    (err = channel_recv(SP.sock, &tag, NULL, 0)) < 0)
 		return err;
-	if (SP.region->res.pid > 0)
-		waitpid(SP.region->res.pid, NULL, 0);
+	if (SP.region->probe > 0)
+		waitpid(SP.region->probe, NULL, 0);
 	return tag == 'Y' ? 0 : -ENOSYS;
+}
+
+static int map_region(int *memfd)
+{
+	void *p;
+
+	*memfd = memfd_create("ctld-spawn-region", MFD_CLOEXEC);
+	if (*memfd < 0)
+		return -errno;
+	if (ftruncate(*memfd, CHANNEL_REGION_BYTES) < 0)
+		return -errno;
+	p = mmap(NULL, CHANNEL_REGION_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, *memfd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	SP.region = p;
+	return 0;
+}
+
+static int fork_helper(const char *path)
+{
+	int sv[2] = { -1, -1 }, memfd = -1, err;
+	pid_t daemon = getpid();
+
+	if ((err = map_region(&memfd)))
+		goto out;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		err = -errno;
+		goto out;
+	}
+	SP.pid = fork();
+	if (SP.pid == 0)
+		exec_helper(path, sv[1], memfd, daemon);
+	err = SP.pid < 0 ? -errno : 0;
+	SP.sock = sv[0];
+	sv[0] = -1;
+	if (!err)
+		err = helper_ready();
+out:
+	if (memfd >= 0)
+		close(memfd);
+	for (int i = 0; i < 2; i++)
+		if (sv[i] >= 0)
+			close(sv[i]);
+	return err;
 }
 
 int spawner_start(void)
 {
-	int sv[2], err;
-	pid_t daemon = getpid();
+	char path[PATH_MAX];
+	int err;
 
-	SP.region = mmap(NULL, sizeof(*SP.region), PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (SP.region == MAP_FAILED) {
-		SP.region = NULL;
-		return -errno;
+	if ((err = find_helper(path, sizeof(path)))) {
+		snprintf(SP.status, sizeof(SP.status),
+			 "jobs are spawned by the daemon itself (no " HELPER_NAME
+			 " next to the daemon or in " CTLD_LIBEXECDIR ")");
+		return err;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	SP.pid = fork();
-	if (SP.pid == 0) {
-		close(sv[0]);
-		helper_main(sv[1], daemon);
-	}
-	err = SP.pid < 0 ? -errno : 0;
-	close(sv[1]);
-	SP.sock = sv[0];
-	if (!err)
-		err = helper_ready();
-	if (err) {
+	if ((err = fork_helper(path))) {
 		spawner_stop();
 		snprintf(SP.status, sizeof(SP.status),
-			 "jobs are spawned by the daemon itself (no helper: %s)", strerror(-err));
+			 "jobs are spawned by the daemon itself (%s: %s)", path,
+			 err == -EPIPE ? "it ended at once" : strerror(-err));
 		return err;
 	}
 	snprintf(SP.status, sizeof(SP.status), "spawner helper pid %d", SP.pid);
@@ -324,7 +296,7 @@ void spawner_stop(void)
 		waitpid(SP.pid, NULL, 0);
 	SP.pid = 0;
 	if (SP.region)
-		munmap(SP.region, sizeof(*SP.region));
+		munmap(SP.region, CHANNEL_REGION_BYTES);
 	SP.region = NULL;
 }
 
@@ -348,7 +320,7 @@ void spawner_reaped(pid_t pid)
 
 int spawner_spawn(const struct spawn_request *req, struct spawn_result *res)
 {
-	struct region *r = SP.region;
+	struct channel_region *r = SP.region;
 	int fds[3], nfds = 0, pidfd = -1, err;
 	char tag = 0;
 
@@ -359,9 +331,9 @@ int spawner_spawn(const struct spawn_request *req, struct spawn_result *res)
 	for (int i = 0; i < 3; i++)
 		if (req->stdio[i] >= 0)
 			fds[nfds++] = req->stdio[i];
-	if ((err = send_with_fds(SP.sock, 'S', fds, nfds)) ||
+	if ((err = channel_send(SP.sock, 'S', fds, nfds)) ||
 	    (err = wait_readable(SP.sock, ANSWER_TIMEOUT_MS)) ||
-	    (err = recv_with_fds(SP.sock, &tag, &pidfd, 1)) < 0 || tag != 'R') {
+	    (err = channel_recv(SP.sock, &tag, &pidfd, 1)) < 0 || tag != 'R') {
 		helper_gone(err == -ETIMEDOUT ? "did not answer" : "went away");
 		return spawn_process(req, res);
 	}
@@ -371,6 +343,8 @@ int spawner_spawn(const struct spawn_request *req, struct spawn_result *res)
 		return r->clone_err;
 	}
 	*res = r->res;
+	res->step = r->step[0] ? r->step : NULL;
+	res->what = r->what[0] ? r->what : NULL;
 	res->pidfd = err == 1 ? pidfd : -1;
 	/* Where the pidfd did not come (valgrind): ours to open, the child is
 	 * ours and unreaped, so its pid cannot have been reused. */

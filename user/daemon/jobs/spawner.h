@@ -6,18 +6,20 @@
  * program's accounting, so a job started straight from the daemon (a vfork
  * child shares the daemon's memory) reported the daemon's peak as its own
  * max RSS: 5.7 MiB for /bin/true, 39 MiB for every job once the daemon had
- * buffered output for a slow client. The helper is forked first thing at
- * start-up, while the daemon is small, and never grows; it starts jobs with
- * clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT), so a job is still the
+ * buffered output for a slow client. The helper is a separate small static
+ * program, ctld-spawner (user/spawner/), started first thing; it starts jobs
+ * with clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT), so a job is still the
  * daemon's child (waitid, SIGCHLD, rusage) but its accounting starts from
- * the helper's few hundred KiB.
+ * the helper's few hundred KiB. (A forked copy of the daemon was used
+ * before: on some machines it carried 5 MiB of the daemon's pages, and
+ * ASan's shadow in the sanitizer build, into every job's max RSS.)
  *
- * The request travels through a shared memory region set up before the
- * fork (the spawn_request with its strings, at the same address in both
- * processes) and the stdio descriptors through SCM_RIGHTS; the daemon waits
- * for the answer, as it would for a vfork child. Where the helper cannot be
- * used (valgrind does not emulate CLONE_PARENT) jobs are spawned from the
- * daemon itself, as before.
+ * The request travels through a shared memory region (the spawn_request
+ * with its strings, at the same address in both processes) and the stdio
+ * descriptors through SCM_RIGHTS; the daemon waits for the answer, as it
+ * would for a vfork child. Where the helper cannot be used (not installed,
+ * or no CLONE_PARENT) jobs are spawned from the daemon itself, and
+ * spawner_status() says why.
  */
 #ifndef CTLD_SPAWNER_H
 #define CTLD_SPAWNER_H
@@ -25,9 +27,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "daemon/jobs/spawn.h"
+#include "spawner/spawn.h"
 
-/* Forks the helper; call before the daemon allocates anything large.
+/* Starts the helper; call before the daemon blocks signals.
  * 0, or -errno: jobs are then spawned in-process. */
 int spawner_start(void);
 void spawner_stop(void);

@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/jobs/spawn.h"
+#include "spawner/spawn.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
