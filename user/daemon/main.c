@@ -212,8 +212,8 @@ int main(int argc, char **argv)
 	if (o.verbose)
 		log_set_level(LOG_DEBUG);
 	ensure_std_fds();
-	/* First, while the daemon is small: jobs' max RSS starts from the
-	 * helper's (see spawner.h). */
+	/* First: the helper inherits no descriptor or signal state of ours
+	 * (see spawner.h). */
 	spawner_start();
 	raise_fd_limit(&o.jobs);
 	if ((ret = loop_new(&M.loop))) {
