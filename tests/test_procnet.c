@@ -5,7 +5,7 @@
  * data, ports in host order), then the real tables of this process's
  * namespace with a listener and a connection the test makes.
  */
-// TEST_SRCS: user/daemon/kernel/procnet.c
+// TEST_SRCS: user/daemon/kernel/procnet.c user/daemon/kernel/tcp_listener.c user/common/util.c
 // TEST_WRAPS:
 #include <arpa/inet.h>
 #include <errno.h>

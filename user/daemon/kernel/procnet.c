@@ -175,18 +175,8 @@ static bool match_peer(const struct procnet_entry *e, void *ctx)
 
 static void endpoint(const struct sockaddr_storage *sa, uint8_t addr[16], uint16_t *port)
 {
-	memset(addr, 0, 16);
-	if (sa->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		memcpy(addr, &in->sin_addr, 4);
-		*port = ntohs(in->sin_port);
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		memcpy(addr, &in6->sin6_addr, 16);
-		*port = ntohs(in6->sin6_port);
-	}
+	tcp_endpoint_of(sa, addr, port);
+	*port = ntohs(*port);
 }
 
 int procnet_peer_uid(const struct procnet *pn, const struct sockaddr_storage *local,

@@ -119,22 +119,6 @@ int sockdiag_listeners(int fd, int family, uint16_t port, struct tcp_listener *o
 	return count;
 }
 
-/* Copies port and address of sa into the diag socket id (network order). */
-static void fill_endpoint(const struct sockaddr_storage *sa, __be16 *port, __be32 addr[4])
-{
-	if (sa->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		*port = in->sin_port;
-		memcpy(addr, &in->sin_addr, 4);
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		*port = in6->sin6_port;
-		memcpy(addr, &in6->sin6_addr, 16);
-	}
-}
-
 int sockdiag_tcp_peer_uid(int fd, const struct sockaddr_storage *local,
 			  const struct sockaddr_storage *peer, uid_t *uid)
 {
@@ -153,8 +137,8 @@ int sockdiag_tcp_peer_uid(int fd, const struct sockaddr_storage *local,
 	ssize_t n;
 
 	/* An exact lookup (no NLM_F_DUMP) of the peer's own socket. */
-	fill_endpoint(peer, &msg.req.id.idiag_sport, msg.req.id.idiag_src);
-	fill_endpoint(local, &msg.req.id.idiag_dport, msg.req.id.idiag_dst);
+	tcp_endpoint_of(peer, (uint8_t *)msg.req.id.idiag_src, &msg.req.id.idiag_sport);
+	tcp_endpoint_of(local, (uint8_t *)msg.req.id.idiag_dst, &msg.req.id.idiag_dport);
 	msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
 	msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 	if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)

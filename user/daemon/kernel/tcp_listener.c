@@ -3,6 +3,7 @@
  * tcp_listener.c - address filters and formatting for listeners.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -44,6 +45,22 @@ bool addr_filter_matches(const struct addr_filter *f, const struct tcp_listener 
 	if (!f->set || is_wildcard(l->family, l->addr))
 		return true;
 	return l->family == f->family && memcmp(l->addr, f->addr, addr_len(l->family)) == 0;
+}
+
+void tcp_endpoint_of(const struct sockaddr_storage *sa, uint8_t addr[16], uint16_t *port_be)
+{
+	memset(addr, 0, 16);
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		memcpy(addr, &in->sin_addr, 4);
+		*port_be = in->sin_port;
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		memcpy(addr, &in6->sin6_addr, 16);
+		*port_be = in6->sin6_port;
+	}
 }
 
 void tcp_addr_format(uint16_t family, const uint8_t *addr, char *out, size_t len)

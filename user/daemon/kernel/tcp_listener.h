@@ -58,4 +58,9 @@ bool addr_filter_matches(const struct addr_filter *f, const struct tcp_listener 
 /* "0.0.0.0", "::1", ... ("?" if it cannot be printed). */
 void tcp_addr_format(uint16_t family, const uint8_t *addr, char *out, size_t len);
 
+struct sockaddr_storage;
+/* The address (IPv4 in the first 4 bytes, the rest zero) and the port in
+ * network byte order of an AF_INET or AF_INET6 sockaddr. */
+void tcp_endpoint_of(const struct sockaddr_storage *sa, uint8_t addr[16], uint16_t *port_be);
+
 #endif
