@@ -180,7 +180,8 @@ static void no_timeout(struct loop *loop, void *ctx)
 /* A running job with main pid `pid` (no process behind it). */
 static struct job *add_job(pid_t pid)
 {
-	struct job *j = job_new("t", "t", 1, false, no_timeout);
+	static uint64_t next_id = 1;
+	struct job *j = job_new(next_id++, "t", "t", 1, false, no_timeout);
 
 	assert_non_null(j);
 	j->tree.pid = pid;

@@ -95,7 +95,8 @@ struct job {
 
 /* ------------------------------------------------------------ job_table.c */
 
-struct job *job_new(const char *name, const char *command, uint64_t owner,
+/* id: from job_ids_next() (the table does not choose ids). */
+struct job *job_new(uint64_t id, const char *name, const char *command, uint64_t owner,
 		    bool kill_on_disconnect, loop_timer_fn on_timeout);
 /* Makes a spawned job findable (by id, and by pid until reaped). 0 or -ENOMEM. */
 int job_table_add(struct job *j);

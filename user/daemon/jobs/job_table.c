@@ -21,7 +21,6 @@ static struct {
 	struct idmap by_id;
 	struct idmap by_pid; /* unreaped main pids -> job */
 	struct job *first, *last;
-	uint64_t next_id;
 	unsigned running, finished;
 	uint64_t started;
 } T;
@@ -31,7 +30,6 @@ void job_table_init(struct loop *loop, uint32_t keep_finished)
 	memset(&T, 0, sizeof(T));
 	T.loop = loop;
 	T.keep_finished = keep_finished;
-	T.next_id = 1;
 	idmap_init(&T.by_id);
 	idmap_init(&T.by_pid);
 }
@@ -46,14 +44,14 @@ uint64_t job_table_started(void)
 	return T.started;
 }
 
-struct job *job_new(const char *name, const char *command, uint64_t owner,
+struct job *job_new(uint64_t id, const char *name, const char *command, uint64_t owner,
 		    bool kill_on_disconnect, loop_timer_fn on_timeout)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j)
 		return NULL;
-	j->id = T.next_id++;
+	j->id = id;
 	j->tree = (struct proc_tree_root){ .job = j->id, .pid = -1, .pidfd = -1 };
 	j->out_fd[0] = j->out_fd[1] = j->stdin_fd = -1;
 	j->state = ctld_JobState_JOB_RUNNING;

@@ -25,6 +25,7 @@ struct jobs_config {
 	uint32_t max_jobs;       /* running at once */
 	uint32_t keep_finished;  /* finished jobs remembered for wait/attach/list */
 	size_t backlog_bytes;    /* recent output kept per job for Attach */
+	const char *state_dir;   /* job ids (and records) that outlive the daemon; NULL: none */
 	/* RLIMIT_NOFILE jobs start with: the daemon raises its own soft limit,
 	 * jobs keep the one it was started with (select() users care). */
 	bool has_child_nofile;
