@@ -221,14 +221,14 @@ static void launched(struct job *j, const ctld_Run *run)
 
 void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 {
-	const struct rlimit *nofile = J.cfg.has_child_nofile ? &J.cfg.child_nofile : NULL;
 	struct run_spec spec;
 	char err[200];
 	struct job *j;
 	uint64_t id;
 	int ret;
 
-	if ((ret = run_spec_build(&spec, run, nofile, err, sizeof(err)))) {
+	if ((ret = run_spec_build(&spec, run, J.cfg.start_limits, J.cfg.nstart_limits, err,
+				  sizeof(err)))) {
 		reply_error(ctx, ret == -EINVAL || ret == -ENOENT ? ctld_ErrorCode_BAD_REQUEST
 								  : ctld_ErrorCode_SYSTEM,
 			    -ret, "%s", err);

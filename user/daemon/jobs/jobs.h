@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "ctld.pb.h"
+#include "daemon/jobs/run_spec.h"
 #include "daemon/kernel/tcp_listener.h"
 
 struct loop;
@@ -26,10 +27,11 @@ struct jobs_config {
 	uint32_t keep_finished;  /* finished jobs remembered for wait/attach/list */
 	size_t backlog_bytes;    /* recent output kept per job for Attach */
 	const char *state_dir;   /* job ids (and records) that outlive the daemon; NULL: none */
-	/* RLIMIT_NOFILE jobs start with: the daemon raises its own soft limit,
-	 * jobs keep the one it was started with (select() users care). */
-	bool has_child_nofile;
-	struct rlimit child_nofile;
+	/* Limits jobs start with, as the daemon was started: it raises its own
+	 * RLIMIT_NOFILE (select() users care that jobs do not get it) and
+	 * libbpf raises RLIMIT_MEMLOCK on older kernels. */
+	struct spawn_rlimit start_limits[RUN_SPEC_MAX_START_LIMITS];
+	size_t nstart_limits;
 };
 
 void jobs_config_defaults(struct jobs_config *cfg);
