@@ -39,6 +39,7 @@
 #define EXIT_FILE_ERROR 122    /* a --wait-file cannot be watched */
 #define EXIT_NOT_READY 123     /* the job ended before it was ready */
 #define EXIT_TIMEOUT 124
+#define EXIT_STATUS_UNKNOWN 125 /* an adopted job ended; how is not known */
 #define EXIT_NOEXEC 127
 #define EXIT_BROKEN_PIPE (128 + SIGPIPE)
 

@@ -52,6 +52,11 @@ struct job {
 	int exec_errno;
 	char exec_text[sizeof(((ctld_ExecFailed *)0)->text)];
 	uint64_t start_mono_ns, start_real_ns;
+	/* the record a later daemon instance adopts the job by (job_records.h) */
+	struct loop_timer record_timer;
+	bool recorded;
+	bool adopted;        /* started by an earlier instance (job_adopt.c) */
+	bool status_unknown; /* adopted, and how it ended could not be learnt */
 
 	struct readiness *ready; /* readiness.c: Run.ready, or NULL */
 

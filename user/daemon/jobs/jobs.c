@@ -19,6 +19,7 @@
 #include "daemon/core/log.h"
 #include "daemon/jobs/job.h"
 #include "daemon/jobs/job_ids.h"
+#include "daemon/jobs/job_records.h"
 #include "daemon/jobs/jobs.h"
 #include "daemon/jobs/proc_tree.h"
 #include "daemon/jobs/readiness.h"
@@ -54,7 +55,8 @@ int jobs_init(struct loop *loop, const struct jobs_config *cfg)
 	char why[400];
 	int err;
 
-	if ((err = job_ids_open(cfg->state_dir, why, sizeof(why)))) {
+	if ((err = job_ids_open(cfg->state_dir, why, sizeof(why))) ||
+	    (err = job_records_open(cfg->state_dir, why, sizeof(why)))) {
 		log_err("%s", why);
 		return err;
 	}
@@ -419,6 +421,8 @@ static void fill_info(const struct job *j, ctld_JobInfo *info)
 	info->descendants = j->descendants;
 	info->clients = (uint32_t)j->nclients;
 	info->discarded_bytes = j->discarded_bytes;
+	info->adopted = j->adopted;
+	info->status_unknown = j->status_unknown;
 	readiness_fill_info(j, info);
 }
 
@@ -475,6 +479,7 @@ void jobs_shutdown(void)
 		usleep(2000);
 	job_table_shutdown();
 	job_ids_close();
+	job_records_close();
 	if (J.devnull >= 0)
 		close(J.devnull);
 	J.devnull = -1;

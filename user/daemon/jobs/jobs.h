@@ -39,6 +39,9 @@ int jobs_init(struct loop *loop, const struct jobs_config *cfg);
 /* Kills every job's tree (SIGKILL) and whatever else is below the daemon,
  * reaps (bounded), frees. */
 void jobs_shutdown(void);
+/* Adopts the running jobs an earlier daemon instance left (job_adopt.c);
+ * after the kernel programs are up, so their trees can be followed. */
+void jobs_adopt_earlier(struct loop *loop);
 
 void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run);
 void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *sig);
