@@ -31,7 +31,10 @@ def main_pid(c, job):
     return next(j.pid for j in c.list() if j.job == job)
 
 
-class JobIdsAcrossRestartsTest(unittest.TestCase):
+class RestartTestCase(unittest.TestCase):
+    """A daemon of its own per test (it is killed), and the processes the
+    killed instances left, ended by pid."""
+
     def setUp(self):
         self.d = Daemon()
         self.addCleanup(self.d.cleanup)
@@ -44,6 +47,9 @@ class JobIdsAcrossRestartsTest(unittest.TestCase):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+class JobIdsAcrossRestartsTest(RestartTestCase):
 
     def start_sleeper(self):
         with self.d.client() as c:
@@ -107,20 +113,7 @@ class JobIdsAcrossRestartsTest(unittest.TestCase):
         self.assertIn("does not hold a job id", str(e.exception))
 
 
-class AdoptionTest(unittest.TestCase):
-    def setUp(self):
-        self.d = Daemon()
-        self.addCleanup(self.d.cleanup)
-        self.pids = []
-        self.addCleanup(self.kill_leftovers)
-
-    def kill_leftovers(self):
-        for pid in self.pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
+class AdoptionTest(RestartTestCase):
     def record_path(self, job):
         return os.path.join(self.d.state_dir, "jobs", str(job))
 
