@@ -342,7 +342,7 @@ static void on_not_ready(struct host *h, const ctld_NotReady *nr)
 {
 	if (!asked_for_readiness())
 		return;
-	h->not_ready = not_ready_status(nr->reason);
+	h->not_ready = not_ready_status(nr);
 	if (nr->reason == ctld_NotReadyReason_NOT_READY_EXITED && !G.args.json &&
 	    (h->ended_early = malloc(sizeof(*nr)))) {
 		*h->ended_early = *nr;

@@ -153,6 +153,8 @@ void stdout_failed(int err);
 void print_ready(struct host *h, const ctld_Ready *rd);
 void print_not_ready(struct host *h, const ctld_NotReady *nr);
 /* The exit status of ctl when readiness failed for this reason. */
-int not_ready_status(ctld_NotReadyReason reason);
+/* ctl's exit status for a NotReady: the reason's code; for a job that
+ * ended first, its own status (EXIT_NOT_READY when that was 0). */
+int not_ready_status(const ctld_NotReady *nr);
 
 #endif
