@@ -5,7 +5,7 @@
  * (names and commands with newlines and backslashes too), and anything but a
  * complete, valid record is refused (truncated, a key twice, an unknown key,
  * a bad number or escape, another version), so a damaged file can never make
- * the daemon adopt the wrong process. Also the start time read from /proc.
+ * the daemon adopt the wrong process.
  */
 // TEST_SRCS: user/daemon/jobs/job_records.c user/common/util.c
 // TEST_WRAPS:
@@ -103,27 +103,12 @@ static void record_too_long_command_is_refused(void **state)
 	assert_int_equal(parse_with("command", text), -EBADMSG); /* longer than JobInfo.command */
 }
 
-static void starttime_of_this_process(void **state)
-{
-	uint64_t a = 0, b = 0;
-
-	(void)state;
-	assert_int_equal(proc_starttime(getpid(), &a), 0);
-	assert_true(a > 0);
-	assert_int_equal(proc_starttime(getpid(), &b), 0);
-	assert_int_equal(a, b);
-	assert_int_equal(proc_starttime(getppid(), &b), 0);
-	assert_true(b <= a);
-	assert_int_equal(proc_starttime(0x7ffffffe, &b), -ESRCH);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(record_round_trip),
 		cmocka_unit_test(record_refuses_damage),
 		cmocka_unit_test(record_too_long_command_is_refused),
-		cmocka_unit_test(starttime_of_this_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

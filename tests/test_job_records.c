@@ -101,6 +101,13 @@ bool reply_pending_full(uint64_t session)
 	return false;
 }
 
+int proc_starttime(pid_t pid, uint64_t *ticks)
+{
+	(void)pid;
+	(void)ticks;
+	return -ESRCH; /* no state directory here: no record is ever written */
+}
+
 int proc_tree_count(const struct proc_tree_root *root)
 {
 	(void)root;

@@ -248,6 +248,20 @@ static void tree_adopted(void **state)
 	close(r.pidfd);
 }
 
+static void starttime_of_this_process(void **state)
+{
+	uint64_t a = 0, b = 0;
+
+	(void)state;
+	assert_int_equal(proc_starttime(getpid(), &a), 0);
+	assert_true(a > 0);
+	assert_int_equal(proc_starttime(getpid(), &b), 0);
+	assert_int_equal(a, b);
+	assert_int_equal(proc_starttime(getppid(), &b), 0);
+	assert_true(b <= a);
+	assert_int_equal(proc_starttime(0x7ffffffe, &b), -ESRCH);
+}
+
 #define TC(f) cmocka_unit_test_setup_teardown(f, setup, NULL)
 
 int main(void)
@@ -257,6 +271,7 @@ int main(void)
 		TC(tree_with_bpf_checks_membership),
 		TC(tree_main_only),
 		TC(tree_adopted),
+		TC(starttime_of_this_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,6 +56,7 @@ struct job {
 	struct loop_timer record_timer;
 	bool recorded;
 	bool adopted;        /* started by an earlier instance (job_adopt.c) */
+	struct loop_timer end_poll; /* adopted without a pidfd: looks for its end */
 	bool status_unknown; /* adopted, and how it ended could not be learnt */
 
 	struct readiness *ready; /* readiness.c: Run.ready, or NULL */

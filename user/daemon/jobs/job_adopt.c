@@ -9,7 +9,9 @@
  * what is adopted is exactly the process that was checked. An adopted job
  * is listed (JobInfo.adopted), can be signalled, killed (its tree: below it
  * and in its session, and with eBPF everything it forks from now on) and
- * waited for. It is not our child: its end comes from its pidfd, its exit
+ * waited for. It is not our child: its end comes from its pidfd (where
+ * pidfds are missing, valgrind, from its start time looked up every
+ * END_POLL_NS: the pid is then named by pid and start time), its exit
  * status from the kernel's exit record (with eBPF; without, it is unknown),
  * and its output since the crash is lost (its pipes died with the daemon).
  * A job whose process is gone ended while no daemon ran: it is remembered
@@ -29,6 +31,8 @@
 #include "daemon/jobs/jobs.h"
 #include "daemon/jobs/proc_tree.h"
 #include "daemon/kernel/bpf_events.h"
+
+#define END_POLL_NS (100 * NSEC_PER_MSEC)
 
 static struct {
 	struct loop *loop;
@@ -54,21 +58,20 @@ static struct job *job_of_record(const struct job_record *r)
 	j->start_mono_ns = r->start_mono_ns;
 	j->tree.pid = r->pid;
 	j->tree.adopted = true;
+	j->tree.starttime = r->starttime;
 	return j;
 }
 
 /* The main process ended: how, the kernel's exit record says (if any). */
-static void adopted_main_exited(struct loop *loop, int fd, uint32_t events, void *ctx)
+static void main_ended(struct job *j)
 {
-	struct job *j = ctx;
 	int n;
 
-	(void)events;
-	loop_fd_del(loop, fd);
 	bpf_events_poll(); /* the exit record is written before the pidfd wakes */
 	job_table_forget_pid(j);
 	j->tree.reaped = true;
-	close(j->tree.pidfd);
+	if (j->tree.pidfd >= 0)
+		close(j->tree.pidfd);
 	j->tree.pidfd = -1;
 	j->end_mono_ns = now_monotonic_ns();
 	if (j->kernel_exit)
@@ -83,6 +86,34 @@ static void adopted_main_exited(struct loop *loop, int fd, uint32_t events, void
 	job_finished(j);
 }
 
+static void pidfd_readable(struct loop *loop, int fd, uint32_t events, void *ctx)
+{
+	(void)events;
+	loop_fd_del(loop, fd);
+	main_ended(ctx);
+}
+
+static void poll_for_end(struct loop *loop, void *ctx)
+{
+	struct job *j = ctx;
+	uint64_t t;
+
+	if (proc_starttime(j->tree.pid, &t) == 0 && t == j->tree.starttime)
+		loop_timer_arm_in(loop, &j->end_poll, END_POLL_NS);
+	else
+		main_ended(j);
+}
+
+/* Its end: from the pidfd, or (none) from its start time, polled. */
+static int watch_end(struct job *j)
+{
+	if (j->tree.pidfd >= 0)
+		return loop_fd_add(A.loop, j->tree.pidfd, EPOLLIN, pidfd_readable, j);
+	loop_timer_init(&j->end_poll, poll_for_end, j);
+	loop_timer_arm_in(A.loop, &j->end_poll, END_POLL_NS);
+	return 0;
+}
+
 static void adopt_running(const struct job_record *r, int pidfd)
 {
 	struct job *j = job_of_record(r);
@@ -93,13 +124,14 @@ static void adopt_running(const struct job_record *r, int pidfd)
 			r->pid);
 		if (j)
 			job_free(j);
-		close(pidfd);
+		if (pidfd >= 0)
+			close(pidfd);
 		return;
 	}
 	j->tree.pidfd = pidfd;
 	n = proc_tree_adopt(&j->tree);
 	j->descendants = n > 0 ? (uint32_t)n : 0;
-	if (loop_fd_add(A.loop, pidfd, EPOLLIN, adopted_main_exited, j))
+	if (watch_end(j))
 		log_err("job %llu: cannot watch its pidfd: its end will not be noticed",
 			(unsigned long long)j->id);
 	A.adopted++;
@@ -144,9 +176,11 @@ static void visit_record(const struct job_record *r, uint64_t file_id, void *ctx
 		job_record_remove(file_id);
 		return;
 	}
-	/* pidfd first: what is checked below is what the pidfd names */
+	/* pidfd first: what is checked below is what the pidfd names (where
+	 * there are no pidfds, pid and start time name it) */
 	pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
-	if (pidfd >= 0 && proc_starttime(r->pid, &ticks) == 0 && ticks == r->starttime) {
+	if ((pidfd >= 0 || errno == ENOSYS) && proc_starttime(r->pid, &ticks) == 0 &&
+	    ticks == r->starttime) {
 		adopt_running(r, pidfd);
 		return;
 	}

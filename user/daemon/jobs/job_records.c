@@ -178,24 +178,6 @@ int boot_id_read(char out[BOOT_ID_LEN + 1])
 	return 0;
 }
 
-int proc_starttime(pid_t pid, uint64_t *ticks)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((n = read_small_file(path, buf, sizeof(buf))) < 0)
-		return n == -ENOENT ? -ESRCH : (int)n;
-	/* comm may hold spaces and ')': the fields start after the last ')' */
-	if (!(p = strrchr(buf, ')')))
-		return -EBADMSG;
-	/* field 3 (state) is the first after ')'; starttime is field 22 */
-	for (int field = 2; field < 22; field++)
-		if (!(p = strchr(p + 1, ' ')))
-			return -EBADMSG;
-	return sscanf(p + 1, "%" SCNu64, ticks) == 1 ? 0 : -EBADMSG;
-}
-
 /* ------------------------------------------------------------ the directory */
 
 int job_records_open(const char *state_dir, char *why, size_t whylen)

@@ -7,8 +7,8 @@
  * A pid alone names nothing once its process is gone: the same number may
  * belong to another process later. A record therefore keeps the boot it
  * was written in (/proc/sys/kernel/random/boot_id) and the process's start
- * time in clock ticks since boot (/proc/PID/stat, field 22); a process is
- * the job only if both still match. No I/O outside the state directory and
+ * time in clock ticks since boot (proc_starttime(), proc_tree.h); a process
+ * is the job only if both still match. No I/O outside the state directory and
  * /proc; the format is parsed strictly (unit-tested) and bounded.
  */
 #ifndef CTLD_JOB_RECORDS_H
@@ -41,8 +41,6 @@ int job_record_parse(const char *text, size_t len, struct job_record *r);
 
 /* This boot's id (from /proc); 0 or -errno. */
 int boot_id_read(char out[BOOT_ID_LEN + 1]);
-/* pid's start time in clock ticks after boot; 0 or -errno (-ESRCH: gone). */
-int proc_starttime(pid_t pid, uint64_t *ticks);
 
 /* STATE_DIR/jobs/ (created, 0700); NULL state_dir: records are kept nowhere. */
 int job_records_open(const char *state_dir, char *why, size_t whylen);

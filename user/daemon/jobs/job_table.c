@@ -145,6 +145,7 @@ void job_free(struct job *j)
 	loop_timer_disarm(T.loop, &j->timeout);
 	loop_timer_disarm(T.loop, &j->escalate);
 	loop_timer_disarm(T.loop, &j->record_timer);
+	loop_timer_disarm(T.loop, &j->end_poll);
 	job_detach_all(j);
 	free(j);
 }

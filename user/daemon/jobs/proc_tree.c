@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,46 @@ static int send_signal_pidfd(int pidfd, int sig)
 	return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
+int proc_starttime(pid_t pid, uint64_t *ticks)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	/* comm may hold spaces and ')': the fields start after the last ')' */
+	if (!(p = strrchr(buf, ')')) || !p[1])
+		return -EBADMSG;
+	/* field 3 (state) is the first after ')': a zombie has exited */
+	if (p[2] == 'Z' || p[2] == 'X')
+		return -ESRCH;
+	/* starttime is field 22 */
+	for (int field = 2; field < 22; field++)
+		if (!(p = strchr(p + 1, ' ')))
+			return -EBADMSG;
+	return sscanf(p + 1, "%" SCNu64, ticks) == 1 ? 0 : -EBADMSG;
+}
+
+static int kill_pid(pid_t pid, int sig)
+{
+	return kill(pid, sig) < 0 ? -errno : 0;
+}
+
+/* Without a pidfd, an adopted process is named by pid and start time. */
+static bool same_process(pid_t pid, uint64_t starttime)
+{
+	uint64_t t;
+
+	return proc_starttime(pid, &t) == 0 && t == starttime;
+}
+
 void proc_tree_claim(pid_t pid, uint64_t job)
 {
 	bpf_events_set_job(pid, job);
@@ -57,8 +98,11 @@ int proc_tree_signal_main(const struct proc_tree_root *root, int sig)
 {
 	int err = root->pidfd >= 0 ? send_signal_pidfd(root->pidfd, sig) : -ENOSYS;
 
-	if (err == -ENOSYS)
-		err = root->reaped || root->adopted ? -ESRCH : kill(root->pid, sig) < 0 ? -errno : 0;
+	if (err == -ENOSYS && root->adopted)
+		err = !root->reaped && same_process(root->pid, root->starttime) ? kill_pid(root->pid, sig)
+									       : -ESRCH;
+	else if (err == -ENOSYS)
+		err = root->reaped ? -ESRCH : kill_pid(root->pid, sig);
 	return err;
 }
 

@@ -26,6 +26,7 @@ struct proc_tree_root {
 	 * be reused the moment it exits (only its pidfd is safe), and its
 	 * orphans went to init, not to us (found by session in all of /proc). */
 	bool adopted;
+	uint64_t starttime; /* adopted: the kernel's start time of pid (job_records.h) */
 };
 
 /* What proc_tree asks of the jobs (without BPF, orphans of a job are told
@@ -35,6 +36,11 @@ struct proc_tree_ops {
 };
 
 void proc_tree_init(const struct proc_tree_ops *ops);
+
+/* pid's start time in clock ticks after boot (/proc/PID/stat field 22):
+ * with the boot, what tells a process from a later one with the same pid.
+ * 0 or -errno (-ESRCH: gone, or a zombie). */
+int proc_starttime(pid_t pid, uint64_t *ticks);
 
 /* The kernel tracks the daemon's children from their fork on, under job 0;
  * this tells it which job the process is (no-op without BPF). */
