@@ -68,6 +68,9 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, CTLD_TRACKED_SLOTS);
+	/* user space maps it to count the processes it adds (adopted jobs)
+	 * with the same atomic add as the programs */
+	__uint(map_flags, 1U << 10); /* BPF_F_MMAPABLE (uapi, not in the trimmed vmlinux.h) */
 	__type(key, __u32);
 	__type(value, __u32);
 } tracked_slots SEC(".maps");

@@ -12,7 +12,7 @@
 // TEST_SRCS: user/daemon/jobs/job_table.c user/daemon/jobs/job_exit.c
 // TEST_SRCS: user/daemon/jobs/job_clients.c user/daemon/jobs/job_output.c
 // TEST_SRCS: user/daemon/core/idmap.c user/daemon/core/loop.c user/daemon/core/outq.c
-// TEST_SRCS: user/daemon/core/log.c user/common/util.c
+// TEST_SRCS: user/daemon/core/log.c user/common/util.c user/daemon/jobs/job_records.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
@@ -101,6 +101,13 @@ bool reply_pending_full(uint64_t session)
 	return false;
 }
 
+int proc_starttime(pid_t pid, uint64_t *ticks)
+{
+	(void)pid;
+	(void)ticks;
+	return -ESRCH; /* no state directory here: no record is ever written */
+}
+
 int proc_tree_count(const struct proc_tree_root *root)
 {
 	(void)root;
@@ -180,7 +187,8 @@ static void no_timeout(struct loop *loop, void *ctx)
 /* A running job with main pid `pid` (no process behind it). */
 static struct job *add_job(pid_t pid)
 {
-	struct job *j = job_new("t", "t", 1, false, no_timeout);
+	static uint64_t next_id = 1;
+	struct job *j = job_new(next_id++, "t", "t", 1, false, no_timeout);
 
 	assert_non_null(j);
 	j->tree.pid = pid;

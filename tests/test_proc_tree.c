@@ -39,6 +39,8 @@ static struct {
 	pid_t forgotten; /* listed, but gone from the map by the time it is checked */
 	uint64_t claimed_job;
 	pid_t claimed_pid;
+	pid_t tracked[8];
+	int ntracked;
 } T;
 
 /* ------------------------------------------------------------ fakes */
@@ -64,6 +66,17 @@ int bpf_events_job_pids(uint64_t job, pid_t root, pid_t *pids, size_t max)
 	for (int i = 0; i < T.nmembers && (size_t)i < max; i++)
 		pids[i] = T.members[i];
 	return T.nmembers;
+}
+
+int bpf_events_track(pid_t pid, uint64_t job, pid_t root)
+{
+	assert_int_equal(job, JOB);
+	assert_true(root > 0);
+	if (!T.bpf)
+		return -EOPNOTSUPP;
+	if (T.ntracked < 8)
+		T.tracked[T.ntracked++] = pid;
+	return 0;
 }
 
 bool bpf_events_pid_in_job(pid_t pid, uint64_t job, pid_t root)
@@ -213,6 +226,42 @@ static void tree_main_only(void **state)
 	cleanup(pid, child);
 }
 
+/* A job of an earlier daemon instance: its tree is what is below it and
+ * in its session, each counted once; with BPF each becomes tracked. */
+static void tree_adopted(void **state)
+{
+	pid_t child, pid = start_job(&child);
+	struct proc_tree_root r = root_of(pid);
+
+	(void)state;
+	r.adopted = true;
+	assert_int_equal(proc_tree_count(&r), 1); /* below it and in its session: once */
+	T.bpf = true;
+	assert_int_equal(proc_tree_adopt(&r), 1);
+	assert_int_equal(T.ntracked, 2);
+	assert_int_equal(T.tracked[0], pid);
+	assert_int_equal(T.tracked[1], child);
+	T.bpf = false;
+	proc_tree_signal(&r, SIGKILL);
+	assert_int_equal(killed_by(pid), SIGKILL);
+	assert_int_equal(killed_by(child), SIGKILL);
+	close(r.pidfd);
+}
+
+static void starttime_of_this_process(void **state)
+{
+	uint64_t a = 0, b = 0;
+
+	(void)state;
+	assert_int_equal(proc_starttime(getpid(), &a), 0);
+	assert_true(a > 0);
+	assert_int_equal(proc_starttime(getpid(), &b), 0);
+	assert_int_equal(a, b);
+	assert_int_equal(proc_starttime(getppid(), &b), 0);
+	assert_true(b <= a);
+	assert_int_equal(proc_starttime(0x7ffffffe, &b), -ESRCH);
+}
+
 #define TC(f) cmocka_unit_test_setup_teardown(f, setup, NULL)
 
 int main(void)
@@ -221,6 +270,8 @@ int main(void)
 		TC(tree_without_bpf_reaches_group_leavers),
 		TC(tree_with_bpf_checks_membership),
 		TC(tree_main_only),
+		TC(tree_adopted),
+		TC(starttime_of_this_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

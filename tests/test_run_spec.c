@@ -54,7 +54,7 @@ static void argv_of(const char *a0, const char *a1)
 
 static int build(void)
 {
-	return run_spec_build(&spec, &run, NULL, err, sizeof(err));
+	return run_spec_build(&spec, &run, NULL, 0, err, sizeof(err));
 }
 
 static const char *env_value(const char *key)
@@ -145,7 +145,10 @@ static void spec_users_and_groups(void **state)
  * first, so a job's --rlimit nofile overrides it. */
 static void spec_rlimits_in_order(void **state)
 {
-	struct rlimit nofile = { .rlim_cur = 1024, .rlim_max = 4096 };
+	const struct spawn_rlimit start[] = {
+		{ RLIMIT_NOFILE, { .rlim_cur = 1024, .rlim_max = 4096 } },
+		{ RLIMIT_MEMLOCK, { .rlim_cur = 8 << 20, .rlim_max = 8 << 20 } },
+	};
 
 	(void)state;
 	argv_of("true", NULL);
@@ -156,14 +159,22 @@ static void spec_rlimits_in_order(void **state)
 	strcpy(run.rlimits[1].resource, "nofile");
 	run.rlimits[1].soft = 64;
 	run.rlimits[1].hard = 64;
-	assert_int_equal(run_spec_build(&spec, &run, &nofile, err, sizeof(err)), 0);
-	assert_int_equal(spec.sr.nrlimits, 3);
+	assert_int_equal(run_spec_build(&spec, &run, start, 2, err, sizeof(err)), 0);
+	assert_int_equal(spec.sr.nrlimits, 4);
 	assert_int_equal(spec.sr.rlimits[0].resource, RLIMIT_NOFILE);
 	assert_int_equal(spec.sr.rlimits[0].limit.rlim_cur, 1024);
+	assert_int_equal(spec.sr.rlimits[1].resource, RLIMIT_MEMLOCK);
+	assert_int_equal(spec.sr.rlimits[1].limit.rlim_max, 8 << 20);
+	assert_int_equal(spec.sr.rlimits[2].resource, RLIMIT_CORE);
+	assert_int_equal(spec.sr.rlimits[2].limit.rlim_max, 10);
+	assert_int_equal(spec.sr.rlimits[3].resource, RLIMIT_NOFILE);
+	assert_int_equal(spec.sr.rlimits[3].limit.rlim_cur, 64);
+	run_spec_free(&spec);
+
+	assert_int_equal(run_spec_build(&spec, &run, start, 1, err, sizeof(err)), 0);
+	assert_int_equal(spec.sr.nrlimits, 3);
+	assert_int_equal(spec.sr.rlimits[0].resource, RLIMIT_NOFILE);
 	assert_int_equal(spec.sr.rlimits[1].resource, RLIMIT_CORE);
-	assert_int_equal(spec.sr.rlimits[1].limit.rlim_max, 10);
-	assert_int_equal(spec.sr.rlimits[2].resource, RLIMIT_NOFILE);
-	assert_int_equal(spec.sr.rlimits[2].limit.rlim_cur, 64);
 	run_spec_free(&spec);
 
 	assert_int_equal(build(), 0); /* no daemon limit given: only the job's */

@@ -662,10 +662,34 @@ class WaitPortTest(CtlTestCase):
         self.assertEqual(self.d.ctl("wait", str(job)).returncode, 137)
 
     def test_job_dying_first_gives_its_status(self):
+        """ctl exits with the status of a job that ended before it was
+        ready; with 123 when that was 0 (never "success")."""
         p = self.d.ctl("run", "--wait-port", str(free_port()), "--timeout", "20s", "--",
                        "sh", "-c", "exit 9")
-        self.assertEqual(p.returncode, 123)
+        self.assertEqual(p.returncode, 9)
         self.assertIn("the job exited with status 9 before it was ready", p.stderr)
+        p = self.d.ctl("run", "--wait-port", str(free_port()), "--timeout", "20s", "--",
+                       "sh", "-c", "kill -TERM $$")
+        self.assertEqual(p.returncode, 128 + 15, p.stderr)
+        p = self.d.ctl("run", "--wait-port", str(free_port()), "--timeout", "20s", "--", "true")
+        self.assertEqual(p.returncode, 123)
+
+    def test_wait_file_with_its_size(self):
+        """--wait-file PATH:SIZE, and a path with a colon of its own."""
+        d = tempfile.mkdtemp(prefix="ctl-wf-")
+        self.addCleanup(shutil.rmtree, d, True)
+        p = self.d.ctl("--json", "run", "--wait-file", os.path.join(d, "out.log") + ":1K",
+                       "--timeout", "20s", "--", "sh", "-c",
+                       "cd %s; printf 12 > out.log; sleep 0.3; head -c 2000 /dev/zero >> out.log;"
+                       " exec sleep 60" % d)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        ready = [e for e in json_lines(p.stdout) if e["event"] == "ready"][0]
+        self.d.ctl("kill", "--signal", "KILL", str(ready["job"]), check=0)
+        self.assertGreaterEqual(ready["conditions"][0]["size"], 1024, ready)
+        p = self.d.ctl("run", "--wait-file", os.path.join(d, "a:b"), "--timeout", "20s",
+                       "--keep-on-timeout", "--", "sh", "-c", "touch %s/a:b; exec sleep 60" % d)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.d.ctl("kill", "--signal", "KILL", p.stdout.strip().split()[-1], check=0)
 
     def test_watch_port_command(self):
         port = free_port()

@@ -774,6 +774,24 @@ class PrivilegeTest(DaemonTestCase):
                     pass
 
     # ------------------------------------------------------------ limits
+    def test_jobs_start_with_the_daemons_start_up_limits(self):
+        """The daemon raises its own descriptor limit, and libbpf raises
+        RLIMIT_MEMLOCK on kernels before 5.11 (it reached jobs as unlimited
+        on 5.10): jobs get the limits the daemon was started with."""
+        d = Daemon(start=False)
+        d.prefix = ["prlimit", "--memlock=%d:%d" % (4 << 20, 6 << 20),
+                    "--nofile=1000:4096", "--"] + d.prefix
+        try:
+            d.start()
+            with d.client() as c:
+                out, _, _ = c.run_and_wait(["cat", "/proc/self/limits"], timeout=20)
+        finally:
+            d.cleanup()
+        limits = {line[:26].strip(): line[26:].split()[:2]
+                  for line in out.decode().splitlines()[1:]}
+        self.assertEqual(limits["Max locked memory"], [str(4 << 20), str(6 << 20)])
+        self.assertEqual(limits["Max open files"], ["1000", "4096"])
+
     @not_under_valgrind("valgrind filters setrlimit(NOFILE) in the emulated child")
     def test_rlimits_applied(self):
         rl = [pb.Rlimit(resource="nofile", soft=123, hard=456),

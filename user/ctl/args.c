@@ -76,6 +76,7 @@ static const struct opt_def opt_defs[] = {
 	{ "wait-size", OPT_WAIT_SIZE, required_argument, RUNLIKE },
 	{ "wait-any", OPT_WAIT_ANY, no_argument, RUNLIKE },
 	{ "keep-running", OPT_KEEP_RUNNING, no_argument, RUNLIKE },
+	{ "keep-on-timeout", OPT_KEEP_RUNNING, no_argument, RUNLIKE },
 	{ "no-backlog", OPT_NO_BACKLOG, no_argument, C(CLI_ATTACH) },
 	{ "signal", OPT_SIGNAL, required_argument, C(CLI_KILL) },
 	{ "main-only", OPT_MAIN_ONLY, no_argument, C(CLI_KILL) },
@@ -122,6 +123,29 @@ struct target_opts {
 	bool hosts;
 };
 
+/* --wait-file PATH[:MIN_BYTES]: the part after the last ':' is a size when
+ * it reads as one ("out.log:1K"); otherwise the whole text is the path
+ * (--wait-size then names the size of a path that ends like one). */
+static int parse_wait_file(const char *val, ctld_FileCondition *f, char *err, size_t errlen)
+{
+	const char *colon = strrchr(val, ':');
+	char path[sizeof(f->path)];
+	uint64_t size;
+
+	if (colon && colon > val && colon[1] && !parse_size(colon + 1, &size)) {
+		if ((size_t)(colon - val) >= sizeof(path))
+			return errorf(err, errlen, -EINVAL, "--wait-file: the path is too long");
+		memcpy(path, val, (size_t)(colon - val));
+		path[colon - val] = '\0';
+		f->has_min_bytes = true;
+		f->min_bytes = size;
+		val = path;
+	}
+	if (!val[0])
+		return errorf(err, errlen, -EINVAL, "--wait-file: the path is empty");
+	return cli_set_str(f->path, sizeof(f->path), val, "--wait-file", err, errlen);
+}
+
 /* --wait-port, --wait-log, --wait-file, --wait-size: Run.ready, in order. */
 static int apply_ready_opt(ctld_Run *r, int id, const char *val, char *err, size_t errlen)
 {
@@ -157,10 +181,7 @@ static int apply_ready_opt(ctld_Run *r, int id, const char *val, char *err, size
 				   err, errlen);
 	default:
 		c->which_kind = ctld_ReadyCondition_file_tag;
-		if (!val[0])
-			return errorf(err, errlen, -EINVAL, "--wait-file: the path is empty");
-		return cli_set_str(c->kind.file.path, sizeof(c->kind.file.path), val, "--wait-file",
-				   err, errlen);
+		return parse_wait_file(val, &c->kind.file, err, errlen);
 	}
 }
 

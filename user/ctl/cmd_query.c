@@ -59,6 +59,10 @@ static void json_jobs(struct host *h)
 		json_add_u64(j, "clients", ji->clients);
 		if (ji->discarded_bytes)
 			json_add_u64(j, "discarded_bytes", ji->discarded_bytes);
+		if (ji->adopted)
+			json_add_bool(j, "adopted", true);
+		if (ji->status_unknown)
+			json_add_bool(j, "status_unknown", true);
 		jend(h);
 	}
 }
@@ -68,7 +72,9 @@ static void job_exit_text(const ctld_JobInfo *ji, char *buf, size_t len)
 	const char *sig = signal_name(ji->signal);
 
 	if (ji->state != ctld_JobState_JOB_EXITED)
-		snprintf(buf, len, "-");
+		snprintf(buf, len, ji->adopted ? "adopted" : "-");
+	else if (ji->status_unknown)
+		snprintf(buf, len, "unknown");
 	else if (ji->signal && sig)
 		snprintf(buf, len, "SIG%s", sig);
 	else if (ji->signal)

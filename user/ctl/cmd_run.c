@@ -130,6 +130,8 @@ void forward_stdin(void)
 
 static int exit_status(const ctld_Exited *e)
 {
+	if (e->status_unknown)
+		return EXIT_STATUS_UNKNOWN;
 	if (e->timed_out)
 		return EXIT_TIMEOUT;
 	if (e->signal)
@@ -160,6 +162,10 @@ static void json_exited(struct host *h, const ctld_Exited *e)
 		json_add_bool(j, "pipes_held", true);
 	if (e->escalated)
 		json_add_bool(j, "escalated", true);
+	if (e->adopted)
+		json_add_bool(j, "adopted", true);
+	if (e->status_unknown)
+		json_add_bool(j, "status_unknown", true);
 	jend(h);
 }
 
@@ -211,6 +217,11 @@ static void on_exited(struct host *h, const ctld_Exited *e)
 		say(h, "job %llu was killed by signal %s%s%s", (unsigned long long)e->job,
 		    sig ? "SIG" : "", sig ? sig : "?", e->core_dumped ? " (core dumped)" : "");
 	}
+	if (e->status_unknown)
+		say(h, "job %llu was started by an earlier daemon instance and ended %s: its exit "
+		       "status is unknown",
+		    (unsigned long long)e->job,
+		    e->wall_ns ? "without an eBPF exit record" : "while no daemon was running");
 	if (e->pipes_held)
 		say(h, "processes of job %llu still hold its output: what they write from now on is "
 		       "discarded (--wait-tree waits for them)",
@@ -331,7 +342,7 @@ static void on_not_ready(struct host *h, const ctld_NotReady *nr)
 {
 	if (!asked_for_readiness())
 		return;
-	h->not_ready = not_ready_status(nr->reason);
+	h->not_ready = not_ready_status(nr);
 	if (nr->reason == ctld_NotReadyReason_NOT_READY_EXITED && !G.args.json &&
 	    (h->ended_early = malloc(sizeof(*nr)))) {
 		*h->ended_early = *nr;

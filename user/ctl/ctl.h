@@ -39,6 +39,7 @@
 #define EXIT_FILE_ERROR 122    /* a --wait-file cannot be watched */
 #define EXIT_NOT_READY 123     /* the job ended before it was ready */
 #define EXIT_TIMEOUT 124
+#define EXIT_STATUS_UNKNOWN 125 /* an adopted job ended; how is not known */
 #define EXIT_NOEXEC 127
 #define EXIT_BROKEN_PIPE (128 + SIGPIPE)
 
@@ -152,6 +153,8 @@ void stdout_failed(int err);
 void print_ready(struct host *h, const ctld_Ready *rd);
 void print_not_ready(struct host *h, const ctld_NotReady *nr);
 /* The exit status of ctl when readiness failed for this reason. */
-int not_ready_status(ctld_NotReadyReason reason);
+/* ctl's exit status for a NotReady: the reason's code; for a job that
+ * ended first, its own status (EXIT_NOT_READY when that was 0). */
+int not_ready_status(const ctld_NotReady *nr);
 
 #endif

@@ -28,9 +28,15 @@ static const char *kind_name(const ctld_ReadyCondition *c)
 	}
 }
 
-int not_ready_status(ctld_NotReadyReason reason)
+int not_ready_status(const ctld_NotReady *nr)
 {
-	switch (reason) {
+	switch (nr->reason) {
+	case ctld_NotReadyReason_NOT_READY_EXITED:
+		/* the job's own status, as for any run; one that exited 0 was
+		 * still not ready, and ctl must not say success */
+		if (nr->signal)
+			return 128 + nr->signal;
+		return nr->exit_code ? nr->exit_code & 0xff : EXIT_NOT_READY;
 	case ctld_NotReadyReason_NOT_READY_TIMEOUT:
 		return EXIT_TIMEOUT;
 	case ctld_NotReadyReason_NOT_READY_PORT_TAKEN:

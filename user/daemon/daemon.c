@@ -80,6 +80,7 @@ int daemon_init(struct loop *loop, const struct options *o)
 	/* after jobs_init: its spawner probe child is nobody's business */
 	bpf.job_parent = spawner_job_parent();
 	bpf_events_init(loop, &bpf, &kernel_ops);
+	jobs_adopt_earlier(loop);
 	return 0;
 }
 

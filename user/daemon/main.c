@@ -137,14 +137,26 @@ static int write_ready_file(const char *path, uint16_t tcp_port)
 
 /* Each running job holds a few descriptors; a default soft limit of 1024
  * would run out long before --max-jobs. Jobs get the original back. */
-static void raise_fd_limit(struct jobs_config *jobs)
+/* The limits the daemon was started with, before it (or libbpf, for
+ * RLIMIT_MEMLOCK on kernels before 5.11) raises them: every job gets these. */
+static void keep_start_limits(struct jobs_config *jobs)
+{
+	static const int which[RUN_SPEC_MAX_START_LIMITS] = { RLIMIT_NOFILE, RLIMIT_MEMLOCK };
+	struct rlimit rl;
+
+	jobs->nstart_limits = 0;
+	for (size_t i = 0; i < RUN_SPEC_MAX_START_LIMITS; i++)
+		if (getrlimit(which[i], &rl) == 0)
+			jobs->start_limits[jobs->nstart_limits++] =
+				(struct spawn_rlimit){ .resource = which[i], .limit = rl };
+}
+
+static void raise_fd_limit(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	jobs->child_nofile = rl;
-	jobs->has_child_nofile = true;
 	if (rl.rlim_cur == rl.rlim_max)
 		return;
 	rl.rlim_cur = rl.rlim_max;
@@ -215,7 +227,8 @@ int main(int argc, char **argv)
 	/* First: the helper inherits no descriptor or signal state of ours
 	 * (see spawner.h). */
 	spawner_start();
-	raise_fd_limit(&o.jobs);
+	keep_start_limits(&o.jobs);
+	raise_fd_limit();
 	if ((ret = loop_new(&M.loop))) {
 		log_err("failed to create the event loop: %s", strerror(-ret));
 		return 1;

@@ -24,6 +24,8 @@ static const char usage_text[] =
 	"                           'none' disables TCP; [::1]:PORT for IPv6\n"
 	"      --no-bpf             do not load eBPF programs (pidfd/sock_diag fallback)\n"
 	"      --pin-dir DIR        where maps are pinned (default /sys/fs/bpf/ctld)\n"
+	"      --state-dir DIR      job ids and records that outlive the daemon\n"
+	"                           (default /var/lib/ctld-bpf)\n"
 	"      --tls-cert FILE      server certificate (PEM); with --tls-key and --tls-ca,\n"
 	"      --tls-key FILE       TCP clients must present a certificate signed by the CA\n"
 	"      --tls-ca FILE\n"
@@ -46,7 +48,7 @@ enum {
 	OPT_NO_BPF = 256, OPT_PIN_DIR, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_INSECURE,
 	OPT_MAX_CLIENTS, OPT_MAX_JOBS, OPT_MAX_FRAME, OPT_MAX_WATCHES, OPT_CLIENT_QUEUE,
 	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL,
-	OPT_READY_FILE, OPT_MAX_PENDING,
+	OPT_READY_FILE, OPT_MAX_PENDING, OPT_STATE_DIR,
 };
 
 static int parse_number_opt(const char *name, const char *text, long min, long max, long *out)
@@ -85,6 +87,7 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "no-bpf", no_argument, NULL, OPT_NO_BPF },
 		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
@@ -130,6 +133,7 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		case 'h': fputs(usage_text, stdout); return OPTIONS_HELP;
 		case OPT_NO_BPF: o->bpf.disabled = true; break;
 		case OPT_PIN_DIR: o->bpf.pin_dir = optarg; break;
+		case OPT_STATE_DIR: o->jobs.state_dir = optarg; break;
 		case OPT_TLS_CERT: o->tls_cert = optarg; break;
 		case OPT_TLS_KEY: o->tls_key = optarg; break;
 		case OPT_TLS_CA: o->tls_ca = optarg; break;

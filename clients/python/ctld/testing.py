@@ -11,6 +11,7 @@ an ephemeral loopback TCP port and a unique BPF pin directory, so any number
 can run side by side. The project's end-to-end tests (tests/e2e/harness.py)
 and the benchmark (bench/procs.py) build on this class.
 """
+import functools
 import glob
 import os
 import shutil
@@ -20,6 +21,13 @@ import tempfile
 import time
 
 _count = [0]
+
+
+@functools.lru_cache(maxsize=None)
+def _knows_option(ctld, option):
+    """Whether the daemon binary's --help lists option."""
+    p = subprocess.run([ctld, "--help"], capture_output=True, text=True, timeout=10)
+    return option in p.stdout
 
 
 class Daemon:
@@ -38,8 +46,11 @@ class Daemon:
         self.ready_file = os.path.join(self.dir, "ready")
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.pin_dir = "/sys/fs/bpf/%s-%d-%d" % (name, os.getpid(), _count[0])
+        self.state_dir = os.path.join(self.dir, "state")  # survives stop() and start()
         self.args = [ctld, "--socket", self.socket, "--listen", "127.0.0.1:0",
                      "--ready-file", self.ready_file, "--pin-dir", self.pin_dir]
+        if _knows_option(ctld, "--state-dir"):  # older builds (before/after comparisons)
+            self.args += ["--state-dir", self.state_dir]
         if not bpf:
             self.args.append("--no-bpf")
         self.args += list(extra)
@@ -57,6 +68,8 @@ class Daemon:
     # ------------------------------------------------------------ life
     def start(self, timeout=20):
         """Starts the daemon and waits for its ready file ("PID TCP-PORT")."""
+        if os.path.exists(self.ready_file):  # an earlier instance's
+            os.unlink(self.ready_file)
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             self.prefix + self.args, env=self.env, start_new_session=True,
@@ -65,8 +78,9 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.ready_file):
             if self.proc.poll() is not None:
-                raise AssertionError("daemon exited with %s at start-up:\n%s"
-                                     % (self.proc.returncode, self.log()))
+                rc, self.proc = self.proc.returncode, None
+                self.logf.close()
+                raise AssertionError("daemon exited with %s at start-up:\n%s" % (rc, self.log()))
             if time.monotonic() > deadline:
                 raise AssertionError("daemon not ready within %ss:\n%s" % (timeout, self.log()))
             time.sleep(0.01)
@@ -103,6 +117,14 @@ class Daemon:
         self.logf.close()
         self._remove_pins()
         return rc
+
+    def kill9(self):
+        """Kills the daemon with SIGKILL, as a crash would: its jobs, pins and
+        state directory stay. start() brings up a new instance."""
+        os.kill(self.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+        self.logf.close()
 
     def _remove_pins(self):
         """A clean stop removes the pins; a killed daemon leaves them."""

@@ -52,6 +52,12 @@ struct job {
 	int exec_errno;
 	char exec_text[sizeof(((ctld_ExecFailed *)0)->text)];
 	uint64_t start_mono_ns, start_real_ns;
+	/* the record a later daemon instance adopts the job by (job_records.h) */
+	struct loop_timer record_timer;
+	bool recorded;
+	bool adopted;        /* started by an earlier instance (job_adopt.c) */
+	struct loop_timer end_poll; /* adopted without a pidfd: looks for its end */
+	bool status_unknown; /* adopted, and how it ended could not be learnt */
 
 	struct readiness *ready; /* readiness.c: Run.ready, or NULL */
 
@@ -95,7 +101,8 @@ struct job {
 
 /* ------------------------------------------------------------ job_table.c */
 
-struct job *job_new(const char *name, const char *command, uint64_t owner,
+/* id: from job_ids_next() (the table does not choose ids). */
+struct job *job_new(uint64_t id, const char *name, const char *command, uint64_t owner,
 		    bool kill_on_disconnect, loop_timer_fn on_timeout);
 /* Makes a spawned job findable (by id, and by pid until reaped). 0 or -ENOMEM. */
 int job_table_add(struct job *j);

@@ -98,6 +98,8 @@ static void fill_exited(const struct job *j, ctld_Exited *e)
 	e->escalated = j->escalated;
 	e->descendants = j->descendants;
 	e->pipes_held = j->pipes_held;
+	e->adopted = j->adopted;
+	e->status_unknown = j->status_unknown;
 }
 
 void job_send_terminal(struct job *j, uint64_t session)

@@ -18,13 +18,15 @@
 #include "daemon/clients/reply.h"
 #include "daemon/core/log.h"
 #include "daemon/jobs/job.h"
+#include "daemon/jobs/job_ids.h"
+#include "daemon/jobs/job_records.h"
 #include "daemon/jobs/jobs.h"
 #include "daemon/jobs/proc_tree.h"
 #include "daemon/jobs/readiness.h"
 #include "daemon/jobs/run_spec.h"
-#include "spawner/spawn.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
+#include "spawner/spawn.h"
 
 static struct {
 	struct loop *loop;
@@ -38,6 +40,7 @@ void jobs_config_defaults(struct jobs_config *cfg)
 		.max_jobs = 4096,
 		.keep_finished = 256,
 		.backlog_bytes = 64 * 1024,
+		.state_dir = "/var/lib/ctld-bpf",
 	};
 }
 
@@ -49,7 +52,14 @@ static bool is_job_or_helper(pid_t pid)
 int jobs_init(struct loop *loop, const struct jobs_config *cfg)
 {
 	static const struct proc_tree_ops tree_ops = { .is_job_or_helper = is_job_or_helper };
+	char why[400];
+	int err;
 
+	if ((err = job_ids_open(cfg->state_dir, why, sizeof(why))) ||
+	    (err = job_records_open(cfg->state_dir, why, sizeof(why)))) {
+		log_err("%s", why);
+		return err;
+	}
 	J.loop = loop;
 	J.cfg = *cfg;
 	job_table_init(loop, cfg->keep_finished);
@@ -69,13 +79,29 @@ unsigned jobs_running(void)
 	return job_table_running();
 }
 
-static struct job *find_or_reply(struct request_ctx *ctx, uint64_t id, const char *more)
+/* A job id this instance does not know: why not, for the error message. */
+static const char *unknown_id_reason(uint64_t id, char *buf, size_t len)
+{
+	if (id < job_ids_first())
+		snprintf(buf, len,
+			 ": it was started by an earlier instance of the daemon (this one's "
+			 "jobs start at %llu)", (unsigned long long)job_ids_first());
+	else if (id >= job_ids_peek())
+		snprintf(buf, len, ": no job with this id was started yet");
+	else
+		snprintf(buf, len, ": it has finished and was forgotten (the daemon keeps the last "
+			 "%u finished jobs)", J.cfg.keep_finished);
+	return buf;
+}
+
+static struct job *find_or_reply(struct request_ctx *ctx, uint64_t id)
 {
 	struct job *j = job_by_id(id);
+	char why[160];
 
 	if (!j)
 		reply_error(ctx, ctld_ErrorCode_NOT_FOUND, 0, "no job %llu%s", (unsigned long long)id,
-			    more);
+			    unknown_id_reason(id, why, sizeof(why)));
 	return j;
 }
 
@@ -197,13 +223,14 @@ static void launched(struct job *j, const ctld_Run *run)
 
 void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 {
-	const struct rlimit *nofile = J.cfg.has_child_nofile ? &J.cfg.child_nofile : NULL;
 	struct run_spec spec;
 	char err[200];
 	struct job *j;
+	uint64_t id;
 	int ret;
 
-	if ((ret = run_spec_build(&spec, run, nofile, err, sizeof(err)))) {
+	if ((ret = run_spec_build(&spec, run, J.cfg.start_limits, J.cfg.nstart_limits, err,
+				  sizeof(err)))) {
 		reply_error(ctx, ret == -EINVAL || ret == -ENOENT ? ctld_ErrorCode_BAD_REQUEST
 								  : ctld_ErrorCode_SYSTEM,
 			    -ret, "%s", err);
@@ -218,7 +245,13 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 			    J.cfg.max_jobs);
 		goto out;
 	}
-	if (!(j = job_new(spec.name, spec.command, ctx->session, run->kill_on_disconnect,
+	if (!(id = job_ids_next())) {
+		reply_error(ctx, ctld_ErrorCode_SYSTEM, EIO,
+			    "no job id can be reserved: the state directory is not writable "
+			    "(see the daemon's log)");
+		goto out;
+	}
+	if (!(j = job_new(id, spec.name, spec.command, ctx->session, run->kill_on_disconnect,
 			  timeout_fired))) {
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
 		goto out;
@@ -269,7 +302,7 @@ static void escalate_after(struct job *j, int sig, uint32_t grace_ms)
 
 void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *req)
 {
-	struct job *j = find_or_reply(ctx, req->job, "");
+	struct job *j = find_or_reply(ctx, req->job);
 	int sig = req->signal ? req->signal : SIGTERM, err;
 
 	if (!j)
@@ -309,8 +342,7 @@ void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *req)
 
 void jobs_handle_attach(struct request_ctx *ctx, const ctld_Attach *req)
 {
-	struct job *j = find_or_reply(ctx, req->job,
-				      " (finished jobs are kept for a while, then forgotten)");
+	struct job *j = find_or_reply(ctx, req->job);
 	ctld_Reply *r;
 
 	if (!j)
@@ -347,7 +379,7 @@ void jobs_handle_detach(struct request_ctx *ctx, const ctld_Detach *req)
 
 void jobs_handle_write_stdin(struct request_ctx *ctx, const ctld_WriteStdin *req)
 {
-	struct job *j = find_or_reply(ctx, req->job, "");
+	struct job *j = find_or_reply(ctx, req->job);
 
 	if (j)
 		job_stdin_write(ctx, j, req);
@@ -389,6 +421,8 @@ static void fill_info(const struct job *j, ctld_JobInfo *info)
 	info->descendants = j->descendants;
 	info->clients = (uint32_t)j->nclients;
 	info->discarded_bytes = j->discarded_bytes;
+	info->adopted = j->adopted;
+	info->status_unknown = j->status_unknown;
 	readiness_fill_info(j, info);
 }
 
@@ -444,6 +478,8 @@ void jobs_shutdown(void)
 	while (jobs_reap_children() && now_monotonic_ns() < deadline)
 		usleep(2000);
 	job_table_shutdown();
+	job_ids_close();
+	job_records_close();
 	if (J.devnull >= 0)
 		close(J.devnull);
 	J.devnull = -1;

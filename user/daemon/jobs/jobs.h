@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "ctld.pb.h"
+#include "daemon/jobs/run_spec.h"
 #include "daemon/kernel/tcp_listener.h"
 
 struct loop;
@@ -25,10 +26,12 @@ struct jobs_config {
 	uint32_t max_jobs;       /* running at once */
 	uint32_t keep_finished;  /* finished jobs remembered for wait/attach/list */
 	size_t backlog_bytes;    /* recent output kept per job for Attach */
-	/* RLIMIT_NOFILE jobs start with: the daemon raises its own soft limit,
-	 * jobs keep the one it was started with (select() users care). */
-	bool has_child_nofile;
-	struct rlimit child_nofile;
+	const char *state_dir;   /* job ids (and records) that outlive the daemon; NULL: none */
+	/* Limits jobs start with, as the daemon was started: it raises its own
+	 * RLIMIT_NOFILE (select() users care that jobs do not get it) and
+	 * libbpf raises RLIMIT_MEMLOCK on older kernels. */
+	struct spawn_rlimit start_limits[RUN_SPEC_MAX_START_LIMITS];
+	size_t nstart_limits;
 };
 
 void jobs_config_defaults(struct jobs_config *cfg);
@@ -36,6 +39,9 @@ int jobs_init(struct loop *loop, const struct jobs_config *cfg);
 /* Kills every job's tree (SIGKILL) and whatever else is below the daemon,
  * reaps (bounded), frees. */
 void jobs_shutdown(void);
+/* Adopts the running jobs an earlier daemon instance left (job_adopt.c);
+ * after the kernel programs are up, so their trees can be followed. */
+void jobs_adopt_earlier(struct loop *loop);
 
 void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run);
 void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *sig);

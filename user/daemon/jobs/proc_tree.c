@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,46 @@ static int send_signal_pidfd(int pidfd, int sig)
 	return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
+int proc_starttime(pid_t pid, uint64_t *ticks)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	/* comm may hold spaces and ')': the fields start after the last ')' */
+	if (!(p = strrchr(buf, ')')) || !p[1])
+		return -EBADMSG;
+	/* field 3 (state) is the first after ')': a zombie has exited */
+	if (p[2] == 'Z' || p[2] == 'X')
+		return -ESRCH;
+	/* starttime is field 22 */
+	for (int field = 2; field < 22; field++)
+		if (!(p = strchr(p + 1, ' ')))
+			return -EBADMSG;
+	return sscanf(p + 1, "%" SCNu64, ticks) == 1 ? 0 : -EBADMSG;
+}
+
+static int kill_pid(pid_t pid, int sig)
+{
+	return kill(pid, sig) < 0 ? -errno : 0;
+}
+
+/* Without a pidfd, an adopted process is named by pid and start time. */
+static bool same_process(pid_t pid, uint64_t starttime)
+{
+	uint64_t t;
+
+	return proc_starttime(pid, &t) == 0 && t == starttime;
+}
+
 void proc_tree_claim(pid_t pid, uint64_t job)
 {
 	bpf_events_set_job(pid, job);
@@ -57,8 +98,11 @@ int proc_tree_signal_main(const struct proc_tree_root *root, int sig)
 {
 	int err = root->pidfd >= 0 ? send_signal_pidfd(root->pidfd, sig) : -ENOSYS;
 
-	if (err == -ENOSYS)
-		err = root->reaped ? -ESRCH : kill(root->pid, sig) < 0 ? -errno : 0;
+	if (err == -ENOSYS && root->adopted)
+		err = !root->reaped && same_process(root->pid, root->starttime) ? kill_pid(root->pid, sig)
+									       : -ESRCH;
+	else if (err == -ENOSYS)
+		err = root->reaped ? -ESRCH : kill_pid(root->pid, sig);
 	return err;
 }
 
@@ -273,12 +317,47 @@ static void hold_adopted(const struct proc_tree_root *root, struct held_pids *h)
 	}
 }
 
+static bool is_held(const struct held_pids *h, pid_t pid)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->pid[i] == pid)
+			return true;
+	return false;
+}
+
+/* Every other process of an adopted root's session, wherever it is in
+ * the process tree (its orphans went to init). Costs a walk of /proc. */
+static void hold_session(const struct proc_tree_root *root, struct held_pids *h)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) && h->n < MAX_TREE_PIDS) {
+		pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+		int fd;
+
+		if (pid <= 0 || pid == root->pid || is_held(h, pid) || !in_session(pid, root->pid))
+			continue;
+		fd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (fd >= 0 && !in_session(pid, root->pid))
+			close(fd);
+		else
+			hold(h, pid, fd);
+	}
+	closedir(d);
+}
+
 /* The tree as /proc shows it, held: below the main process, and orphans. */
 static void hold_tree(const struct proc_tree_root *root, struct held_pids *h)
 {
 	if (!root->reaped)
 		hold_descendants(root->pid, h, 0);
-	hold_adopted(root, h);
+	if (root->adopted)
+		hold_session(root, h);
+	else
+		hold_adopted(root, h);
 }
 
 static void release_held(struct held_pids *h)
@@ -334,8 +413,10 @@ void proc_tree_signal(const struct proc_tree_root *root, int sig)
 		hold_tree(root, &held);
 	if (!root->reaped) {
 		/* While the main process is unreaped its pid, hence its process
-		 * group id (setsid), cannot be reused: both are safe targets. */
-		kill(-root->pid, sig);
+		 * group id (setsid), cannot be reused: both are safe targets
+		 * (not for an adopted one: init reaps it, at any moment). */
+		if (!root->adopted)
+			kill(-root->pid, sig);
 		proc_tree_signal_main(root, sig);
 	}
 	signal_held(&held, sig);
@@ -354,4 +435,21 @@ void proc_tree_kill_strays(void)
 		hold_descendants(kids[i], &rest, 1);
 	}
 	signal_held(&rest, SIGKILL);
+}
+
+int proc_tree_adopt(const struct proc_tree_root *root)
+{
+	static struct held_pids held;
+	int count = 0;
+
+	hold_tree(root, &held);
+	if (bpf_events_enabled())
+		bpf_events_track(root->pid, root->job, root->pid);
+	for (size_t i = 0; i < held.n; i++) {
+		if (bpf_events_enabled())
+			bpf_events_track(held.pid[i], root->job, root->pid);
+		count += !dying(held.pid[i]);
+	}
+	release_held(&held);
+	return count;
 }

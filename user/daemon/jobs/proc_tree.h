@@ -22,6 +22,11 @@ struct proc_tree_root {
 	pid_t pid;
 	int pidfd;   /* -1 where pidfds are unavailable (valgrind) or after reaping */
 	bool reaped; /* the main process is gone: its pid and group id may be reused */
+	/* Started by an earlier daemon instance: not our child, so its pid may
+	 * be reused the moment it exits (only its pidfd is safe), and its
+	 * orphans went to init, not to us (found by session in all of /proc). */
+	bool adopted;
+	uint64_t starttime; /* adopted: the kernel's start time of pid (job_records.h) */
 };
 
 /* What proc_tree asks of the jobs (without BPF, orphans of a job are told
@@ -31,6 +36,11 @@ struct proc_tree_ops {
 };
 
 void proc_tree_init(const struct proc_tree_ops *ops);
+
+/* pid's start time in clock ticks after boot (/proc/PID/stat field 22):
+ * with the boot, what tells a process from a later one with the same pid.
+ * 0 or -errno (-ESRCH: gone, or a zombie). */
+int proc_starttime(pid_t pid, uint64_t *ticks);
 
 /* The kernel tracks the daemon's children from their fork on, under job 0;
  * this tells it which job the process is (no-op without BPF). */
@@ -56,5 +66,10 @@ bool proc_tree_contains(const struct proc_tree_root *root, pid_t pid);
 /* SIGKILLs whatever else is still below the daemon: orphans of jobs that
  * were forgotten, which the subreaper adopted (shutdown). */
 void proc_tree_kill_strays(void);
+
+/* An adopted root's tree as /proc shows it now (below it, and its session)
+ * becomes the kernel's to follow (with BPF). The number of processes
+ * besides the root. */
+int proc_tree_adopt(const struct proc_tree_root *root);
 
 #endif

@@ -217,7 +217,7 @@ static void describe(struct run_spec *spec, const ctld_Run *run)
 }
 
 static void fill_request(struct run_spec *spec, const ctld_Run *run,
-			 const struct rlimit *child_nofile)
+			 const struct spawn_rlimit *start_limits, size_t nstart)
 {
 	struct spawn_request *sr = &spec->sr;
 
@@ -227,13 +227,12 @@ static void fill_request(struct run_spec *spec, const ctld_Run *run,
 	sr->argv = spec->argv;
 	sr->envp = spec->env;
 	sr->cwd = run->cwd[0] ? run->cwd : "/";
-	/* rlimits[0]: the descriptor limit the daemon was started with; the
-	 * job's own come after it and may override it. */
-	sr->rlimits = child_nofile ? spec->rlimits : spec->rlimits + 1;
-	sr->nrlimits = run->rlimits_count + (child_nofile ? 1 : 0);
-	if (child_nofile)
-		spec->rlimits[0] = (struct spawn_rlimit){ .resource = RLIMIT_NOFILE,
-							  .limit = *child_nofile };
+	/* The limits the daemon was started with come first; the job's own
+	 * come after them (at RUN_SPEC_MAX_START_LIMITS) and may override them. */
+	sr->rlimits = spec->rlimits + RUN_SPEC_MAX_START_LIMITS - nstart;
+	sr->nrlimits = run->rlimits_count + nstart;
+	memcpy(spec->rlimits + RUN_SPEC_MAX_START_LIMITS - nstart, start_limits,
+	       nstart * sizeof(*start_limits));
 	sr->set_umask = run->has_umask;
 	sr->umask = (mode_t)run->umask;
 	sr->stdio[0] = sr->stdio[1] = sr->stdio[2] = -1;
@@ -241,17 +240,19 @@ static void fill_request(struct run_spec *spec, const ctld_Run *run,
 	sr->stdio_path[2] = run->stderr_path[0] ? run->stderr_path : NULL;
 }
 
-int run_spec_build(struct run_spec *spec, const ctld_Run *run, const struct rlimit *child_nofile,
-		   char *err, size_t errlen)
+int run_spec_build(struct run_spec *spec, const ctld_Run *run,
+		   const struct spawn_rlimit *start_limits, size_t nstart, char *err, size_t errlen)
 {
 	int ret;
 
 	memset(spec, 0, sizeof(*spec));
 	if ((ret = validate(run, err, errlen)) || (ret = resolve_user(spec, run, err, errlen)) ||
-	    (ret = parse_rlimits(run, spec->rlimits + 1, err, errlen)) ||
+	    (ret = parse_rlimits(run, spec->rlimits + RUN_SPEC_MAX_START_LIMITS, err, errlen)) ||
 	    (ret = build_env(spec, run, err, errlen)))
 		return ret;
-	fill_request(spec, run, child_nofile);
+	if (nstart > RUN_SPEC_MAX_START_LIMITS)
+		nstart = RUN_SPEC_MAX_START_LIMITS;
+	fill_request(spec, run, start_limits, nstart);
 	ret = spawn_find_program(&spec->sr, run->argv[0], env_get(spec->env, "PATH"),
 				 &spec->paths);
 	if (ret) {

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -42,6 +43,7 @@ static struct {
 	uint64_t received;
 	unsigned port_watches;      /* port references in watched_ports */
 	struct bpf_link *sock_link; /* handle_sock_state, attached while ports are watched */
+	uint8_t *slots;             /* tracked_slots, mapped (bpf_events_track) */
 } B = { .rb_fd = -1, .status = "off" };
 
 bool bpf_events_enabled(void)
@@ -183,6 +185,44 @@ void bpf_events_set_job_parent(pid_t pid)
 		__atomic_store_n(&B.setup.skel->bss->job_parent_tgid, (__u32)pid, __ATOMIC_RELAXED);
 }
 
+/* An array map's elements are 8-byte aligned, in the mapping too. */
+#define SLOT_STRIDE 8
+#define SLOTS_BYTES (((CTLD_TRACKED_SLOTS * SLOT_STRIDE) + 4095) & ~(size_t)4095)
+
+/* Without the mapping, bpf_events_track() is refused: the programs' filter
+ * must count every tracked process. */
+static void map_slots(void)
+{
+	void *p = mmap(NULL, SLOTS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       bpf_map__fd(B.setup.skel->maps.tracked_slots), 0);
+
+	if (p == MAP_FAILED)
+		log_warn("cannot map tracked_slots: %s (adopted jobs are followed through /proc)",
+			 strerror(errno));
+	else
+		B.slots = p;
+}
+
+int bpf_events_track(pid_t pid, uint64_t job, pid_t root)
+{
+	struct tracked_proc v = { .job = job, .root_pid = (__u32)root };
+	__u32 key = (__u32)pid;
+	uint32_t *slot;
+	int err;
+
+	if (!B.enabled || !B.slots)
+		return -EOPNOTSUPP;
+	slot = (uint32_t *)(void *)(B.slots + (size_t)(key & (CTLD_TRACKED_SLOTS - 1)) * SLOT_STRIDE);
+	/* the counter first: the filter never says "not tracked" for a
+	 * process in the map */
+	__atomic_fetch_add(slot, 1, __ATOMIC_SEQ_CST);
+	err = bpf_map__update_elem(B.setup.skel->maps.tracked, &key, sizeof(key), &v, sizeof(v),
+				   BPF_NOEXIST);
+	if (err)
+		__atomic_fetch_sub(slot, 1, __ATOMIC_SEQ_CST);
+	return err;
+}
+
 bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 		     const struct bpf_events_ops *ops)
 {
@@ -204,6 +244,7 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 		bpf_events_shutdown();
 		goto off;
 	}
+	map_slots();
 	B.enabled = true;
 	snprintf(B.status, sizeof(B.status), "on");
 	log_info("eBPF on: programs attached in %.1f ms, maps pinned in %s",
@@ -229,6 +270,9 @@ void bpf_events_shutdown(void)
 		B.sock_link = NULL;
 	}
 	B.port_watches = 0;
+	if (B.slots)
+		munmap(B.slots, SLOTS_BYTES);
+	B.slots = NULL;
 	bpf_setup_close(&B.setup);
 }
 

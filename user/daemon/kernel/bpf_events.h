@@ -62,6 +62,10 @@ void bpf_events_set_job_parent(pid_t pid);
 /* Tracked processes (map `tracked`): the job parent's children are added by
  * the kernel at fork; this records which job a root pid belongs to. */
 int bpf_events_set_job(pid_t pid, uint64_t job);
+/* Adds a running process that is not the daemon's child (a job adopted
+ * from an earlier instance) to job's tree; its forks and exit are tracked
+ * from now on. 0, -EEXIST, or -EOPNOTSUPP. */
+int bpf_events_track(pid_t pid, uint64_t job, pid_t root);
 /* Fills pids[] with live tracked processes of a job (root = its main pid, for
  * descendants forked before the job id was set); returns the count (may
  * exceed max: only max are stored) or -EOPNOTSUPP. */
