@@ -25,8 +25,11 @@
 # The target fails when any kernel fails (after running all of them).
 
 KERNELS              ?= 5.10 6.1 6.12
+# the files whose subject is the kernel: its programs, records, pidfds and
+# rlimits (test_restart: adoption through the tracked map; test_security:
+# limits libbpf raises on 5.10)
 KERNEL_SIDE_TESTS    := test_kernel.py,test_watch_port.py,test_wakeups.py,test_ready.py,\
-                        test_kernel_record.py
+                        test_kernel_record.py,test_restart.py,test_security.py
 KERNEL_E2E_PATTERN   ?= $(KERNEL_SIDE_TESTS)
 KERNEL_NOBPF         ?= 5.10
 KERNEL_TIME_FACTOR   ?= 8
