@@ -262,6 +262,11 @@ class Client:
     def stats(self):
         return self.request(stats=pb.Stats()).stats
 
+    def ping(self, token=0, timeout=None):
+        """Liveness: the daemon answers a Ping at once; returns the Pong
+        (token echoed). Raises TimeoutError when no answer came in time."""
+        return self.request(timeout=timeout, ping=pb.Ping(token=token)).pong
+
     def attach(self, job, no_output=False, no_backlog=False):
         """Attaches to a job; returns the AttachReply. The backlog (and, for a
         finished job, its terminal event) follow as events."""
