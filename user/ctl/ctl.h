@@ -98,6 +98,8 @@ struct command {
 	/* a successful reply to a request of this command */
 	void (*on_reply)(struct host *h, enum req_kind kind, const ctld_Reply *r);
 	void (*on_event)(struct host *h, const ctld_Event *ev);
+	/* What ctl waits for on this host, for a message ("job 3 was running") */
+	void (*doing)(const struct host *h, char *buf, size_t len);
 };
 
 extern const struct command cmd_run, cmd_watch, cmd_query;

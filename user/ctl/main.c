@@ -266,11 +266,13 @@ static int usage_error(const char *err)
 
 int main(int argc, char **argv)
 {
+	struct cli_env env = { .socket = getenv("CTLD_SOCKET"),
+			       .host = getenv("CTLD_HOST"),
+			       .liveness = getenv("CTLD_LIVENESS") };
 	char err[512];
 	int ret;
 
-	if (cli_parse(argc, argv, getenv("CTLD_SOCKET"), getenv("CTLD_HOST"), &G.args, err,
-		      sizeof(err)))
+	if (cli_parse(argc, argv, &env, &G.args, err, sizeof(err)))
 		return usage_error(err);
 	if (G.args.cmd == CLI_VERSION) {
 		printf("ctl %s (protocol %d)\n", CTLD_VERSION, CTLD_PROTOCOL_VERSION);
