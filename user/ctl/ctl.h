@@ -44,6 +44,9 @@
 
 #define STDIN_CHUNK sizeof(((ctld_WriteStdin *)0)->data.bytes)
 #define MAX_PENDING 16
+/* After SIGTERM/SIGHUP: how long ctl waits for the jobs before it leaves
+ * (help.c and the README say 2s). */
+#define CTL_LEAVE_GRACE_MS 2000
 #define LINE_BUF 4096 /* a longer line is cut (multi-host output only) */
 
 enum req_kind {
@@ -79,6 +82,7 @@ struct host {
 	int pfd; /* index in the poll array, or -1 */
 	uint64_t job, watch;
 	int pending_signal; /* to send once the job id is known */
+	bool signal_answered; /* the daemon replied to a forwarded signal */
 	int not_ready;	    /* the exit status NotReady gave, once the job ends */
 	ctld_NotReady *ended_early; /* NotReady{EXITED}, told with the job's end */
 	unsigned stdin_in_flight;

@@ -166,8 +166,10 @@ static void on_reply(struct host *h, const ctld_Reply *r)
 		host_finish(h, h->final_status);
 		return;
 	}
-	if (kind == REQ_SIGNAL)
-		return; /* a forwarded Ctrl-C to a job that may have just ended */
+	if (kind == REQ_SIGNAL) {
+		h->signal_answered = true; /* (it may have just ended: NOT_FOUND) */
+		return;
+	}
 	if (failed) {
 		say(h, "%s: %s", ctld_error_code_name(r->error.code),
 		    clean(r->error.text, text, sizeof(text)));
