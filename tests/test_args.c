@@ -22,6 +22,8 @@
 static struct cli_args A; /* ~100 KiB: not on the stack */
 static char err[512];
 
+static const char *env_liveness; /* $CTLD_LIVENESS for the next parse */
+
 /* Runs cli_parse on a NULL-terminated list (the program name is added). */
 static int parse_env(const char *env_socket, const char *env_host, const char **args)
 {
@@ -32,7 +34,10 @@ static int parse_env(const char *env_socket, const char *env_host, const char **
 		argv[argc++] = (char *)*args++;
 	argv[argc] = NULL;
 	err[0] = '\0';
-	return cli_parse(argc, argv, env_socket, env_host, &A, err, sizeof(err));
+	return cli_parse(argc, argv,
+			 &(struct cli_env){
+				 .socket = env_socket, .host = env_host, .liveness = env_liveness },
+			 &A, err, sizeof(err));
 }
 
 #define PARSE(...) parse_env(NULL, NULL, (const char *[]){ __VA_ARGS__, NULL })
@@ -647,6 +652,31 @@ static void cli_mistakes(void **state)
 	assert_usage_error(PARSE("-S", "", "list"), "bad socket path");
 }
 
+/* --liveness: 30 s by default, $CTLD_LIVENESS changes that, the option wins;
+ * 0 or off turns it off, a value so small that ctl would spin is refused. */
+static void cli_liveness(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("list"), 0);
+	assert_int_equal(A.liveness_ms, 30000);
+	assert_int_equal(PARSE("--liveness", "3s", "run", "--", "true"), 0);
+	assert_int_equal(A.liveness_ms, 3000);
+	assert_int_equal(PARSE("stats", "--liveness", "0"), 0);
+	assert_int_equal(A.liveness_ms, 0);
+	assert_int_equal(PARSE("stats", "--liveness", "off"), 0);
+	assert_int_equal(A.liveness_ms, 0);
+	assert_usage_error(PARSE("--liveness", "10ms", "list"), "at least 100ms");
+	assert_usage_error(PARSE("--liveness", "soon", "list"), "bad liveness 'soon'");
+	env_liveness = "5s";
+	assert_int_equal(PARSE("list"), 0);
+	assert_int_equal(A.liveness_ms, 5000);
+	assert_int_equal(PARSE("list", "--liveness", "1m"), 0);
+	assert_int_equal(A.liveness_ms, 60000);
+	env_liveness = "later";
+	assert_usage_error(PARSE("list"), "in $CTLD_LIVENESS");
+	env_liveness = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -686,6 +716,7 @@ int main(void)
 		cmocka_unit_test(cli_help_forms),
 		cmocka_unit_test(cli_texts_complete),
 		cmocka_unit_test(cli_mistakes),
+		cmocka_unit_test(cli_liveness),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,24 +75,31 @@ def frame(message):
 
 class Client:
     """One connection. Replies are matched by request id; events that arrive
-    while waiting for a reply are kept in order for events()/next_event()."""
+    while waiting for a reply are kept in order for events()/next_event().
+    unix: a socket path; tcp: "HOST:PORT"; sock: a stream socket already
+    connected to a daemon (for example one made in another network
+    namespace), owned by the client from then on. tls = (cert, key, ca)
+    wraps a TCP connection (or sock) in mutual TLS."""
 
     def __init__(self, unix=None, tcp=None, timeout=10.0, name="ctld_client.py",
-                 tls=None, hello=True):
-        if unix:
+                 tls=None, hello=True, sock=None):
+        if sock is not None:
+            self.sock = sock
+            self.sock.settimeout(timeout)
+        elif unix:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
             self.sock.connect(unix)
         else:
             host, port = tcp.rsplit(":", 1)
             self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
-            if tls:  # tls = (cert, key, ca)
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-                ctx.check_hostname = False
-                ctx.load_cert_chain(tls[0], tls[1])
-                ctx.load_verify_locations(tls[2])
-                self.sock = ctx.wrap_socket(self.sock)
+        if tls and self.sock.family != socket.AF_UNIX:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+            ctx.check_hostname = False
+            ctx.load_cert_chain(tls[0], tls[1])
+            ctx.load_verify_locations(tls[2])
+            self.sock = ctx.wrap_socket(self.sock)
         self.timeout = timeout
         self.buf = b""
         self.next_id = 1
@@ -261,6 +268,11 @@ class Client:
 
     def stats(self):
         return self.request(stats=pb.Stats()).stats
+
+    def ping(self, token=0, timeout=None):
+        """Liveness: the daemon answers a Ping at once; returns the Pong
+        (token echoed). Raises TimeoutError when no answer came in time."""
+        return self.request(timeout=timeout, ping=pb.Ping(token=token)).pong
 
     def attach(self, job, no_output=False, no_backlog=False):
         """Attaches to a job; returns the AttachReply. The backlog (and, for a

@@ -37,6 +37,7 @@ def requests():
                                                     size_threshold=10, has_size_threshold=True))
     yield pb.Request(id=12, unwatch_file=pb.UnwatchFile(watch=1))
     yield pb.Request(id=13, stats=pb.Stats())
+    yield pb.Request(id=14, ping=pb.Ping(token=1))
 
 
 def main():

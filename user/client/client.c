@@ -9,6 +9,10 @@
  * for it. Reads stop at a budget so a flooding daemon cannot grow the buffer
  * without the caller consuming messages in between.
  *
+ * Liveness: once READY, every byte read counts as "heard"; a Ping goes out
+ * and the connection is given up as liveness.h says. A Ping's reply (Pong,
+ * or UNSUPPORTED from a daemon that predates Ping) is consumed here.
+ *
  * When the daemon closes after an Error (a wrong protocol version, "too many
  * clients"), writing fails with EPIPE before that Error has been read. So a
  * write failure only stops writing; the reader then finds the Error and the
@@ -29,7 +33,9 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "client/liveness.h"
 #include "common/bytebuf.h"
+#include "common/keepalive.h"
 #include "common/stream.h"
 #include "common/tls.h"
 #include "common/util.h"
@@ -40,6 +46,8 @@
 #define OUT_RESERVE (ctld_Request_size + WIRE_VARINT_MAX)
 
 _Static_assert(CTLD_CLIENT_MAX_FRAME >= ctld_Message_size, "a Message must fit a frame");
+
+static ctld_Request own_req; /* Hello and Ping (50 KiB: not on the stack) */
 
 static const char *const error_code_names[] = {
 	[ctld_ErrorCode_OK] = "OK",
@@ -93,6 +101,10 @@ static int fail(struct ctld_conn *c, int err, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* the kernel's keepalive / TCP_USER_TIMEOUT, or our own Ping deadline */
+	if (err == -ETIMEDOUT && c->state == CTLD_CONN_READY)
+		c->silent_ns = liveness_silence_ns(&c->live, now_monotonic_ns());
+
 	va_start(ap, fmt);
 	vsnprintf(c->error, sizeof(c->error), fmt, ap);
 	va_end(ap);
@@ -105,12 +117,20 @@ static int fail(struct ctld_conn *c, int err, const char *fmt, ...)
 void ctld_conn_close(struct ctld_conn *c)
 {
 	char name[sizeof(c->client_name)];
+	uint32_t liveness_ms;
 
 	close_transport(c);
 	bytebuf_free(&c->in);
 	bytebuf_free(&c->out);
 	copy_str(name, sizeof(name), c->client_name);
+	liveness_ms = c->liveness_ms;
 	ctld_conn_init(c, name);
+	c->liveness_ms = liveness_ms;
+}
+
+void ctld_conn_set_liveness(struct ctld_conn *c, uint32_t period_ms)
+{
+	c->liveness_ms = period_ms;
 }
 
 bool ctld_conn_ready(const struct ctld_conn *c)
@@ -121,6 +141,11 @@ bool ctld_conn_ready(const struct ctld_conn *c)
 bool ctld_conn_reached(const struct ctld_conn *c)
 {
 	return c->reached;
+}
+
+uint64_t ctld_conn_silent_ms(const struct ctld_conn *c)
+{
+	return c->silent_ns ? (c->silent_ns + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC : 0;
 }
 
 const char *ctld_conn_error(const struct ctld_conn *c)
@@ -180,13 +205,39 @@ int ctld_conn_send(struct ctld_conn *c, ctld_Request *req, uint64_t *id)
 
 static int queue_hello(struct ctld_conn *c)
 {
-	static ctld_Request req; /* 50 KiB: not on the stack */
+	memset(&own_req, 0, sizeof(own_req));
+	own_req.which_body = ctld_Request_hello_tag;
+	own_req.body.hello.protocol_version = CTLD_PROTOCOL_VERSION;
+	copy_str(own_req.body.hello.client, sizeof(own_req.body.hello.client), c->client_name);
+	return ctld_conn_send(c, &own_req, &c->hello_id);
+}
 
-	memset(&req, 0, sizeof(req));
-	req.which_body = ctld_Request_hello_tag;
-	req.body.hello.protocol_version = CTLD_PROTOCOL_VERSION;
-	copy_str(req.body.hello.client, sizeof(req.body.hello.client), c->client_name);
-	return ctld_conn_send(c, &req, &c->hello_id);
+/* A Ping when the daemon has been quiet; giving up when it stays silent. */
+static int check_liveness(struct ctld_conn *c, uint64_t now_ns)
+{
+	char silence[32];
+	int err;
+
+	if (c->state != CTLD_CONN_READY)
+		return 0;
+	switch (liveness_due(&c->live, now_ns)) {
+	case LIVENESS_PING:
+		memset(&own_req, 0, sizeof(own_req));
+		own_req.which_body = ctld_Request_ping_tag;
+		own_req.body.ping.token = now_ns;
+		if ((err = ctld_conn_send(c, &own_req, &c->ping_id)))
+			return c->state == CTLD_CONN_CLOSED ? err
+							    : fail(c, err, "cannot send a Ping: %s",
+								   strerror(-err));
+		liveness_pinged(&c->live, now_ns);
+		return 0;
+	case LIVENESS_DEAD:
+		snprintf(silence, sizeof(silence), "%.1f s",
+			 (double)liveness_silence_ns(&c->live, now_ns) / NSEC_PER_SEC);
+		return fail(c, -ETIMEDOUT, "%s: no answer for %s (liveness)", c->target, silence);
+	default:
+		return 0;
+	}
 }
 
 /* ------------------------------------------------------------ connect */
@@ -280,6 +331,9 @@ static int try_addresses(struct ctld_conn *c, int last_err)
 		}
 		/* small request/reply frames: do not wait for Nagle */
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* best effort: our own Pings bound the wait anyway */
+		if (c->liveness_ms)
+			tcp_keepalive_set(c->fd, c->liveness_ms);
 		if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			return transport_connected(c);
 		if (errno == EINPROGRESS) {
@@ -332,7 +386,7 @@ static int finish_connect(struct ctld_conn *c)
 
 /* ------------------------------------------------------------ input */
 
-static int read_input(struct ctld_conn *c)
+static int read_input(struct ctld_conn *c, uint64_t now_ns)
 {
 	size_t budget = READ_BUDGET;
 
@@ -353,6 +407,7 @@ static int read_input(struct ctld_conn *c)
 			return fail(c, (int)n, "read from %s failed: %s", c->target,
 				    c->tls ? tls_conn_error(c->tls) : strerror((int)-n));
 		bytebuf_filled(&c->in, (size_t)n);
+		liveness_heard(&c->live, now_ns);
 		budget = (size_t)n < budget ? budget - (size_t)n : 0;
 		if (!c->tls && (size_t)n < READ_CHUNK)
 			break; /* drained: poll() says when there is more */
@@ -362,7 +417,12 @@ static int read_input(struct ctld_conn *c)
 
 int ctld_conn_poll_timeout(const struct ctld_conn *c, uint64_t now_ns)
 {
-	if (!c->deadline_ns || c->state == CTLD_CONN_READY || c->state == CTLD_CONN_CLOSED)
+	if (c->state == CTLD_CONN_READY) {
+		uint64_t wait = liveness_wait_ns(&c->live, now_ns);
+
+		return wait == UINT64_MAX ? -1 : (int)((wait + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
+	}
+	if (!c->deadline_ns || c->state == CTLD_CONN_CLOSED)
 		return -1;
 	if (now_ns >= c->deadline_ns)
 		return 0;
@@ -412,15 +472,15 @@ int ctld_conn_io(struct ctld_conn *c, short revents, uint64_t now_ns)
 		return fail(c, -ETIMEDOUT, "%s: no %s within %u ms", c->target, waiting_for(c),
 			    c->timeout_ms);
 	if (!revents)
-		return 0;
+		return check_liveness(c, now_ns);
 	if (c->state == CTLD_CONN_CONNECTING)
 		return finish_connect(c);
 	if (c->state == CTLD_CONN_TLS)
 		return handshake(c);
 	/* TLS may need the socket writable to read, or readable to write: try both */
-	if ((err = flush_output(c)))
+	if ((err = flush_output(c)) || (err = read_input(c, now_ns)))
 		return err;
-	return read_input(c);
+	return check_liveness(c, now_ns); /* after reading: what arrived counts */
 }
 
 /* Consumes the Hello reply (or the daemon's refusal, sent with id 0). */
@@ -443,7 +503,19 @@ static int hello_reply(struct ctld_conn *c, const ctld_Message *msg)
 	c->hello = r->result.hello;
 	c->state = CTLD_CONN_READY;
 	c->deadline_ns = 0;
+	liveness_start(&c->live, c->liveness_ms, now_monotonic_ns());
 	return 0;
+}
+
+/* The answer to our Ping (a Pong, or an Error from a daemon without Ping). */
+static bool is_pong(struct ctld_conn *c, const ctld_Message *msg)
+{
+	if (!c->ping_id || msg->which_kind != ctld_Message_reply_tag ||
+	    msg->kind.reply.id != c->ping_id)
+		return false;
+	c->ping_id = 0;
+	liveness_answered(&c->live);
+	return true;
 }
 
 /* No complete frame is buffered: wait, or report how the stream ended. */
@@ -491,42 +563,11 @@ int ctld_conn_next(struct ctld_conn *c, ctld_Message *msg)
 		if (ret)
 			return fail(c, -EPROTO, "%s sent a message that does not decode: %s",
 				    c->target, why ? why : "?");
+		if (c->state == CTLD_CONN_READY && is_pong(c, msg))
+			continue;
 		if (c->state == CTLD_CONN_READY)
 			return 1;
 		if ((ret = hello_reply(c, msg)))
 			return ret;
 	}
-}
-
-/* ------------------------------------------------------------ blocking */
-
-int ctld_conn_call(struct ctld_conn *c, ctld_Request *req, ctld_Message *reply,
-		   uint32_t timeout_ms, void (*on_event)(const ctld_Event *ev, void *ctx),
-		   void *ctx)
-{
-	uint64_t deadline = now_monotonic_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC, id;
-	int err = ctld_conn_send(c, req, &id);
-
-	while (!err) {
-		uint64_t now = now_monotonic_ns();
-		int ret, wait = ctld_conn_poll_timeout(c, now);
-		int left = now >= deadline ? 0 : (int)((deadline - now) / NSEC_PER_MSEC) + 1;
-		struct pollfd p = { .fd = c->fd, .events = ctld_conn_poll_events(c) };
-
-		while ((ret = ctld_conn_next(c, reply)) > 0) {
-			if (reply->which_kind == ctld_Message_reply_tag &&
-			    reply->kind.reply.id == id)
-				return 0;
-			if (reply->which_kind == ctld_Message_event_tag && on_event)
-				on_event(&reply->kind.event, ctx);
-		}
-		if (ret < 0)
-			return ret;
-		if (!left)
-			return -ETIMEDOUT;
-		if (poll(&p, 1, wait < 0 || wait > left ? left : wait) < 0 && errno != EINTR)
-			return -errno;
-		err = ctld_conn_io(c, p.revents, now_monotonic_ns());
-	}
-	return err;
 }

@@ -30,9 +30,16 @@
  * Hello reply itself is consumed here: ctld_conn_next() never returns it;
  * ctld_conn_ready() and c.hello tell the outcome.
  *
+ * Liveness (ctld_conn_set_liveness): a connection that has heard nothing
+ * from its daemon for a third of the period sends a Ping, and ends with
+ * -ETIMEDOUT when the daemon stays silent for the whole period (rule in
+ * liveness.h); the Pong is consumed here, like the Hello reply. TCP
+ * sockets then also get keepalive and TCP_USER_TIMEOUT of that period.
+ *
  * Errors are -errno values; ctld_conn_error() has readable text. Failures
  * before the daemon answered (nothing listening, connect timeout, no such
- * socket) are distinguished from the others by ctld_conn_reached().
+ * socket) are distinguished from the others by ctld_conn_reached(), a
+ * daemon that went silent afterwards by ctld_conn_silent_ms().
  */
 #ifndef CTLD_CLIENT_H
 #define CTLD_CLIENT_H
@@ -41,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/liveness.h"
 #include "common/bytebuf.h"
 #include "ctld.pb.h"
 
@@ -80,12 +88,19 @@ struct ctld_conn {
 	int err;	      /* -errno once CLOSED */
 	struct addrinfo *addrs;	 /* TCP: addresses still to try */
 	struct addrinfo *addr;	 /* TCP: the one being tried */
+	uint32_t liveness_ms;	 /* 0: wait for the daemon for ever */
+	struct liveness live;	 /* once READY */
+	uint64_t ping_id;	 /* the Ping awaiting its Pong; 0: none */
+	uint64_t silent_ns;	 /* closed because the daemon was silent this long */
 	ctld_HelloReply hello;	 /* valid once READY */
 	ctld_ErrorCode hello_error; /* code of an Error answering Hello, else OK */
 	char error[320];
 };
 
 void ctld_conn_init(struct ctld_conn *c, const char *client_name);
+
+/* Before connecting: give up on a daemon silent for period_ms (0: never). */
+void ctld_conn_set_liveness(struct ctld_conn *c, uint32_t period_ms);
 
 /*
  * Start connecting; Hello is queued before anything else. Returns 0 when the
@@ -100,13 +115,15 @@ int ctld_conn_connect_tcp(struct ctld_conn *c, const char *host, const char *por
 
 /* POLLIN/POLLOUT this connection waits for (0 when closed). */
 short ctld_conn_poll_events(const struct ctld_conn *c);
-/* Milliseconds until the connect deadline (-1: none), for poll(). */
+/* Milliseconds until the connect deadline or the next liveness step (-1:
+ * none), for poll(). */
 int ctld_conn_poll_timeout(const struct ctld_conn *c, uint64_t now_ns);
 
 /*
  * Makes progress after poll(): finishes connecting, does the TLS handshake,
- * writes queued requests, reads what arrived. Call it even with revents 0
- * when poll timed out: it checks the deadline. 0 or -errno (the connection
+ * writes queued requests, reads what arrived, sends a liveness Ping when
+ * one is due. Call it even with revents 0 when poll timed out: it checks
+ * the deadlines. 0 or -errno (the connection
  * is then CLOSED): -ETIMEDOUT, -ECONNREFUSED, -EPROTO (TLS), -ECONNRESET...
  */
 int ctld_conn_io(struct ctld_conn *c, short revents, uint64_t now_ns);
@@ -136,6 +153,9 @@ int ctld_conn_call(struct ctld_conn *c, ctld_Request *req, ctld_Message *reply,
 bool ctld_conn_ready(const struct ctld_conn *c);
 /* Whether a connection was ever established (vs "nobody answers"). */
 bool ctld_conn_reached(const struct ctld_conn *c);
+/* When the connection ended because an answering daemon went silent
+ * (liveness, or the kernel's TCP timeouts): for how long; else 0. */
+uint64_t ctld_conn_silent_ms(const struct ctld_conn *c);
 const char *ctld_conn_error(const struct ctld_conn *c);
 /* Closes the socket and frees the buffers; the struct can be connected again. */
 void ctld_conn_close(struct ctld_conn *c);

@@ -152,6 +152,10 @@ static int map_result(struct tls_conn *c, int ret, const char *what)
 			snprintf(c->error, sizeof(c->error), "%s: peer went away", what);
 			return -ECONNRESET;
 		}
+		if (errno == ETIMEDOUT) { /* keepalive / TCP_USER_TIMEOUT: the peer is gone */
+			snprintf(c->error, sizeof(c->error), "%s: %s", what, strerror(ETIMEDOUT));
+			return -ETIMEDOUT;
+		}
 		/* fall through */
 	default: {
 		long verify = SSL_get_verify_result(c->ssl);

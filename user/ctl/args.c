@@ -30,7 +30,8 @@
 enum opt_id {
 	OPT_SOCKET = 'S', OPT_HOST = 'H', OPT_HELP = 'h', OPT_CWD = 'C', OPT_ENV = 'e',
 	OPT_TIMEOUT = 't', OPT_SIGNAL = 's', OPT_RUNNING = 'r', OPT_FOLLOW = 'f',
-	OPT_JSON = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_CONNECT_TIMEOUT, OPT_VERSION,
+	OPT_JSON = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_CONNECT_TIMEOUT, OPT_LIVENESS,
+	OPT_VERSION,
 	OPT_NAME, OPT_CLEAN_ENV, OPT_STDOUT, OPT_STDERR, OPT_USER, OPT_GROUP, OPT_RLIMIT,
 	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT, OPT_WAIT_TREE,
 	OPT_WAIT_LOG, OPT_WAIT_FILE, OPT_WAIT_SIZE, OPT_WAIT_ANY, OPT_KEEP_RUNNING,
@@ -52,6 +53,7 @@ static const struct opt_def opt_defs[] = {
 	{ "tls-key", OPT_TLS_KEY, required_argument, ALL_CMDS },
 	{ "tls-ca", OPT_TLS_CA, required_argument, ALL_CMDS },
 	{ "connect-timeout", OPT_CONNECT_TIMEOUT, required_argument, ALL_CMDS },
+	{ "liveness", OPT_LIVENESS, required_argument, ALL_CMDS },
 	{ "help", OPT_HELP, no_argument, ALL_CMDS },
 	{ "version", OPT_VERSION, no_argument, C(CLI_NONE) },
 	{ "name", OPT_NAME, required_argument, RUNLIKE },
@@ -272,6 +274,8 @@ static int apply_opt(struct cli_args *a, struct target_opts *t, int id, const ch
 		return 0;
 	case OPT_CONNECT_TIMEOUT:
 		return cli_parse_timeout(val, &a->connect_timeout_ms, err, errlen);
+	case OPT_LIVENESS:
+		return cli_parse_liveness(val, &a->liveness_ms, err, errlen);
 	case OPT_HELP:
 		a->help_for = a->cmd;
 		a->cmd = CLI_HELP;
@@ -478,10 +482,10 @@ static int finish_command(struct cli_args *a, char **ops, int nops, char *err, s
 }
 
 /* -S / -H from the command line, else $CTLD_HOST, else $CTLD_SOCKET, else the default. */
-static int settle_targets(struct cli_args *a, const struct target_opts *t, const char *env_socket,
-			  const char *env_host, char *err, size_t errlen)
+static int settle_targets(struct cli_args *a, const struct target_opts *t,
+			  const struct cli_env *env, char *err, size_t errlen)
 {
-	const char *socket = t->socket;
+	const char *socket = t->socket, *env_socket = env->socket, *env_host = env->host;
 
 	if (t->socket && t->hosts)
 		return errorf(err, errlen, -EINVAL, "give either -S SOCKET or -H HOST:PORT, not both");
@@ -523,15 +527,31 @@ static int parse_help_command(struct cli_args *a, char **ops, int nops, char *er
 	return 0;
 }
 
-int cli_parse(int argc, char **argv, const char *env_socket, const char *env_host,
-	      struct cli_args *a, char *err, size_t errlen)
+/* Defaults, and what the environment changes of them (the command line wins). */
+static int apply_env(struct cli_args *a, const struct cli_env *env, char *err, size_t errlen)
+{
+	size_t len;
+
+	memset(a, 0, sizeof(*a));
+	a->connect_timeout_ms = CLI_DEFAULT_CONNECT_TIMEOUT_MS;
+	a->liveness_ms = CLI_DEFAULT_LIVENESS_MS;
+	if (!env->liveness || !*env->liveness ||
+	    !cli_parse_liveness(env->liveness, &a->liveness_ms, err, errlen))
+		return 0;
+	len = strlen(err);
+	snprintf(err + len, errlen - len, " in $CTLD_LIVENESS");
+	return -EINVAL;
+}
+
+int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args *a, char *err,
+	      size_t errlen)
 {
 	struct target_opts t = { NULL, false };
 	int first, ops;
 	char **sub;
 
-	memset(a, 0, sizeof(*a));
-	a->connect_timeout_ms = CLI_DEFAULT_CONNECT_TIMEOUT_MS;
+	if (apply_env(a, env, err, errlen))
+		return -EINVAL;
 	first = parse_options(argc, argv, CLI_NONE, true, a, &t, err, errlen);
 	if (first < 0 || a->cmd == CLI_HELP || a->cmd == CLI_VERSION)
 		return first < 0 ? -EINVAL : 0;
@@ -553,5 +573,5 @@ int cli_parse(int argc, char **argv, const char *env_socket, const char *env_hos
 		return parse_help_command(a, sub + ops, argc - first - ops, err, errlen);
 	if (finish_command(a, sub + ops, argc - first - ops, err, errlen))
 		return -EINVAL;
-	return settle_targets(a, &t, env_socket, env_host, err, errlen);
+	return settle_targets(a, &t, env, err, errlen);
 }

@@ -19,6 +19,8 @@
 #define CLI_DEFAULT_PORT "7878"
 #define CLI_MAX_TARGETS 64
 #define CLI_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define CLI_DEFAULT_LIVENESS_MS 30000
+#define CLI_MIN_LIVENESS_MS 100
 
 enum cli_cmd {
 	CLI_NONE = 0,
@@ -54,6 +56,7 @@ struct cli_args {
 	bool json;
 	const char *tls_cert, *tls_key, *tls_ca;
 	uint32_t connect_timeout_ms;
+	uint32_t liveness_ms; /* give up on a daemon silent this long; 0: never */
 
 	enum cli_cmd cmd;
 	enum cli_cmd help_for;
@@ -76,16 +79,22 @@ struct cli_args {
 	bool follow;
 };
 
+/* The environment variables ctl reads (NULL when unset). */
+struct cli_env {
+	const char *socket;   /* $CTLD_SOCKET, $CTLD_HOST: the target when the */
+	const char *host;     /* command line names none */
+	const char *liveness; /* $CTLD_LIVENESS: --liveness unless given */
+};
+
 /*
- * Parses argv[0..argc) (argv[0] is the program name) into *a. env_socket and
- * env_host are $CTLD_SOCKET and $CTLD_HOST (NULL when unset): the target when
- * the command line names none. Returns 0, or -EINVAL for a usage error with a
+ * Parses argv[0..argc) (argv[0] is the program name) into *a, with the
+ * defaults env gives. Returns 0, or -EINVAL for a usage error with a
  * reason in err[errlen] ("ctl: " is not included) and a->cmd set to the
  * command whose usage should be shown (CLI_NONE: the tool's). argv may be
  * permuted (getopt).
  */
-int cli_parse(int argc, char **argv, const char *env_socket, const char *env_host,
-	      struct cli_args *a, char *err, size_t errlen);
+int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args *a, char *err,
+	      size_t errlen);
 
 /* The pieces cli_parse() is made of; each returns 0 or -EINVAL with err filled. */
 
@@ -111,6 +120,8 @@ int cli_set_str(char *dst, size_t cap, const char *val, const char *what, char *
 		size_t errlen);
 /* "250ms", "10s", ... (0 is refused). */
 int cli_parse_timeout(const char *text, uint32_t *ms, char *err, size_t errlen);
+/* --liveness: a duration of at least CLI_MIN_LIVENESS_MS, or 0 / "off". */
+int cli_parse_liveness(const char *text, uint32_t *ms, char *err, size_t errlen);
 /* An octal umask, 0..0777. */
 int cli_parse_umask(const char *text, uint32_t *mask, char *err, size_t errlen);
 

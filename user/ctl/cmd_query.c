@@ -340,4 +340,10 @@ static void on_reply(struct host *h, enum req_kind kind, const ctld_Reply *r)
 	}
 }
 
-const struct command cmd_query = { .begin = begin, .on_reply = on_reply };
+static void doing(const struct host *h, char *buf, size_t len)
+{
+	(void)h;
+	snprintf(buf, len, "ctl %s was waiting for its answer", cli_cmd_name(G.args.cmd));
+}
+
+const struct command cmd_query = { .begin = begin, .on_reply = on_reply, .doing = doing };

@@ -441,4 +441,25 @@ static void on_event(struct host *h, const ctld_Event *ev)
 	}
 }
 
-const struct command cmd_run = { .begin = begin, .on_reply = on_reply, .on_event = on_event };
+static void doing(const struct host *h, char *buf, size_t len)
+{
+	unsigned long long job = h->job;
+	char prog[sizeof(G.args.run.argv[0])];
+
+	if ((G.args.cmd == CLI_RUN || G.args.cmd == CLI_START) && !job)
+		snprintf(buf, len, "the Run of '%.60s' was not answered: whether it started is "
+				   "unknown",
+			 clean(G.args.run.argv[0], prog, sizeof(prog)));
+	else if (G.args.cmd == CLI_RUN || G.args.cmd == CLI_START)
+		snprintf(buf, len, "job %llu (%.60s) was running there: its state is unknown", job,
+			 clean(G.args.run.argv[0], prog, sizeof(prog)));
+	else if (G.args.cmd == CLI_KILL)
+		snprintf(buf, len, "ctl was killing job %llu: whether it got the signal is unknown",
+			 job);
+	else
+		snprintf(buf, len, "ctl was waiting for job %llu", job);
+}
+
+const struct command cmd_run = {
+	.begin = begin, .on_reply = on_reply, .on_event = on_event, .doing = doing
+};

@@ -108,4 +108,18 @@ static void on_event(struct host *h, const ctld_Event *ev)
 	}
 }
 
-const struct command cmd_watch = { .begin = begin, .on_reply = on_reply, .on_event = on_event };
+static void doing(const struct host *h, char *buf, size_t len)
+{
+	char path[sizeof(G.args.watch_file.path)];
+
+	(void)h;
+	if (G.args.cmd == CLI_WATCH_FILE)
+		snprintf(buf, len, "ctl was watching %.100s",
+			 clean(G.args.watch_file.path, path, sizeof(path)));
+	else
+		snprintf(buf, len, "ctl was watching port %u", G.args.watch_port.port);
+}
+
+const struct command cmd_watch = {
+	.begin = begin, .on_reply = on_reply, .on_event = on_event, .doing = doing
+};

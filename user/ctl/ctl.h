@@ -45,6 +45,9 @@
 
 #define STDIN_CHUNK sizeof(((ctld_WriteStdin *)0)->data.bytes)
 #define MAX_PENDING 16
+/* After SIGTERM/SIGHUP: how long ctl waits for the jobs before it leaves
+ * (help.c and the README say 2s). */
+#define CTL_LEAVE_GRACE_MS 2000
 #define LINE_BUF 4096 /* a longer line is cut (multi-host output only) */
 
 enum req_kind {
@@ -80,6 +83,7 @@ struct host {
 	int pfd; /* index in the poll array, or -1 */
 	uint64_t job, watch;
 	int pending_signal; /* to send once the job id is known */
+	bool signal_answered; /* the daemon replied to a forwarded signal */
 	int not_ready;	    /* the exit status NotReady gave, once the job ends */
 	ctld_NotReady *ended_early; /* NotReady{EXITED}, told with the job's end */
 	unsigned stdin_in_flight;
@@ -99,6 +103,8 @@ struct command {
 	/* a successful reply to a request of this command */
 	void (*on_reply)(struct host *h, enum req_kind kind, const ctld_Reply *r);
 	void (*on_event)(struct host *h, const ctld_Event *ev);
+	/* What ctl waits for on this host, for a message ("job 3 was running") */
+	void (*doing)(const struct host *h, char *buf, size_t len);
 };
 
 extern const struct command cmd_run, cmd_watch, cmd_query;

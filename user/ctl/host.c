@@ -7,8 +7,14 @@
  * exits (Detach after start, SIGTERM to a job whose output nobody reads
  * anymore, SIGKILL after a timeout) is "finishing": it ignores events and
  * ends with its final status once that request is answered.
+ *
+ * Liveness: every connection pings a daemon that has been quiet and gives
+ * up on one that stays silent for --liveness (client.h). Such a host ends
+ * with EXIT_UNAVAILABLE and a message naming the node and what ctl was
+ * waiting for there; the other hosts go on.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,10 +49,28 @@ bool host_running(const struct host *h)
 	return !h->done && !h->finishing;
 }
 
+/* The daemon answered once, then went silent: which node, for how long,
+ * and what ctl was waiting for there. */
+static void went_silent(struct host *h, uint64_t silent_ms)
+{
+	char silence[32], doing[160] = "";
+
+	if (silent_ms < 10000)
+		snprintf(silence, sizeof(silence), "%.1f s", (double)silent_ms / 1000);
+	else
+		snprintf(silence, sizeof(silence), "%llu s", (unsigned long long)silent_ms / 1000);
+	if (G.cmd->doing)
+		G.cmd->doing(h, doing, sizeof(doing));
+	say(NULL, "%s %s: no answer for %s (liveness)%s%s", h->target->is_unix ? "daemon" : "node",
+	    h->target->name, silence, doing[0] ? "; " : "", doing);
+	host_finish(h, EXIT_UNAVAILABLE);
+}
+
 /* The connection ended: say why, with the exit status that tells it. */
 static void conn_failed(struct host *h, int err)
 {
 	const struct cli_target *t = h->target;
+	uint64_t silent_ms = ctld_conn_silent_ms(&h->conn);
 
 	if (h->done)
 		return;
@@ -54,7 +78,9 @@ static void conn_failed(struct host *h, int err)
 		host_finish(h, h->final_status);
 		return;
 	}
-	if (err == -EREMOTEIO) { /* the daemon refused Hello */
+	if (silent_ms) {
+		went_silent(h, silent_ms);
+	} else if (err == -EREMOTEIO) { /* the daemon refused Hello */
 		say(h, "%s", ctld_conn_error(&h->conn));
 		host_finish(h, EXIT_FAILURE_REPLY);
 	} else if (!ctld_conn_reached(&h->conn) || err == -ETIMEDOUT) {
@@ -140,8 +166,10 @@ static void on_reply(struct host *h, const ctld_Reply *r)
 		host_finish(h, h->final_status);
 		return;
 	}
-	if (kind == REQ_SIGNAL)
-		return; /* a forwarded Ctrl-C to a job that may have just ended */
+	if (kind == REQ_SIGNAL) {
+		h->signal_answered = true; /* (it may have just ended: NOT_FOUND) */
+		return;
+	}
 	if (failed) {
 		say(h, "%s: %s", ctld_error_code_name(r->error.code),
 		    clean(r->error.text, text, sizeof(text)));
@@ -168,6 +196,7 @@ void host_start(struct host *h)
 	int err;
 
 	ctld_conn_init(&h->conn, "ctl " CTLD_VERSION);
+	ctld_conn_set_liveness(&h->conn, G.args.liveness_ms);
 	if (t->is_unix)
 		err = ctld_conn_connect_unix(&h->conn, t->path, G.args.connect_timeout_ms);
 	else

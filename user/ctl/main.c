@@ -3,6 +3,18 @@
  * main.c - the ctl command: main(), set-up, the poll() loop that drives
  * one daemon connection per target together with the signal pipe and, for
  * run, ctl's stdin; and what signals mean (see ctl.h for the rest).
+ *
+ * Signals, for run and start (other commands just stop at the first):
+ * SIGINT is forwarded to the jobs and ctl keeps waiting; a second one
+ * detaches. SIGTERM and SIGHUP mean "ctl must go": they are forwarded too,
+ * ctl waits at most CTL_LEAVE_GRACE_MS for the jobs to end (so their
+ * status and last output are still reported), then leaves, whether the
+ * daemons answered or not; jobs started with --kill-on-disconnect are then
+ * killed by their daemon, the others keep running. Any second signal ends
+ * ctl at once; the same signal again within SIGNAL_ECHO_MS is not a second
+ * one (timeout(1) sends it to ctl and to ctl's process group). The grace
+ * is an interval timer (SIGALRM), not a poll timeout, so it also ends a
+ * write blocked on a stalled stdout.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "common/tls.h"
@@ -19,6 +32,8 @@
 #include "common/wire.h"
 #include "ctl/ctl.h"
 #include "ctl/output.h"
+
+#define SIGNAL_ECHO_MS 100
 
 struct ctl G;
 volatile sig_atomic_t signals_caught;
@@ -62,20 +77,89 @@ static int setup_signals(void)
 	if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -errno;
 	sigemptyset(&sa.sa_mask);
-	/* no SA_RESTART: a write blocked on a stalled stdout must see a second Ctrl-C */
-	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+	/* no SA_RESTART: a write blocked on a stalled stdout must see a second
+	 * Ctrl-C, or the end of the grace after SIGTERM */
+	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0 || sigaction(SIGALRM, &sa, NULL) < 0)
 		return -errno;
 	return 0;
 }
 
-/* run/start: the first signal goes to the jobs; the next one detaches. Other
- * commands just stop (detaching; jobs are never touched). */
+/* SIGALRM after CTL_LEAVE_GRACE_MS; 0 or -errno. */
+static int start_leave_grace(void)
+{
+	struct itimerval it = { .it_value = { .tv_sec = CTL_LEAVE_GRACE_MS / 1000,
+					      .tv_usec = CTL_LEAVE_GRACE_MS % 1000 * 1000 } };
+
+	return setitimer(ITIMER_REAL, &it, NULL) < 0 ? -errno : 0;
+}
+
+/* ctl goes, the job stays behind: say what becomes of it. */
+static void leave_job(struct host *h, const char *why)
+{
+	unsigned long long job = h->job;
+
+	if (!job || (G.args.cmd != CLI_RUN && G.args.cmd != CLI_ATTACH))
+		return;
+	if (G.args.run.kill_on_disconnect && G.args.cmd == CLI_RUN)
+		say(h, "%s; the daemon kills job %llu as ctl leaves (--kill-on-disconnect)", why,
+		    job);
+	else
+		say(h, "%s; job %llu may keep running (ctl attach %llu)", why, job, job);
+}
+
+/* The grace after SIGTERM/SIGHUP is over: leave the jobs that did not end. */
+static void leave_now(void)
+{
+	char why[96], dur[16];
+	const char *name = signal_name(G.forwarded_signal);
+
+	fmt_ms(CTL_LEAVE_GRACE_MS, dur, sizeof(dur));
+	for (size_t i = 0; i < G.nhosts; i++) {
+		struct host *h = &G.hosts[i];
+
+		if (!host_running(h))
+			continue;
+		if (h->signal_answered)
+			snprintf(why, sizeof(why), "the job has not ended %s after SIG%s", dur,
+				 name ? name : "?");
+		else
+			snprintf(why, sizeof(why), "the daemon did not confirm SIG%s within %s",
+				 name ? name : "?", dur);
+		leave_job(h, why);
+		host_finish(h, 128 + G.forwarded_signal);
+	}
+}
+
+/* The same signal once more, sent to the process and to its group. */
+static bool is_echo(int sig)
+{
+	static int last_sig;
+	static uint64_t last_ns;
+	uint64_t now = now_monotonic_ns();
+	bool echo = sig == last_sig && now - last_ns < SIGNAL_ECHO_MS * NSEC_PER_MSEC;
+
+	last_sig = sig;
+	last_ns = now;
+	return echo;
+}
+
+/* See the top of this file. */
 static void handle_signal(int sig)
 {
-	bool forward = ++G.nsignals < G.quit_after;
+	bool forward;
 
+	if (sig == SIGALRM) {
+		leave_now();
+		return;
+	}
+	if (is_echo(sig))
+		return;
+	forward = ++G.nsignals < G.quit_after;
 	if (forward && sig == SIGINT)
 		say(NULL, "sent SIGINT to the job; press Ctrl-C again to detach");
+	if (forward && sig != SIGINT && start_leave_grace())
+		forward = false; /* no timer: leave now rather than maybe never */
 	for (size_t i = 0; i < G.nhosts; i++) {
 		struct host *h = &G.hosts[i];
 
@@ -86,9 +170,7 @@ static void handle_signal(int sig)
 			send_signal(h, sig);
 			continue;
 		}
-		if (h->job && (G.args.cmd == CLI_RUN || G.args.cmd == CLI_ATTACH))
-			say(h, "detached; job %llu keeps running (ctl attach %llu)",
-			    (unsigned long long)h->job, (unsigned long long)h->job);
+		leave_job(h, "detached");
 		host_finish(h, 128 + sig);
 	}
 }
@@ -266,11 +348,13 @@ static int usage_error(const char *err)
 
 int main(int argc, char **argv)
 {
+	struct cli_env env = { .socket = getenv("CTLD_SOCKET"),
+			       .host = getenv("CTLD_HOST"),
+			       .liveness = getenv("CTLD_LIVENESS") };
 	char err[512];
 	int ret;
 
-	if (cli_parse(argc, argv, getenv("CTLD_SOCKET"), getenv("CTLD_HOST"), &G.args, err,
-		      sizeof(err)))
+	if (cli_parse(argc, argv, &env, &G.args, err, sizeof(err)))
 		return usage_error(err);
 	if (G.args.cmd == CLI_VERSION) {
 		printf("ctl %s (protocol %d)\n", CTLD_VERSION, CTLD_PROTOCOL_VERSION);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * values.c - parsers for ctl's option values: targets, KEY=VALUE, rlimits,
- * file event lists, job ids, ports, durations, umasks and paths. Each
+ * file event lists, job ids, ports, durations, liveness, umasks and paths. Each
  * returns 0 or -EINVAL with a reason; none does I/O.
  */
 #include <arpa/inet.h>
@@ -228,6 +228,19 @@ int cli_parse_timeout(const char *text, uint32_t *ms, char *err, size_t errlen)
 	if (parse_duration_ms(text, ms) || *ms == 0)
 		return errorf(err, errlen, -EINVAL, "bad duration '%s' (e.g. 250ms, 10s, 2m, 1h)", text);
 	return 0;
+}
+
+int cli_parse_liveness(const char *text, uint32_t *ms, char *err, size_t errlen)
+{
+	if (strcmp(text, "off") == 0) {
+		*ms = 0;
+		return 0;
+	}
+	if (parse_duration_ms(text, ms) == 0 && (*ms == 0 || *ms >= CLI_MIN_LIVENESS_MS))
+		return 0;
+	return errorf(err, errlen, -EINVAL,
+		      "bad liveness '%s' (at least %ums, e.g. 10s; 0 or off: wait for ever)", text,
+		      CLI_MIN_LIVENESS_MS);
 }
 
 int cli_parse_umask(const char *text, uint32_t *mask, char *err, size_t errlen)

@@ -2,7 +2,8 @@
 /*
  * dispatch.c - one straight path per request: session decodes, this file
  * picks the owning module's handler, the handler replies through reply.h.
- * Hello and Stats, which belong to no single module, are answered here.
+ * Hello, Stats and Ping, which belong to no single module, are answered
+ * here.
  */
 #include <stdio.h>
 #include <string.h>
@@ -80,6 +81,17 @@ static void handle_stats(struct request_ctx *ctx)
 	reply_send(ctx);
 }
 
+/* Liveness: answered at once, whatever else the client has asked, so a
+ * Pong shows that the loop runs and reads this connection. */
+static void handle_ping(struct request_ctx *ctx, const ctld_Ping *ping)
+{
+	ctld_Reply *r = reply_begin(ctx);
+
+	r->which_result = ctld_Reply_pong_tag;
+	r->result.pong.token = ping->token;
+	reply_send(ctx);
+}
+
 void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
 {
 	switch (req->which_body) {
@@ -123,6 +135,9 @@ void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
 		break;
 	case ctld_Request_list_watches_tag:
 		watch_registry_handle_list(ctx, &req->body.list_watches);
+		break;
+	case ctld_Request_ping_tag:
+		handle_ping(ctx, &req->body.ping);
 		break;
 	default:
 		/* A newer client's request: say so, keep the connection. */

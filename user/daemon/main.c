@@ -248,7 +248,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	reset_peak_rss();
-	if ((ret = listener_init(M.loop)) || (ret = start_listeners(&o, tls, &tcp_port)))
+	if ((ret = listener_init(M.loop, o.tcp_keepalive_ms)) ||
+	    (ret = start_listeners(&o, tls, &tcp_port)))
 		goto out;
 	if (o.ready_file && (ret = write_ready_file(o.ready_file, tcp_port)))
 		log_warn("failed to write %s: %s", o.ready_file, strerror(-ret));

@@ -14,6 +14,10 @@
 
 #define DEFAULT_SOCKET "/run/ctld-bpf.sock"
 #define DEFAULT_LISTEN "127.0.0.1:7878"
+/* A client gone behind a partition holds its slot, watches and
+ * kill-on-disconnect jobs this long; a live one that reads nothing while
+ * output waits for it (a paused pager) is dropped after it too. */
+#define DEFAULT_TCP_KEEPALIVE_MS 60000
 static const char usage_text[] =
 	"usage: ctld-bpf [OPTIONS]\n"
 	"Run and watch processes for clients over a unix socket and TCP; the kernel\n"
@@ -37,6 +41,8 @@ static const char usage_text[] =
 	"      --backlog BYTES      recent output kept per job for attach (64K)\n"
 	"      --keep-finished N    finished jobs remembered (256)\n"
 	"      --hello-timeout DUR  (10s)  --frame-timeout DUR (10s)\n"
+	"      --tcp-keepalive DUR  drop TCP clients that acknowledge nothing for DUR\n"
+	"                           (keepalive probes, TCP_USER_TIMEOUT; 0: off; 60s)\n"
 	"      --poll-interval DUR  port polling period without BPF (20ms)\n"
 	"      --ready-file PATH    write 'pid tcp-port' here once serving\n"
 	"  -v, --verbose            debug logging\n"
@@ -48,7 +54,7 @@ enum {
 	OPT_NO_BPF = 256, OPT_PIN_DIR, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_INSECURE,
 	OPT_MAX_CLIENTS, OPT_MAX_JOBS, OPT_MAX_FRAME, OPT_MAX_WATCHES, OPT_CLIENT_QUEUE,
 	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL,
-	OPT_READY_FILE, OPT_MAX_PENDING, OPT_STATE_DIR,
+	OPT_READY_FILE, OPT_MAX_PENDING, OPT_STATE_DIR, OPT_TCP_KEEPALIVE,
 };
 
 static int parse_number_opt(const char *name, const char *text, long min, long max, long *out)
@@ -72,9 +78,9 @@ static int parse_size_opt(const char *name, const char *text, uint64_t min, size
 	return -EINVAL;
 }
 
-static int parse_duration_opt(const char *name, const char *text, uint32_t *ms)
+static int parse_duration_opt(const char *name, const char *text, bool zero_ok, uint32_t *ms)
 {
-	if (parse_duration_ms(text, ms) == 0 && *ms > 0)
+	if (parse_duration_ms(text, ms) == 0 && (*ms > 0 || zero_ok))
 		return 0;
 	fprintf(stderr, "ctld-bpf: bad duration for --%s: '%s' (e.g. 500ms, 10s)\n", name, text);
 	return -EINVAL;
@@ -104,6 +110,7 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		{ "poll-interval", required_argument, NULL, OPT_POLL },
 		{ "ready-file", required_argument, NULL, OPT_READY_FILE },
 		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
+		{ "tcp-keepalive", required_argument, NULL, OPT_TCP_KEEPALIVE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -112,7 +119,7 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 	int c, err = 0;
 
 	*o = (struct options){ .socket_path = DEFAULT_SOCKET, .poll_interval_ms = 20,
-			       .max_watches = 256 };
+			       .max_watches = 256, .tcp_keepalive_ms = DEFAULT_TCP_KEEPALIVE_MS };
 	o->bpf.pin_dir = "/sys/fs/bpf/ctld";
 	session_config_defaults(&o->session);
 	jobs_config_defaults(&o->jobs);
@@ -169,13 +176,20 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_BACKLOG: err = parse_size_opt("backlog", optarg, 0, &o->jobs.backlog_bytes); break;
 		case OPT_HELLO_TIMEOUT:
-			err = parse_duration_opt("hello-timeout", optarg, &o->session.hello_timeout_ms);
+			err = parse_duration_opt("hello-timeout", optarg, false,
+						 &o->session.hello_timeout_ms);
 			break;
 		case OPT_FRAME_TIMEOUT:
-			err = parse_duration_opt("frame-timeout", optarg, &o->session.frame_timeout_ms);
+			err = parse_duration_opt("frame-timeout", optarg, false,
+						 &o->session.frame_timeout_ms);
 			break;
 		case OPT_POLL:
-			err = parse_duration_opt("poll-interval", optarg, &o->poll_interval_ms);
+			err = parse_duration_opt("poll-interval", optarg, false,
+						 &o->poll_interval_ms);
+			break;
+		case OPT_TCP_KEEPALIVE:
+			err = parse_duration_opt("tcp-keepalive", optarg, true,
+						 &o->tcp_keepalive_ms);
 			break;
 		case OPT_READY_FILE: o->ready_file = optarg; break;
 		default: err = -EINVAL;

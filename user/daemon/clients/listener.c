@@ -10,6 +10,12 @@
  * TCP on a non-loopback address requires TLS (or --insecure, loudly); with
  * TLS, the client certificate is the identity.
  *
+ * Accepted TCP connections get keepalive probes and TCP_USER_TIMEOUT
+ * (--tcp-keepalive): a client that vanished behind a partition or with its
+ * machine stops acknowledging, the kernel ends the connection, and the
+ * session goes like any other: its watches end, its kill-on-disconnect jobs
+ * are killed, its slot and queue are freed.
+ *
  * accept() runs until EAGAIN; when the daemon is out of file descriptors it
  * uses a reserved fd to accept the connection, tell the client why, and close
  * it, so a full fd table is an error for the client, not a busy loop.
@@ -35,6 +41,7 @@
 #include "daemon/clients/session.h"
 #include "daemon/kernel/procnet.h"
 #include "daemon/kernel/sockdiag.h"
+#include "common/keepalive.h"
 #include "common/tls.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -56,13 +63,15 @@ static struct {
 	int spare_fd; /* kept open to accept-and-refuse when out of fds */
 	int diag_fd;  /* sock_diag, to find the local user behind a loopback peer */
 	struct procnet pn; /* /proc/net/tcp[6], the same where sock_diag cannot */
+	uint32_t tcp_keepalive_ms;
 } L = { .spare_fd = -1, .diag_fd = -1, .pn = { { -1, -1 } } };
 
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *ctx);
 
-int listener_init(struct loop *loop)
+int listener_init(struct loop *loop, uint32_t tcp_keepalive_ms)
 {
 	L.loop = loop;
+	L.tcp_keepalive_ms = tcp_keepalive_ms;
 	L.count = 0;
 	L.unix_path[0] = '\0';
 	L.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -387,6 +396,8 @@ static void accept_one(struct listener *l, int fd)
 	}
 	if (!l->is_unix)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!l->is_unix && L.tcp_keepalive_ms && (err = tcp_keepalive_set(fd, L.tcp_keepalive_ms)))
+		log_warn("client %s: cannot set TCP keepalive: %s", peer, strerror(-err));
 	if (l->tls && (err = tls_conn_new(l->tls, fd, NULL, &tls))) {
 		log_warn("refusing %s: TLS setup failed: %s", peer, strerror(-err));
 		close(fd);

@@ -14,7 +14,10 @@
 struct loop;
 struct tls_ctx;
 
-int listener_init(struct loop *loop);
+/* tcp_keepalive_ms: accepted TCP clients that acknowledge nothing for this
+ * long are dropped by the kernel (keepalive.h); 0 leaves the kernel's
+ * defaults. */
+int listener_init(struct loop *loop, uint32_t tcp_keepalive_ms);
 /* Creates and listens on a unix socket at path; refuses unsafe directories and
  * a path another daemon is serving. err gets a readable reason. */
 int listener_add_unix(const char *path, char *err, size_t errlen);

@@ -149,7 +149,9 @@ void session_read_input(struct session *s)
 		if (n == -EAGAIN)
 			return;
 		if (n <= 0) {
-			if (n < 0 && n != -ECONNRESET)
+			if (n == -ETIMEDOUT) /* --tcp-keepalive: unreachable, or not reading */
+				session_kill(s, "the peer acknowledged nothing for too long");
+			else if (n < 0 && n != -ECONNRESET)
 				session_kill(s, "read failed");
 			else if (s->in.len)
 				session_kill(s, "peer closed in the middle of a frame");
