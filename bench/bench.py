@@ -97,7 +97,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench.py: SIGTERM"))
     started = datetime.datetime.now(datetime.timezone.utc)
     res = {"format": 1, "started": started.isoformat(timespec="seconds"),
-           "command": "make bench-quick" if args.quick else "make bench",
+           "command": ("make bench-quick" if args.quick else "make bench") if not args.only
+           else " ".join(["bench/bench.py"] + sys.argv[1:]),
            "argv": sys.argv, "quick": args.quick, "config": vars(cfg),
            "machine": machine(), "targets": TARGETS, "results": {}}
     t0 = time.monotonic()
