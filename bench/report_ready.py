@@ -19,6 +19,8 @@ LABELS = {
     "connect_poll_1s": "connect 1 s (wait-for-it)",
     "redis_cli_poll_100ms": "`redis-cli ping` 100 ms",  # results of format 1 before 2026-12
 }
+SHORT = {"ctl_wait_port": "port", "ctl_wait_log": "log", "protocol_poll_100ms": "poll",
+         "connect_poll_10ms": "10ms", "connect_poll_1s": "1s"}
 CTL_METHODS = ("ctl_wait_port", "ctl_wait_log")
 
 
@@ -139,7 +141,8 @@ def headline(tr):
     tr = upgrade(tr)
     out = []
     for name, srv in tr["servers"].items():
-        out.append(("%s ready p50: %s" % (name, " / ".join(srv["methods"])), " / ".join(
+        out.append(("%s ready p50 (%s)" % (name, " / ".join(
+            SHORT.get(k, k) for k in srv["methods"])), " / ".join(
             ms(m["time_ms"]["median"]) if m["time_ms"].get("n") else "—"
             for m in srv["methods"].values())))
     t = target_row(tr["servers"])
