@@ -16,12 +16,14 @@ Sections (each a function of measure.py, in this order):
   4. footprint            binary size, exec -> ready, RSS idle
   5. scale                1000 concurrent jobs, 64 concurrent clients,
                           ring buffer pushed hard while the daemon is stopped
-  6. time to ready        redis-server via sh -c: ctl run --wait-port against a
-                          redis-cli ping loop (100 ms) and a 10 ms connect loop
+  6. time to ready        redis-server, memcached, nginx via sh -c: ctl run
+                          --wait-port and --wait-log against a protocol poll
+                          (100 ms), a connect loop (10 ms) and a 1 s poll
 
 bench.py is the driver (options, order, results files); measure.py
-measures, procs.py starts and stops what is measured, report.py writes the
-JSON's table, notes and plot. bench/README.md explains the method.
+measures (measure_ready.py section 6), procs.py starts and stops what is
+measured, report.py writes the JSON's table, notes and plots
+(report_ready.py section 6). bench/README.md explains the method.
 """
 import argparse
 import datetime
@@ -32,8 +34,10 @@ import sys
 import time
 
 import measure
+import measure_ready
 import procs
 from procs import ROOT, say
+import report_ready
 from report import TARGETS, headline, machine, markdown, plot
 
 # ---------------------------------------------------------------- main
@@ -51,7 +55,7 @@ def config(args):
         c.cost_seconds, c.storm_seconds, c.storm_reps = 0.5, 0.5, 3
         c.starts = 3
         c.jobs, c.job_seconds, c.client_runs, c.ring_forks = 200, 1, 3, 20000
-        c.ready_reps = 3
+        c.ready_reps = 2
     else:
         c.reps, c.runs = 20, 30
         c.listen_trials = 200
@@ -59,7 +63,7 @@ def config(args):
         c.cost_seconds, c.storm_seconds, c.storm_reps = 2, 1, 10
         c.starts = 7
         c.jobs, c.job_seconds, c.client_runs, c.ring_forks = 1000, 2, 20, 20000
-        c.ready_reps = 15
+        c.ready_reps = 10
     return c
 
 
@@ -81,6 +85,7 @@ def main():
         with open(os.path.join(out_dir, "latest.md"), "w") as f:
             f.write(markdown(res, os.path.relpath(os.path.abspath(args.report), ROOT)))
         plot(res, os.path.join(out_dir, "latest.png"))
+        report_ready.plot(res, os.path.join(out_dir, "latest-ready.png"))
         return
     if os.geteuid() != 0:
         sys.exit("bench.py: needs root (eBPF, sshd, bpf_stats)")
@@ -92,14 +97,15 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench.py: SIGTERM"))
     started = datetime.datetime.now(datetime.timezone.utc)
     res = {"format": 1, "started": started.isoformat(timespec="seconds"),
-           "command": "make bench-quick" if args.quick else "make bench",
+           "command": ("make bench-quick" if args.quick else "make bench") if not args.only
+           else " ".join(["bench/bench.py"] + sys.argv[1:]),
            "argv": sys.argv, "quick": args.quick, "config": vars(cfg),
            "machine": machine(), "targets": TARGETS, "results": {}}
     t0 = time.monotonic()
     funcs = {"command_overhead": measure.command_overhead, "listen": measure.listen_detection,
              "idle_cpu": measure.idle_cpu, "interference": measure.interference,
              "footprint": measure.footprint, "scale": measure.scale,
-             "time_to_ready": measure.time_to_ready}
+             "time_to_ready": measure_ready.time_to_ready}
     try:
         for name in sections:
             res["results"][name] = funcs[name](cfg)
@@ -116,7 +122,8 @@ def main():
     md = markdown(res, os.path.relpath(os.path.join(out_dir, json_name), ROOT))
     with open(os.path.join(out_dir, "latest.md"), "w") as f:
         f.write(md)
-    plotted = plot(res, os.path.join(out_dir, "latest.png"))
+    plots = (("latest.png", plot), ("latest-ready.png", report_ready.plot))
+    plotted = [name for name, draw in plots if draw(res, os.path.join(out_dir, name))]
     say("")
     if args.quick:
         width = max(len(k) for k, _ in headline(res))
@@ -124,8 +131,8 @@ def main():
             say("  %-*s  %s" % (width, k, v))
     else:
         say(md)
-    say("results: %s/{%s,latest.md%s} (%.0f s)"
-        % (out_dir, json_name, ",latest.png" if plotted else "", res["duration_s"]))
+    say("results: %s/{%s} (%.0f s)"
+        % (out_dir, ",".join([json_name, "latest.md"] + plotted), res["duration_s"]))
 
 
 if __name__ == "__main__":

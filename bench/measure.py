@@ -2,11 +2,11 @@
 """The benchmark's measurements, one function per section of bench.py; each
 returns a dict for the results JSON. The measuring itself is done by small
 C tools (bench/*.c); these functions drive them side by side and compute
-the statistics. See bench/README.md for the method."""
+the statistics (section 6, time to ready, is measure_ready.py). See
+bench/README.md for the method."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -460,130 +460,4 @@ def ring_pressure(cfg):
         % (out["records_expected"], out["ring_events"], out["ring_drops"],
            out["ring_received"], "arrived" if out["exited"] else "MISSING"))
     d.stop()
-    return out
-
-
-# ---------------------------------------------------------------- 6. time to ready
-
-REDIS = "/usr/bin/redis-server"
-REDIS_CLI = "/usr/bin/redis-cli"
-
-
-def redis_line(port):
-    return ("%s --port %d --bind 127.0.0.1 --save '' --appendonly no --daemonize no "
-            "--dir /tmp" % (REDIS, port))
-
-
-def redis_pong(port):
-    """One PING on a fresh connection, no retry: True when it answers PONG."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(64) == b"+PONG\r\n"
-    except OSError:
-        return False
-
-
-def port_free(port, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return True
-            except OSError:
-                time.sleep(0.01)
-    return False
-
-
-def ready_via_ctl(d, port):
-    """ctl run --wait-port P -- sh -c 'redis-server ...': until ctl returns."""
-    t0 = time.monotonic()
-    p = subprocess.run([P.ctl, "-S", d.socket, "run", "--wait-port", str(port), "--timeout",
-                        "20s", "--", "sh", "-c", redis_line(port)],
-                       capture_output=True, text=True, timeout=60)
-    t1 = time.monotonic()
-    ok = p.returncode == 0
-    answered = ok and redis_pong(port)
-    job = p.stdout.strip().splitlines()[-1] if ok else None
-    if job:
-        subprocess.run([P.ctl, "-S", d.socket, "kill", "--signal", "KILL", job],
-                       capture_output=True, timeout=30)
-    return t1 - t0, ok, answered
-
-
-def ready_via_loop(port, wait):
-    """sh -c 'redis-server ...' started directly, then `wait` until it answers."""
-    t0 = time.monotonic()
-    srv = subprocess.Popen(["sh", "-c", "exec " + redis_line(port)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    OWNED.append(srv)
-    try:
-        ok = wait(port)
-        t1 = time.monotonic()
-        answered = ok and redis_pong(port)
-    finally:
-        srv.kill()
-        srv.wait()
-        OWNED.remove(srv)
-    return t1 - t0, ok, answered
-
-
-def redis_cli_poll(port):
-    """What people write: until redis-cli ping; do sleep 0.1; done."""
-    p = subprocess.run(["sh", "-c", "n=0; until %s -p %d ping 2>/dev/null | grep -q PONG; do "
-                        "n=$((n+1)); [ $n -gt 200 ] && exit 1; sleep 0.1; done"
-                        % (REDIS_CLI, port)], timeout=60)
-    return p.returncode == 0
-
-
-def connect_poll(port):
-    """A 10 ms TCP-connect loop."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.01)
-    return False
-
-
-def time_to_ready(cfg):
-    """redis-server through sh -c: ctl run --wait-port (kernel-notified)
-    against a redis-cli ping loop (100 ms) and a 10 ms connect loop, the
-    variants rotated per repetition; after each "ready" one PING must be
-    answered (a false ready is counted)."""
-    say("== 6. time to ready: redis-server via sh -c, %d repetitions" % cfg.ready_reps)
-    d = daemon(bpf=True)
-    variants = [("ctl_wait_port", lambda port: ready_via_ctl(d, port)),
-                ("redis_cli_poll_100ms", lambda port: ready_via_loop(port, redis_cli_poll)),
-                ("connect_poll_10ms", lambda port: ready_via_loop(port, connect_poll))]
-    res = {name: {"ms": [], "missed": 0, "false_ready": 0} for name, _ in variants}
-    for rep in range(cfg.ready_reps):
-        k = rep % len(variants)
-        for name, fn in variants[k:] + variants[:k]:
-            port = free_ports(1)[0]
-            took, ok, answered = fn(port)
-            r = res[name]
-            if not ok:
-                r["missed"] += 1
-            elif not answered:
-                r["false_ready"] += 1
-            else:
-                r["ms"].append(took * 1e3)
-            port_free(port)
-    d.stop()
-    out = {}
-    for name, _ in variants:
-        r = res[name]
-        out[name] = {"time_ms": summary(r["ms"]), "missed": r["missed"],
-                     "false_ready": r["false_ready"], "samples_ms": r["ms"]}
-        s = out[name]["time_ms"]
-        say("   %-22s p50 %7.1f ms  (%d ok, %d missed, %d false ready)"
-            % (name, s.get("median") or 0, s["n"], r["missed"], r["false_ready"]))
-    base = out["ctl_wait_port"]["time_ms"].get("median")
-    for name in out:
-        m = out[name]["time_ms"].get("median")
-        out[name]["ratio_to_ctl"] = m / base if m and base else None
     return out

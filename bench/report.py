@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 
+import report_ready
 from procs import ROOT, say
 
 # Targets from the issues; "measure, do not assert": they only set a status.
@@ -21,6 +22,7 @@ TARGETS = {
     "bpf_ns_per_call": 200.0,
     "storm_slowdown_pct": 2.0,
     "idle_rss_kib": 2048,
+    "ready_answer_p50_ms": report_ready.ANSWER_P50_MS,  # ctl --wait-port's Ready - kernel LISTEN
 }
 
 # ---------------------------------------------------------------- machine description
@@ -249,21 +251,8 @@ def table(res):
                                                        "%d" % (r["records_expected"] - r["accounted"]),
                                                        "arrived" if r["exited"] else "MISSING"),
                      "ok" if r["none_silent"] and r["exited"] else "FAILED"))
-    tr = res.get("time_to_ready")
-    if tr:
-        base = tr["ctl_wait_port"]["time_ms"].get("median")
-        for key, label in (("ctl_wait_port", "`ctl run --wait-port` (kernel-notified)"),
-                           ("redis_cli_poll_100ms", "`until redis-cli ping; do sleep 0.1; done`"),
-                           ("connect_poll_10ms", "TCP connect every 10 ms")):
-            r = tr[key]
-            s = r["time_ms"]
-            ok = not r["missed"] and not r["false_ready"]
-            rows.append(("redis-server via `sh -c` until it answers: %s (%d runs)" % (label, s["n"]),
-                         "%s (p10–p90 %.1f–%.1f)" % (fmt_ms(s["median"]), s["p10"], s["p90"])
-                         if s["n"] else "—",
-                         "%.2f× ctl" % (s["median"] / base) if s["n"] and base else "—",
-                         "%d missed, %d false ready" % (r["missed"], r["false_ready"])
-                         + ("" if ok else ": FAILED")))
+    if res.get("time_to_ready"):
+        rows += report_ready.rows(res["time_to_ready"])
     return rows
 
 
@@ -289,6 +278,8 @@ def notes(res):
     if fp and fp.get("idle_rss_by_mapping_kib", {}).get("ebpf"):
         out.append("Idle RSS with eBPF by mapping (KiB, rss/pss): " + ", ".join(
             "%s %d/%d" % (k, v[0], v[1]) for k, v in fp["idle_rss_by_mapping_kib"]["ebpf"].items()))
+    if res.get("time_to_ready"):
+        out += report_ready.notes(res["time_to_ready"])
     return out
 
 
@@ -389,10 +380,7 @@ def headline(res):
             out.append(("listen eBPF, job forking: p50 / p99 / missed", "%.1f µs / %.1f µs / %d" % (
                 f["latency_us"]["median"], f["latency_us"]["p99"], f["failed"])))
     if "time_to_ready" in r:
-        t = r["time_to_ready"]
-        out.append(("redis ready: ctl / redis-cli 100 ms / connect 10 ms", " / ".join(
-            "%.1f ms" % (t[k]["time_ms"].get("median") or 0)
-            for k in ("ctl_wait_port", "redis_cli_poll_100ms", "connect_poll_10ms"))))
+        out += report_ready.headline(r["time_to_ready"])
     if "interference" in r:
         for kind in ("fork", "tcp"):
             out.append(("%s storm on / off" % kind,

@@ -18,6 +18,7 @@ import tempfile
 import unittest
 
 from harness import PY, DaemonTestCase, alive, free_port, json_lines, wait_for
+from ctld.servers import nginx_args  # on the path harness sets
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
@@ -50,20 +51,6 @@ def http_answers(port):
     return reply.startswith(b"HTTP/1.") and b" 200 " in reply.split(b"\r\n")[0]
 
 
-NGINX_CONF = """worker_processes 1;
-pid {dir}/nginx.pid;
-error_log stderr notice;
-daemon {daemon};
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
-  server {{ listen 127.0.0.1:{port}; location / {{ return 200 "ok\\n"; }} }}
-}}
-"""
-
-
 class ServersTestCase(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
@@ -91,11 +78,7 @@ class ServersTestCase(DaemonTestCase):
         super().tearDownClass()
 
     def nginx_conf(self, port, daemon="off"):
-        d = tempfile.mkdtemp(dir=self.tmp, prefix="nginx-")
-        path = os.path.join(d, "nginx.conf")
-        with open(path, "w") as f:
-            f.write(NGINX_CONF.format(dir=d, port=port, daemon=daemon))
-        return ["-e", "stderr", "-p", d + "/", "-c", path]
+        return nginx_args(port, self.tmp, daemon)
 
     def server(self, kind, port):
         """(program, args, answers) of one server on 127.0.0.1:port."""
