@@ -158,7 +158,7 @@ static const struct {
 		"  timeout 10m ctl -H n1,n2,n3 --liveness 10s run --kill-on-disconnect -- ./bench\n"
 		"  seq 10 | ctl run -- sort -n -r\n"
 		"  ctl run --wait-port 8080 --timeout 20s -- python3 -m http.server 8080\n"
-		"  ctl start --wait-log 'listening on' --wait-port 11211@127.0.0.1 -- \\\n"
+		"  ctl start --wait-log 'server listening' --wait-port 11211@127.0.0.1 -- \\\n"
 		"      sh -c 'exec memcached -vv -l 127.0.0.1 -u nobody'\n",
 	},
 	[CLI_START] = {
