@@ -231,8 +231,9 @@ static void fill_request(struct run_spec *spec, const ctld_Run *run,
 	 * come after them (at RUN_SPEC_MAX_START_LIMITS) and may override them. */
 	sr->rlimits = spec->rlimits + RUN_SPEC_MAX_START_LIMITS - nstart;
 	sr->nrlimits = run->rlimits_count + nstart;
-	memcpy(spec->rlimits + RUN_SPEC_MAX_START_LIMITS - nstart, start_limits,
-	       nstart * sizeof(*start_limits));
+	if (nstart) /* start_limits may be NULL then */
+		memcpy(spec->rlimits + RUN_SPEC_MAX_START_LIMITS - nstart, start_limits,
+		       nstart * sizeof(*start_limits));
 	sr->set_umask = run->has_umask;
 	sr->umask = (mode_t)run->umask;
 	sr->stdio[0] = sr->stdio[1] = sr->stdio[2] = -1;
