@@ -328,9 +328,14 @@ static int loopback_peer_uid(int fd, uid_t *uid)
 	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
 		return -errno;
 	/* sock_diag first; /proc/net/tcp where it cannot answer (the
-	 * inet_diag/tcp_diag modules missing) */
-	if (L.diag_fd >= 0 && sockdiag_tcp_peer_uid(L.diag_fd, &local, &peer, uid) == 0)
-		return 0;
+	 * inet_diag/tcp_diag modules missing). A socket it found in
+	 * TIME_WAIT is an answer: the whole table would only say the same. */
+	if (L.diag_fd >= 0) {
+		int err = sockdiag_tcp_peer_uid(L.diag_fd, &local, &peer, uid);
+
+		if (err == 0 || err == -ENOTCONN)
+			return err;
+	}
 	return procnet_peer_uid(&L.pn, &local, &peer, uid);
 }
 
@@ -378,7 +383,7 @@ static void accept_one(struct listener *l, int fd)
 	describe_peer(fd, l->is_unix, peer, sizeof(peer), &uid);
 	if (l->loopback && (err = loopback_peer_uid(fd, &uid))) {
 		log_warn("refusing %s: cannot tell which local user connected: %s", peer,
-			 strerror(-err));
+			 err == -ENOTCONN ? "it closed its socket first" : strerror(-err));
 		refuse(fd, ctld_ErrorCode_PERMISSION, "cannot identify the local user");
 		return;
 	}
