@@ -86,6 +86,17 @@ def json_lines(text):
     return [json.loads(line) for line in text.splitlines()]
 
 
+def make_certs(directory, *extra):
+    """A CA, a server and a client certificate in directory (tests/make_certs.sh,
+    what `make certs` runs); returns the script's output."""
+    p = subprocess.run([os.path.join(ROOT, "tests", "make_certs.sh")] + list(extra) + [directory],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("make_certs.sh failed (%d):\n%s%s"
+                             % (p.returncode, p.stdout, p.stderr))
+    return p.stdout
+
+
 # ------------------------------------------------------------ /proc helpers
 def proc_stat(pid):
     """(state, ppid, starttime) of a process, or None when it is gone."""
