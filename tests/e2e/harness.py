@@ -179,10 +179,10 @@ class Daemon(ctld.testing.Daemon):
     run's mode and, with CTLD_VALGRIND=1, under valgrind). Use as a context
     manager or call stop()."""
 
-    def __init__(self, *extra, mode=None, start=True, env=None, pass_fds=()):
+    def __init__(self, *extra, mode=None, start=True, env=None, pass_fds=(), stderr=None):
         self.mode = mode or MODE
         super().__init__(CTLD, "-v", *extra, bpf=self.mode != "nobpf", env=env, start=False,
-                         name="ctld-e2e", pass_fds=pass_fds)
+                         name="ctld-e2e", pass_fds=pass_fds, stderr=stderr)
         self.valgrind_log = os.path.join(self.dir, "valgrind.log") if VALGRIND else None
         if VALGRIND:
             self.prefix = ["valgrind", "--error-exitcode=99", "--leak-check=full",
