@@ -39,6 +39,7 @@ static void procnet_parse_lines(void **state)
 	assert_memory_equal(e.local, lo, 4);
 	assert_int_equal(e.local_port, 8080);
 	assert_int_equal(e.state, TCP_LISTEN);
+	assert_int_equal(e.timer, 0);
 	assert_int_equal(e.uid, 0);
 	assert_int_equal(e.ino, 123456);
 	v6lo[15] = 1;
@@ -52,6 +53,13 @@ static void procnet_parse_lines(void **state)
 	assert_int_equal(e.local_port, 80);
 	assert_int_equal(e.uid, 1000);
 	assert_int_equal(e.ino, 42);
+	assert_int_equal(procnet_parse_line("  24: 0100007F:A364 0100007F:9C21 05 00000000:00000000 "
+					    "03:0000176E 00000000     0        0 0 3 "
+					    "000000009cc8dc8e",
+					    AF_INET, &e),
+			 0);
+	assert_int_equal(e.timer, 3); /* TIME_WAIT */
+	assert_int_equal(e.ino, 0);
 	assert_int_equal(procnet_parse_line("  sl  local_address rem_address   st tx_queue", AF_INET,
 					    &e),
 			 -EINVAL);
@@ -102,11 +110,51 @@ static void procnet_real_tables(void **state)
 	close(l);
 }
 
+/* A peer whose socket went on to TIME_WAIT (the row says uid 0) is not
+ * taken for root: -ENOTCONN. */
+static void procnet_closed_peer_is_nobody(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_storage local, peer;
+	socklen_t alen = sizeof(a), ll = sizeof(local), pl = sizeof(peer);
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), s, err;
+	struct procnet pn;
+	uid_t uid = 12345;
+
+	(void)state;
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	s = accept(l, NULL, NULL);
+	assert_true(s >= 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&local, &ll), 0);
+	assert_int_equal(getpeername(s, (struct sockaddr *)&peer, &pl), 0);
+	procnet_open(&pn);
+	close(c);
+	/* FIN_WAIT1 first (closed, the owner still known), TIME_WAIT once the
+	 * FIN is acknowledged (a delayed ACK: some ms) */
+	for (int i = 0; i < 1000; i++) {
+		uid = 12345;
+		if ((err = procnet_peer_uid(&pn, &local, &peer, &uid)) == -ENOTCONN)
+			break;
+		assert_int_equal(err, 0);
+		assert_int_equal(uid, getuid());
+		usleep(1000);
+	}
+	assert_int_equal(err, -ENOTCONN);
+	assert_int_equal(uid, 12345);
+	procnet_close(&pn);
+	close(s);
+	close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(procnet_parse_lines),
 		cmocka_unit_test(procnet_real_tables),
+		cmocka_unit_test(procnet_closed_peer_is_nobody),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,13 +18,15 @@
 // TEST_SRCS: user/daemon/clients/sendq.c user/daemon/clients/reply.c user/common/stream.c
 // TEST_SRCS: user/daemon/core/idmap.c user/daemon/core/outq.c user/daemon/core/loop.c
 // TEST_SRCS: user/common/util.c user/common/wire.c user/common/utf8.c user/common/bytebuf.c
-// TEST_SRCS: user/daemon/core/log.c user/common/tls.c
+// TEST_SRCS: user/daemon/core/log.c user/daemon/core/log_limit.c user/common/tls.c
+// TEST_SRCS: user/daemon/clients/preauth.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -40,6 +42,9 @@
 #include "common/wire.h"
 
 #define PEER_UID 1000
+static const struct peer test_peer = {
+	.kind = PEER_UNIX, .uid = PEER_UID, .name = "test-peer", .source = "unix uid=1000"
+};
 #define OUTPUT_CHUNK 16384
 
 enum handler_mode {
@@ -155,7 +160,7 @@ static void start(int sndbuf)
 		assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)),
 				 0);
 	H.client = sv[1];
-	assert_int_equal(session_accept(sv[0], "test-peer", PEER_UID, NULL), 0);
+	assert_int_equal(session_accept(sv[0], &test_peer, NULL), 0);
 	assert_int_equal(session_count(), 1);
 	H.sid = 1; /* session_init restarts ids at 1 */
 	assert_true(session_exists(H.sid));
@@ -692,6 +697,105 @@ static void session_peer_closes(void **state)
 	assert_int_equal(session_protocol_errors(), 0);
 }
 
+/* ------------------------------------------------------------ who counts where */
+
+/* Accepts one more peer of this kind; returns the test's end of its socketpair. */
+static int accept_peer(enum peer_kind kind, const char *source, int expect)
+{
+	struct peer p = { .kind = kind, .uid = kind == PEER_STRANGER ? (uid_t)-1 : 0 };
+	int sv[2];
+
+	snprintf(p.name, sizeof(p.name), "test %s", source);
+	copy_str(p.source, sizeof(p.source), source);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(session_accept(sv[0], &p, NULL), expect);
+	if (expect) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	return sv[1];
+}
+
+/* The daemon closed its end of fd (EOF, nothing sent before). */
+static bool closed_quietly(int fd)
+{
+	char c;
+
+	pump(5);
+	return read(fd, &c, 1) == 0;
+}
+
+/* Strangers wait in a budget of their own; a newcomer evicts the oldest of
+ * its source when that source has its share, else the oldest of all. */
+static void session_strangers_evict_oldest(void **state)
+{
+	int a1, a2, a3, b1, c1;
+
+	(void)state;
+	H.cfg.max_unauthenticated = 4;
+	H.cfg.max_unauthenticated_per_source = 2;
+	assert_int_equal(loop_new(&H.loop), 0);
+	assert_int_equal(session_init(H.loop, &H.cfg, handler, gone_hook), 0);
+	a1 = accept_peer(PEER_STRANGER, "10.0.0.1", 0);
+	b1 = accept_peer(PEER_STRANGER, "10.0.0.2", 0);
+	a2 = accept_peer(PEER_STRANGER, "10.0.0.1", 0);
+	assert_int_equal(session_unauthenticated(), 3);
+	a3 = accept_peer(PEER_STRANGER, "10.0.0.1", 0); /* 10.0.0.1 has its 2: a1 goes */
+	assert_true(closed_quietly(a1));
+	assert_false(closed_quietly(b1));
+	assert_int_equal(session_unauthenticated(), 3);
+	c1 = accept_peer(PEER_STRANGER, "10.0.0.3", 0); /* room for 4 */
+	assert_int_equal(session_unauthenticated(), 4);
+	close(accept_peer(PEER_STRANGER, "10.0.0.4", 0)); /* full: the oldest of all, b1, goes */
+	assert_true(closed_quietly(b1));
+	assert_false(closed_quietly(a2) || closed_quietly(a3) || closed_quietly(c1));
+	assert_int_equal(session_evicted(), 2);
+	/* known peers never touch the budget */
+	close(accept_peer(PEER_UNIX, "unix uid=0", 0));
+	close(accept_peer(PEER_LOCAL, "127.0.0.1", 0));
+	assert_false(closed_quietly(a2));
+	pump(10);
+	assert_int_equal(session_unauthenticated(), 3); /* 10.0.0.4 closed by the test */
+	close(a1);
+	close(a2);
+	close(a3);
+	close(b1);
+	close(c1);
+}
+
+/* max_clients counts authenticated clients, the unix socket and TCP apart:
+ * a stranger's Hello over the limit is answered LIMIT and closed. */
+static void session_client_slots(void **state)
+{
+	int tcp1, tcp2, unix1;
+
+	(void)state;
+	H.cfg.max_clients = 1;
+	assert_int_equal(loop_new(&H.loop), 0);
+	assert_int_equal(session_init(H.loop, &H.cfg, handler, gone_hook), 0);
+	tcp1 = accept_peer(PEER_STRANGER, "10.0.0.1", 0);
+	tcp2 = accept_peer(PEER_STRANGER, "10.0.0.2", 0);
+	H.client = tcp1;
+	hello();
+	assert_int_equal(session_unauthenticated(), 1);
+	H.client = tcp2;
+	send_hello_version(7, CTLD_PROTOCOL_VERSION);
+	assert_string_equal(expect_reply(7, ctld_ErrorCode_LIMIT)->error.text, "too many clients");
+	assert_int_equal(recv_msg(&msg, 3000), -EPIPE);
+	H.client = -1;
+	assert_int_equal(session_unauthenticated(), 0);
+	/* TCP is full; the unix socket has its own slot, and only one */
+	unix1 = accept_peer(PEER_UNIX, "unix uid=0", 0);
+	accept_peer(PEER_UNIX, "unix uid=0", -EUSERS);
+	accept_peer(PEER_LOCAL, "127.0.0.1", -EUSERS);
+	close(tcp1);
+	pump(20); /* tcp1 goes: its slot is free */
+	close(accept_peer(PEER_LOCAL, "127.0.0.1", 0));
+	close(tcp2);
+	close(unix1);
+}
+
 /* ------------------------------------------------------------ output limits */
 
 /* Output beyond the soft limit is dropped and counted; once the reader drains, it gets
@@ -987,6 +1091,8 @@ int main(void)
 		T(session_hello_timeout),
 		T(session_hello_disarms_timeout),
 		T(session_peer_closes),
+		T(session_strangers_evict_oldest),
+		T(session_client_slots),
 		T(session_soft_limit_drops_output),
 		T(session_drop_marker_precedes_control),
 		T(session_backpressure_stops_reading),

@@ -86,6 +86,17 @@ def json_lines(text):
     return [json.loads(line) for line in text.splitlines()]
 
 
+def make_certs(directory, *extra):
+    """A CA, a server and a client certificate in directory (tests/make_certs.sh,
+    what `make certs` runs); returns the script's output."""
+    p = subprocess.run([os.path.join(ROOT, "tests", "make_certs.sh")] + list(extra) + [directory],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("make_certs.sh failed (%d):\n%s%s"
+                             % (p.returncode, p.stdout, p.stderr))
+    return p.stdout
+
+
 # ------------------------------------------------------------ /proc helpers
 def proc_stat(pid):
     """(state, ppid, starttime) of a process, or None when it is gone."""
@@ -168,10 +179,10 @@ class Daemon(ctld.testing.Daemon):
     run's mode and, with CTLD_VALGRIND=1, under valgrind). Use as a context
     manager or call stop()."""
 
-    def __init__(self, *extra, mode=None, start=True, env=None, pass_fds=()):
+    def __init__(self, *extra, mode=None, start=True, env=None, pass_fds=(), stderr=None):
         self.mode = mode or MODE
         super().__init__(CTLD, "-v", *extra, bpf=self.mode != "nobpf", env=env, start=False,
-                         name="ctld-e2e", pass_fds=pass_fds)
+                         name="ctld-e2e", pass_fds=pass_fds, stderr=stderr)
         self.valgrind_log = os.path.join(self.dir, "valgrind.log") if VALGRIND else None
         if VALGRIND:
             self.prefix = ["valgrind", "--error-exitcode=99", "--leak-check=full",

@@ -38,7 +38,7 @@ import time
 import unittest
 
 import harness
-from harness import alive, children, job_children, proc_stat, wait_for, zombies_of, not_under_valgrind, MODE, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
+from harness import make_certs, alive, children, job_children, proc_stat, wait_for, zombies_of, not_under_valgrind, MODE, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
 
 PYPATHS = [os.path.join(harness.BUILD, "python"), os.path.join(ROOT, "clients", "python")]
 # A uid no account uses (test_security uses 54321): its process count is ours alone.
@@ -109,11 +109,6 @@ def connect(path):
     c.next_id = 2
     c.hello_reply = m.reply.hello
     return c
-
-
-def make_certs(directory):
-    subprocess.run([os.path.join(ROOT, "tests", "make_certs.sh"), directory], check=True,
-                   capture_output=True, timeout=60)
 
 
 # ================================================================ clients vanishing

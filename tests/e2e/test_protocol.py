@@ -8,13 +8,14 @@ with assertDaemonServes() (a fresh client still runs a command).
 """
 import os
 import re
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import MODE, ROOT, BUILD, Client, CtldError, Daemon, DaemonTestCase, pb
+from harness import wait_for, MODE, ROOT, BUILD, Client, CtldError, Daemon, DaemonTestCase, pb
 from ctld_client import frame
 from google.protobuf.internal.decoder import _DecodeVarint
 from google.protobuf.internal.encoder import _VarintBytes
@@ -29,6 +30,25 @@ def request_bytes(**body):
 
 def hello_bytes(rid=1, version=1, client="test_protocol"):
     return request_bytes(id=rid, hello=pb.Hello(protocol_version=version, client=client))
+
+
+def become_nobody():
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+def in_time_wait(port, remote_port):
+    """The socket from local port `port` to `remote_port` is a TIME_WAIT
+    mini-socket (timer 3 in /proc/net/tcp; its uid column says 0 whoever
+    owned it)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)) == \
+                    (port, remote_port) and fields[5].startswith("03:"):
+                return True
+    return False
 
 
 class Closed(Exception):
@@ -548,12 +568,6 @@ class BadInputTest(DaemonTestCase):
                 "    if not x: break\n"
                 "    d+=x\n"
                 "sys.stdout.write(d.hex())\n")
-
-        def become_nobody():
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-
         dir_mode = os.stat(self.d.dir).st_mode & 0o7777
         sock_mode = os.stat(self.d.socket).st_mode & 0o7777
         os.chmod(self.d.dir, 0o711)
@@ -589,12 +603,6 @@ class BadInputTest(DaemonTestCase):
                 "except OSError:\n"
                 "    pass\n"
                 "sys.stdout.write(d.hex())\n")
-
-        def become_nobody():
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-
         frames = hello_bytes(rid=1) + request_bytes(id=2, run=pb.Run(argv=["id", "-u"]))
         p = subprocess.run(["/usr/bin/python3", "-c", code, str(self.d.tcp_port), frames.hex()],
                            capture_output=True, timeout=15, preexec_fn=become_nobody, cwd="/")
@@ -608,6 +616,32 @@ class BadInputTest(DaemonTestCase):
         self.assertNotEqual(ran_as, b"0\n", "uid 65534 ran a command as root over TCP")
         self.assertIn(pb.PERMISSION, [m.reply.error.code for m in msgs if m.HasField("reply")],
                       msgs)
+
+    def test_tcp_loopback_refuses_a_peer_that_closed_first(self):
+        # A local user who sends Hello and Run and closes before the daemon
+        # looks leaves a TIME_WAIT socket, whose owner the kernel reports as
+        # uid 0 (sock_diag and /proc/net/tcp alike): that is not root.
+        marker = os.path.join(self.d.dir, "ran-as-root")
+        code = ("import socket,sys\n"
+                "s=socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=3)\n"
+                "s.sendall(bytes.fromhex(sys.argv[2]))\n"
+                "print(s.getsockname()[1])\n"
+                "s.close()\n")
+        frames = hello_bytes(rid=1) + request_bytes(id=2, run=pb.Run(argv=["touch", marker]))
+        os.kill(self.d.pid, signal.SIGSTOP)  # the connection waits in the listen backlog
+        try:
+            p = subprocess.run(["/usr/bin/python3", "-c", code, str(self.d.tcp_port),
+                                frames.hex()], capture_output=True, text=True, timeout=15,
+                               preexec_fn=become_nobody, cwd="/")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            wait_for(lambda: in_time_wait(int(p.stdout), self.d.tcp_port), 5,
+                     "the client's socket to close")
+        finally:
+            os.kill(self.d.pid, signal.SIGCONT)
+        wait_for(lambda: os.path.exists(marker) or "it closed its socket first" in self.d.log(),
+                 5, "the refusal (or the job)")
+        self.assertFalse(os.path.exists(marker), "uid 65534 ran a command as root over TCP")
+        self.assertDaemonServes()
 
 
 # ---------------------------------------------------------------- pipelining

@@ -36,7 +36,7 @@ import time
 import unittest
 
 import harness
-from harness import wait_for, not_under_valgrind, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
+from harness import make_certs, wait_for, not_under_valgrind, ROOT, Client, CtldError, Daemon, DaemonTestCase, pb
 from ctld_client import frame
 from google.protobuf.internal.decoder import _DecodeVarint
 
@@ -44,15 +44,6 @@ MAKE_CERTS = os.path.join(ROOT, "tests", "make_certs.sh")
 NOBODY = pwd.getpwnam("nobody")
 # A uid/gid no account uses: the only processes it has are the test's own.
 LONER_ID = 54321
-
-
-def make_certs(directory, *extra):
-    p = subprocess.run([MAKE_CERTS] + list(extra) + [directory], capture_output=True, text=True,
-                       timeout=60)
-    if p.returncode != 0:
-        raise AssertionError("make_certs.sh failed (%d):\n%s%s"
-                             % (p.returncode, p.stdout, p.stderr))
-    return p.stdout
 
 
 def hello_frame(rid=1):

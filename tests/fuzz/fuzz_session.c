@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 		return 0;
-	if (session_accept(sv[0], "fuzz", 0, NULL)) {
+	if (session_accept(sv[0], &(struct peer){ .kind = PEER_UNIX, .name = "fuzz" }, NULL)) {
 		close(sv[0]);
 		close(sv[1]);
 		return 0;

@@ -14,6 +14,7 @@
 #include "daemon/dispatch.h"
 #include "daemon/clients/reply.h"
 #include "daemon/clients/session.h"
+#include "daemon/core/log_limit.h"
 #include "daemon/jobs/jobs.h"
 #include "daemon/kernel/bpf_events.h"
 #include "daemon/watch/watch_file.h"
@@ -72,6 +73,10 @@ static void handle_stats(struct request_ctx *ctx)
 	r->which_result = ctld_Reply_stats_tag;
 	st->uptime_ns = now_monotonic_ns() - D.start_ns;
 	st->clients = session_count();
+	st->unauthenticated = session_unauthenticated();
+	st->unauthenticated_evicted = session_evicted();
+	st->log_lines_dropped = log_dropped_lines();
+	st->log_lines_suppressed = log_suppressed_lines();
 	st->protocol_errors = session_protocol_errors();
 	st->output_dropped_bytes = session_output_dropped_bytes();
 	st->rss_kb = self_rss_kb();

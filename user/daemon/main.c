@@ -24,6 +24,7 @@
 #include "daemon/clients/listener.h"
 #include "daemon/clients/session.h"
 #include "daemon/core/log.h"
+#include "daemon/core/log_limit.h"
 #include "daemon/core/loop.h"
 #include "daemon/daemon.h"
 #include "daemon/jobs/jobs.h"
@@ -227,12 +228,15 @@ int main(int argc, char **argv)
 	/* First: the helper inherits no descriptor or signal state of ours
 	 * (see spawner.h). */
 	spawner_start();
+	log_open(); /* stderr without blocking (see log.c) */
 	keep_start_limits(&o.jobs);
 	raise_fd_limit();
 	if ((ret = loop_new(&M.loop))) {
 		log_err("failed to create the event loop: %s", strerror(-ret));
 		return 1;
 	}
+	log_attach(M.loop);
+	log_limit_attach(M.loop);
 	loop_timer_init(&M.shutdown_timer, shutdown_tick, NULL);
 	if (o.tls_cert &&
 	    (ret = tls_ctx_new(TLS_SERVER, o.tls_cert, o.tls_key, o.tls_ca, &tls, err, sizeof(err)))) {
@@ -264,7 +268,9 @@ out:
 	tls_ctx_free(tls);
 	if (o.ready_file)
 		unlink(o.ready_file);
-	loop_free(M.loop);
 	log_info("stopped");
+	log_limit_attach(NULL);
+	log_close();
+	loop_free(M.loop);
 	return ret ? 1 : 0;
 }

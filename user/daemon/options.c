@@ -34,7 +34,11 @@ static const char usage_text[] =
 	"      --tls-key FILE       TCP clients must present a certificate signed by the CA\n"
 	"      --tls-ca FILE\n"
 	"      --insecure           allow a non-loopback TCP address without TLS\n"
-	"      --max-clients N      (default 1024)      --max-jobs N      (default 4096)\n"
+	"      --max-clients N      authenticated clients, unix socket and TCP each (1024)\n"
+	"      --max-unauthenticated N  TCP connections before their Hello (64); when\n"
+	"                           full, a newcomer evicts the oldest\n"
+	"      --max-unauthenticated-per-source N  the same, from one address (8)\n"
+	"      --max-jobs N         (default 4096)\n"
 	"      --max-frame BYTES    (default 1M)        --max-watches N   per client (256)\n"
 	"      --max-pending N      WriteStdin requests awaiting their reply, per client (64)\n"
 	"      --client-queue BYTES output queued per client before output is dropped (32M)\n"
@@ -54,7 +58,8 @@ enum {
 	OPT_NO_BPF = 256, OPT_PIN_DIR, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_INSECURE,
 	OPT_MAX_CLIENTS, OPT_MAX_JOBS, OPT_MAX_FRAME, OPT_MAX_WATCHES, OPT_CLIENT_QUEUE,
 	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL,
-	OPT_READY_FILE, OPT_MAX_PENDING, OPT_STATE_DIR, OPT_TCP_KEEPALIVE,
+	OPT_READY_FILE, OPT_MAX_PENDING, OPT_STATE_DIR, OPT_TCP_KEEPALIVE, OPT_MAX_UNAUTH,
+	OPT_MAX_UNAUTH_SOURCE,
 };
 
 static int parse_number_opt(const char *name, const char *text, long min, long max, long *out)
@@ -111,6 +116,8 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		{ "ready-file", required_argument, NULL, OPT_READY_FILE },
 		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
 		{ "tcp-keepalive", required_argument, NULL, OPT_TCP_KEEPALIVE },
+		{ "max-unauthenticated", required_argument, NULL, OPT_MAX_UNAUTH },
+		{ "max-unauthenticated-per-source", required_argument, NULL, OPT_MAX_UNAUTH_SOURCE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -148,6 +155,15 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		case OPT_MAX_CLIENTS:
 			if (!(err = parse_number_opt("max-clients", optarg, 1, 1000000, &n)))
 				o->session.max_clients = (uint32_t)n;
+			break;
+		case OPT_MAX_UNAUTH:
+			if (!(err = parse_number_opt("max-unauthenticated", optarg, 1, 10000, &n)))
+				o->session.max_unauthenticated = (uint32_t)n;
+			break;
+		case OPT_MAX_UNAUTH_SOURCE:
+			if (!(err = parse_number_opt("max-unauthenticated-per-source", optarg, 1, 10000,
+						     &n)))
+				o->session.max_unauthenticated_per_source = (uint32_t)n;
 			break;
 		case OPT_MAX_JOBS:
 			if (!(err = parse_number_opt("max-jobs", optarg, 1, 1000000, &n)))

@@ -34,10 +34,11 @@ class Daemon:
     """ctld: the daemon binary. extra: more daemon options. prefix: argv words
     to run it under (valgrind, a timing launcher). capture_stdout: the
     launcher's stdout is a pipe for the caller (self.proc.stdout) instead of
-    going to the log."""
+    going to the log. stderr: a descriptor for the daemon's stderr instead of
+    the log file (self.log() is then empty)."""
 
     def __init__(self, ctld, *extra, bpf=True, prefix=(), env=None, capture_stdout=False,
-                 start=True, name="ctld", pass_fds=()):
+                 start=True, name="ctld", pass_fds=(), stderr=None):
         _count[0] += 1
         self.bpf = bpf
         self.dir = tempfile.mkdtemp(prefix=name + "-")
@@ -58,6 +59,7 @@ class Daemon:
         self.env = env
         self.capture_stdout = capture_stdout
         self.pass_fds = tuple(pass_fds)  # descriptors the daemon inherits (tests)
+        self.stderr = stderr
         self.proc = None
         self.logf = None
         self.pid = None
@@ -73,7 +75,8 @@ class Daemon:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             self.prefix + self.args, env=self.env, start_new_session=True,
-            stdout=subprocess.PIPE if self.capture_stdout else self.logf, stderr=self.logf,
+            stdout=subprocess.PIPE if self.capture_stdout else self.logf,
+            stderr=self.logf if self.stderr is None else self.stderr,
             pass_fds=self.pass_fds)
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.ready_file):

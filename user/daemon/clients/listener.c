@@ -16,9 +16,17 @@
  * session goes like any other: its watches end, its kill-on-disconnect jobs
  * are killed, its slot and queue are freed.
  *
+ * The listener tells session.c what kind of peer it has (see there for
+ * who counts where): a unix or plain loopback peer is known at accept, a
+ * TLS peer is a stranger until its Hello and never refused here for lack
+ * of room (the oldest stranger is evicted instead).
+ *
  * accept() runs until EAGAIN; when the daemon is out of file descriptors it
  * uses a reserved fd to accept the connection, tell the client why, and close
- * it, so a full fd table is an error for the client, not a busy loop.
+ * it, so a full fd table is an error for the client, not a busy loop. On a
+ * TLS listener a refusal is a close and nothing else: the peer expects a
+ * TLS handshake, never a plain-text frame. Every refusal is logged through
+ * log_limit.h, so a connect/close loop costs a few system calls, not a line.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +45,7 @@
 
 #include "daemon/clients/listener.h"
 #include "daemon/core/log.h"
+#include "daemon/core/log_limit.h"
 #include "daemon/core/loop.h"
 #include "daemon/clients/session.h"
 #include "daemon/kernel/procnet.h"
@@ -285,33 +294,39 @@ out:
 
 /* ------------------------------------------------------------ accept */
 
-/* Best effort: one Error frame on a fresh socket, then close. */
-static void refuse(int fd, ctld_ErrorCode code, const char *text)
+/* Refuses a fresh connection: one Error frame, best effort, then close.
+ * A TLS listener's peers expect a TLS handshake, and a plain-text frame
+ * there is garbage to them ("wrong version number"): they are only closed,
+ * as is a peer that closed its end already (text NULL): nobody would read
+ * the frame. */
+static void refuse(const struct listener *l, int fd, ctld_ErrorCode code, const char *text)
 {
 	ctld_Message msg = ctld_Message_init_zero;
 	uint8_t buf[512];
 	size_t len;
 
-	msg.which_kind = ctld_Message_reply_tag;
-	msg.kind.reply.has_error = true;
-	msg.kind.reply.error.code = code;
-	copy_str(msg.kind.reply.error.text, sizeof(msg.kind.reply.error.text), text);
-	if (wire_encode(ctld_Message_fields, &msg, buf, sizeof(buf), &len) == 0)
-		(void)!send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (!l->tls && text) {
+		msg.which_kind = ctld_Message_reply_tag;
+		msg.kind.reply.has_error = true;
+		msg.kind.reply.error.code = code;
+		copy_str(msg.kind.reply.error.text, sizeof(msg.kind.reply.error.text), text);
+		if (wire_encode(ctld_Message_fields, &msg, buf, sizeof(buf), &len) == 0)
+			(void)!send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
 	close(fd);
 }
 
-static void accept_without_fds(int lfd)
+static void accept_without_fds(const struct listener *l)
 {
 	int fd;
 
 	if (L.spare_fd < 0)
 		return;
 	close(L.spare_fd);
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0) {
-		log_warn("out of file descriptors: refusing a client");
-		refuse(fd, ctld_ErrorCode_LIMIT, "daemon is out of file descriptors");
+		log_limited(LOG_WARN, "", "out of file descriptors: refusing a client");
+		refuse(l, fd, ctld_ErrorCode_LIMIT, "daemon is out of file descriptors");
 	}
 	L.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
@@ -319,96 +334,140 @@ static void accept_without_fds(int lfd)
 /* Plain TCP on loopback would let any local user in: find the user who owns
  * the connecting socket (an exact sock_diag lookup) and treat it like a
  * unix-socket peer. Fails closed: unknown means refused. */
-static int loopback_peer_uid(int fd, uid_t *uid)
+static int loopback_peer_uid(int fd, const struct sockaddr_storage *peer, uid_t *uid)
 {
-	struct sockaddr_storage local, peer;
-	socklen_t ll = sizeof(local), pl = sizeof(peer);
+	struct sockaddr_storage local;
+	socklen_t ll = sizeof(local);
 
-	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
-	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0)
 		return -errno;
 	/* sock_diag first; /proc/net/tcp where it cannot answer (the
-	 * inet_diag/tcp_diag modules missing) */
-	if (L.diag_fd >= 0 && sockdiag_tcp_peer_uid(L.diag_fd, &local, &peer, uid) == 0)
-		return 0;
-	return procnet_peer_uid(&L.pn, &local, &peer, uid);
+	 * inet_diag/tcp_diag modules missing). A socket it found in
+	 * TIME_WAIT is an answer: the whole table would only say the same. */
+	if (L.diag_fd >= 0) {
+		int err = sockdiag_tcp_peer_uid(L.diag_fd, &local, peer, uid);
+
+		if (err == 0 || err == -ENOTCONN)
+			return err;
+	}
+	return procnet_peer_uid(&L.pn, &local, peer, uid);
 }
 
-static void describe_peer(int fd, bool is_unix, char *peer, size_t len, uid_t *uid)
+static void describe_unix_peer(int fd, struct peer *p)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
 
-	*uid = (uid_t)-1;
-	if (is_unix) {
-		struct ucred cred;
-		socklen_t cl = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+		p->uid = cred.uid;
+		snprintf(p->name, sizeof(p->name), "unix uid=%u pid=%d", cred.uid, cred.pid);
+		snprintf(p->source, sizeof(p->source), "unix uid=%u", cred.uid);
+	} else {
+		snprintf(p->name, sizeof(p->name), "unix uid=?");
+		snprintf(p->source, sizeof(p->source), "unix uid=?");
+	}
+}
 
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
-			*uid = cred.uid;
-			snprintf(peer, len, "unix uid=%u pid=%d", cred.uid, cred.pid);
-		} else {
-			snprintf(peer, len, "unix uid=?");
-		}
+/* The peer's address as text, an IPv4-mapped IPv6 address as IPv4 (one
+ * host is one source); ss gets the raw address (AF_UNSPEC if unknown). */
+static void describe_tcp_peer(int fd, struct sockaddr_storage *ss, struct peer *p)
+{
+	const struct sockaddr_in6 *in6 = (const void *)ss;
+	const struct sockaddr_in *in = (const void *)ss;
+	socklen_t sl = sizeof(*ss);
+	int family = AF_INET;
+	const void *addr;
+	uint16_t port;
+
+	if (getpeername(fd, (struct sockaddr *)ss, &sl) < 0 ||
+	    (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)) {
+		ss->ss_family = AF_UNSPEC;
+		snprintf(p->source, sizeof(p->source), "?");
+		snprintf(p->name, sizeof(p->name), "tcp ?");
 		return;
 	}
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
-				  sizeof(host));
-		else
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
-				  sizeof(host));
-		snprintf(peer, len, "tcp %s:%u", host,
-			 ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-						       : ((struct sockaddr_in6 *)&ss)->sin6_port));
+	if (ss->ss_family == AF_INET) {
+		addr = &in->sin_addr;
+		port = ntohs(in->sin_port);
 	} else {
-		snprintf(peer, len, "tcp ?");
+		port = ntohs(in6->sin6_port);
+		addr = &in6->sin6_addr.s6_addr[12];
+		if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			family = AF_INET6;
+			addr = &in6->sin6_addr;
+		}
 	}
+	inet_ntop(family, addr, p->source, sizeof(p->source));
+	snprintf(p->name, sizeof(p->name), family == AF_INET6 ? "tcp [%s]:%u" : "tcp %s:%u",
+		 p->source, port);
+}
+
+/* Who connected, as far as the listener can tell; 0, or the refusal to send. */
+static int identify(const struct listener *l, int fd, struct peer *p, const char **why)
+{
+	struct sockaddr_storage ss;
+	int err;
+
+	*p = (struct peer){ .uid = (uid_t)-1 };
+	if (l->is_unix) {
+		p->kind = PEER_UNIX;
+		describe_unix_peer(fd, p);
+	} else {
+		p->kind = l->loopback ? PEER_LOCAL : PEER_STRANGER;
+		describe_tcp_peer(fd, &ss, p);
+	}
+	if (l->loopback && (err = loopback_peer_uid(fd, &ss, &p->uid))) {
+		log_limited(LOG_WARN, p->source,
+			    "refusing %s: cannot tell which local user connected: %s", p->name,
+			    err == -ENOTCONN ? "it closed its socket first" : strerror(-err));
+		*why = err == -ENOTCONN ? NULL : "cannot identify the local user";
+		return ctld_ErrorCode_PERMISSION;
+	}
+	if (p->kind != PEER_STRANGER && p->uid != 0 && p->uid != geteuid()) {
+		/* the uid is the source: one local user's loop is one cause */
+		snprintf(p->source, sizeof(p->source), "uid %u", p->uid);
+		log_limited(LOG_WARN, p->source,
+			    "refusing %s (uid %u): only root may use this daemon without TLS", p->name,
+			    p->uid);
+		*why = "only root may use this daemon (use TLS for other users)";
+		return ctld_ErrorCode_PERMISSION;
+	}
+	return 0;
 }
 
 static void accept_one(struct listener *l, int fd)
 {
 	struct tls_conn *tls = NULL;
-	char peer[64];
-	uid_t uid;
-	int one = 1, err;
+	const char *why = NULL;
+	struct peer peer;
+	int one = 1, err, code;
 
-	describe_peer(fd, l->is_unix, peer, sizeof(peer), &uid);
-	if (l->loopback && (err = loopback_peer_uid(fd, &uid))) {
-		log_warn("refusing %s: cannot tell which local user connected: %s", peer,
-			 strerror(-err));
-		refuse(fd, ctld_ErrorCode_PERMISSION, "cannot identify the local user");
-		return;
-	}
-	if ((l->is_unix || l->loopback) && uid != 0 && uid != geteuid()) {
-		log_warn("refusing %s (uid %u): only root may use this daemon without TLS", peer,
-			 uid);
-		refuse(fd, ctld_ErrorCode_PERMISSION,
-		       "only root may use this daemon (use TLS for other users)");
-		return;
-	}
-	if (session_count() >= session_max_clients()) {
-		log_warn("refusing %s: client limit reached", peer);
-		refuse(fd, ctld_ErrorCode_LIMIT, "too many clients");
+	if ((code = identify(l, fd, &peer, &why))) {
+		refuse(l, fd, code, why);
 		return;
 	}
 	if (!l->is_unix)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!l->is_unix && L.tcp_keepalive_ms && (err = tcp_keepalive_set(fd, L.tcp_keepalive_ms)))
-		log_warn("client %s: cannot set TCP keepalive: %s", peer, strerror(-err));
+		log_limited(LOG_WARN, peer.source, "client %s: cannot set TCP keepalive: %s",
+			    peer.name, strerror(-err));
 	if (l->tls && (err = tls_conn_new(l->tls, fd, NULL, &tls))) {
-		log_warn("refusing %s: TLS setup failed: %s", peer, strerror(-err));
+		log_limited(LOG_WARN, peer.source, "refusing %s: TLS setup failed: %s", peer.name,
+			    strerror(-err));
 		close(fd);
 		return;
 	}
-	if ((err = session_accept(fd, peer, uid, tls))) {
-		log_warn("refusing %s: %s", peer, strerror(-err));
-		if (tls)
-			tls_conn_free(tls);
-		refuse(fd, ctld_ErrorCode_INTERNAL, "daemon could not accept the connection");
+	if (!(err = session_accept(fd, &peer, tls)))
+		return;
+	if (tls)
+		tls_conn_free(tls);
+	if (err == -EUSERS) {
+		log_limited(LOG_WARN, peer.source, "refusing %s: client limit reached", peer.name);
+		refuse(l, fd, ctld_ErrorCode_LIMIT, "too many clients");
+		return;
 	}
+	log_limited(LOG_WARN, peer.source, "refusing %s: %s", peer.name, strerror(-err));
+	refuse(l, fd, ctld_ErrorCode_INTERNAL, "daemon could not accept the connection");
 }
 
 static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
@@ -422,9 +481,9 @@ static void on_accept(struct loop *loop, int lfd, uint32_t events, void *ctx)
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE)
-				accept_without_fds(lfd);
+				accept_without_fds(l);
 			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept failed: %s", strerror(errno));
+				log_limited(LOG_WARN, "", "accept failed: %s", strerror(errno));
 			return;
 		}
 		accept_one(l, fd);

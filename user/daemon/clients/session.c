@@ -5,6 +5,17 @@
  * Life of a session:
  *   HANDSHAKE (TLS only) -> HELLO -> READY -> [CLOSING: flush, then close] -> gone
  *
+ * Who counts where (the lock-out rules):
+ * - A unix-socket peer (SO_PEERCRED) or a plain loopback TCP peer (its
+ *   socket's owner) is known at accept and takes a client slot at once;
+ *   the unix socket and TCP have max_clients slots each, so TCP clients
+ *   can never keep root out of the unix socket.
+ * - A TLS (or --insecure) peer is a stranger until its Hello: it waits in
+ *   a budget of its own (preauth.c: a total and a per-address share, the
+ *   oldest evicted for a newcomer) and takes a TCP client slot only with
+ *   its Hello. So a flood of idle connections evicts itself, never a
+ *   client, and never fills the client slots.
+ *
  * Rules this file enforces for the whole daemon:
  * - A peer's bytes are decoded only as complete frames no larger than
  *   max_frame; a frame must complete within frame_timeout_ms and Hello must
@@ -24,6 +35,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +50,7 @@
 #include "daemon/clients/reply.h"
 #include "daemon/clients/session_priv.h"
 #include "daemon/core/log.h"
+#include "daemon/core/log_limit.h"
 
 struct sessions SS;
 
@@ -54,11 +67,64 @@ void session_config_defaults(struct session_config *cfg)
 		.hello_timeout_ms = 10000,
 		.frame_timeout_ms = 10000,
 		.max_clients = 1024,
+		.max_unauthenticated = 64,
+		.max_unauthenticated_per_source = 8,
 		.max_pending = 64,
 	};
 }
 
 /* ------------------------------------------------------------ lifetime */
+
+void session_log(const struct session *s, enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_get_level())
+		return;
+	va_start(ap, fmt);
+	if (s->said_hello)
+		log_vmsg(level, fmt, ap);
+	else
+		log_vlimited(level, s->source, fmt, ap);
+	va_end(ap);
+}
+
+static unsigned *client_slots(const struct session *s)
+{
+	return &SS.clients[s->kind == PEER_UNIX ? 0 : 1];
+}
+
+int session_admit(struct session *s)
+{
+	if (s->counted)
+		return 0;
+	if (*client_slots(s) >= SS.cfg.max_clients)
+		return -EUSERS;
+	if (s->unauthenticated)
+		preauth_remove(&SS.strangers, &s->waiting);
+	s->unauthenticated = false;
+	s->counted = true;
+	++*client_slots(s);
+	return 0;
+}
+
+/* Makes room in the strangers' budget for one more from source. */
+static void evict_for(const char *source)
+{
+	const char *limit = NULL;
+	struct preauth_entry *victim = preauth_victim(&SS.strangers, source, &limit);
+	struct session *s;
+
+	if (!victim)
+		return;
+	s = (struct session *)((char *)victim - offsetof(struct session, waiting));
+	SS.evicted++;
+	session_log(s, LOG_INFO,
+		    "client %s: evicted before its Hello: the %s budget of unauthenticated "
+		    "connections is full (oldest goes first)",
+		    s->peer, limit);
+	session_kill(s, NULL);
+}
 
 static void reap_dead(struct loop *loop, void *ctx)
 {
@@ -82,8 +148,13 @@ void session_kill(struct session *s, const char *why)
 	if (s->state == ST_DEAD)
 		return;
 	if (why)
-		log_info("client %s: closing: %s", s->peer, why);
+		session_log(s, LOG_INFO, "client %s: closing: %s", s->peer, why);
 	s->state = ST_DEAD;
+	if (s->unauthenticated)
+		preauth_remove(&SS.strangers, &s->waiting);
+	if (s->counted)
+		--*client_slots(s);
+	s->unauthenticated = s->counted = false;
 	loop_timer_disarm(SS.loop, &s->deadline);
 	loop_fd_del(SS.loop, s->fd);
 	if (s->tls)
@@ -119,7 +190,7 @@ void session_close_after_flush(struct session *s, const char *why)
 {
 	if (s->state == ST_DEAD || s->state == ST_CLOSING)
 		return;
-	log_info("client %s: %s", s->peer, why);
+	session_log(s, LOG_INFO, "client %s: %s", s->peer, why);
 	s->state = ST_CLOSING;
 	if (!sendq_bytes(&s->out)) {
 		session_kill(s, NULL);
@@ -168,6 +239,7 @@ int session_init(struct loop *loop, const struct session_config *cfg, request_ha
 	SS.gone = gone;
 	SS.next_id = 1;
 	idmap_init(&SS.by_id);
+	preauth_init(&SS.strangers, cfg->max_unauthenticated, cfg->max_unauthenticated_per_source);
 	loop_timer_init(&SS.reaper, reap_dead, NULL);
 	loop_set_before_wait(loop, flush_due_sessions, NULL);
 	reply_init(&sink);
@@ -199,7 +271,7 @@ void session_shutdown(void)
 	SS.nflush = SS.flush_cap = 0;
 }
 
-int session_accept(int fd, const char *peer, uid_t peer_uid, struct tls_conn *tls)
+int session_accept(int fd, const struct peer *peer, struct tls_conn *tls)
 {
 	struct session *s;
 	int err;
@@ -207,13 +279,17 @@ int session_accept(int fd, const char *peer, uid_t peer_uid, struct tls_conn *tl
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->id = SS.next_id++;
 	s->fd = fd;
 	s->tls = tls;
-	s->peer_uid = peer_uid;
+	s->peer_uid = peer->uid;
+	s->kind = peer->kind;
 	s->state = tls ? ST_HANDSHAKE : ST_HELLO;
 	s->mask = EPOLLIN;
-	snprintf(s->peer, sizeof(s->peer), "#%llu %s", (unsigned long long)s->id, peer);
+	copy_str(s->source, sizeof(s->source), peer->source);
+	if (peer->kind != PEER_STRANGER && (err = session_admit(s)))
+		goto fail;
+	s->id = SS.next_id++;
+	snprintf(s->peer, sizeof(s->peer), "#%llu %s", (unsigned long long)s->id, peer->name);
 	sendq_init(&s->out, SS.cfg.queue_soft_limit, SS.cfg.queue_hard_limit);
 	loop_timer_init(&s->deadline, deadline_expired, s);
 	if ((err = idmap_put(&SS.by_id, s->id, s)))
@@ -222,17 +298,29 @@ int session_accept(int fd, const char *peer, uid_t peer_uid, struct tls_conn *tl
 		idmap_del(&SS.by_id, s->id);
 		goto fail;
 	}
+	if (peer->kind == PEER_STRANGER) {
+		evict_for(s->source);
+		preauth_add(&SS.strangers, &s->waiting, s->source);
+		s->unauthenticated = true;
+	}
 	loop_timer_arm_in(SS.loop, &s->deadline, SS.cfg.hello_timeout_ms * NSEC_PER_MSEC);
-	log_debug("client %s: connected", s->peer);
+	session_log(s, LOG_DEBUG, "client %s: connected", s->peer);
 	return 0;
 fail:
+	if (s->counted)
+		--*client_slots(s);
 	free(s);
 	return err;
 }
 
-unsigned session_max_clients(void)
+unsigned session_unauthenticated(void)
 {
-	return SS.cfg.max_clients;
+	return SS.strangers.count;
+}
+
+uint64_t session_evicted(void)
+{
+	return SS.evicted;
 }
 
 unsigned session_count(void)
@@ -355,8 +443,8 @@ static void write_failed(struct session *s, ssize_t err)
 								    : "write failed");
 		return;
 	}
-	log_debug("client %s: cannot write (%s); finishing its requests", s->peer,
-		  strerror((int)-err));
+	session_log(s, LOG_DEBUG, "client %s: cannot write (%s); finishing its requests", s->peer,
+		    strerror((int)-err));
 	s->write_broken = true;
 	sendq_clear(&s->out);
 	session_update_mask(s);

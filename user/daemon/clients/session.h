@@ -25,8 +25,24 @@ struct session_config {
 	size_t queue_hard_limit;  /* beyond this, the client is disconnected */
 	uint32_t hello_timeout_ms;/* connect (and TLS handshake) to Hello */
 	uint32_t frame_timeout_ms;/* first byte of a frame to its last */
-	uint32_t max_clients;
+	uint32_t max_clients;     /* authenticated clients, on the unix socket and on TCP each */
+	uint32_t max_unauthenticated;            /* TCP connections before their Hello */
+	uint32_t max_unauthenticated_per_source; /* the same, from one address */
 	uint32_t max_pending;     /* deferred replies (WriteStdin) outstanding per client */
+};
+
+/* How the listener knows who connected. */
+enum peer_kind {
+	PEER_UNIX,     /* the unix socket: the uid was checked with SO_PEERCRED */
+	PEER_LOCAL,    /* plain TCP on loopback: the socket owner's uid was checked */
+	PEER_STRANGER, /* TLS (or --insecure) TCP: unknown until its handshake and Hello */
+};
+
+struct peer {
+	enum peer_kind kind;
+	uid_t uid;       /* PEER_UNIX, PEER_LOCAL; (uid_t)-1 for a stranger */
+	char name[64];   /* for the log: "tcp 10.1.2.3:4567", "unix uid=0 pid=12" */
+	char source[48]; /* who, without the port: the key of the stranger budget and log limits */
 };
 
 void session_config_defaults(struct session_config *cfg);
@@ -40,10 +56,17 @@ void session_shutdown(void);
 /* Shutdown: stop reading from every client and close each once flushed. */
 void session_close_all_after_flush(void);
 
-/* Takes ownership of a connected, non-blocking fd. tls may be NULL (plain). */
-int session_accept(int fd, const char *peer, uid_t peer_uid, struct tls_conn *tls);
+/* Takes ownership of a connected, non-blocking fd (on success). tls may be
+ * NULL (plain). A unix or local peer counts as a client at once: -EUSERS
+ * when max_clients of its kind are connected. A stranger joins the budget
+ * of unauthenticated connections, evicting the oldest waiting one when it
+ * is full; it counts as a client once its Hello is accepted. */
+int session_accept(int fd, const struct peer *peer, struct tls_conn *tls);
+/* Every connection, authenticated or not. */
 unsigned session_count(void);
-unsigned session_max_clients(void);
+/* TCP connections waiting for their handshake or Hello; how many were evicted. */
+unsigned session_unauthenticated(void);
+uint64_t session_evicted(void);
 bool session_exists(uint64_t session);
 const char *session_peer(uint64_t session);
 uint64_t session_protocol_errors(void);

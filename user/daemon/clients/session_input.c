@@ -53,7 +53,13 @@ static void hello_check(struct session *s, struct request_ctx *ctx, const ctld_R
 		session_close_after_flush(s, "protocol version mismatch");
 		return;
 	}
+	if (session_admit(s)) {
+		reply_error(ctx, ctld_ErrorCode_LIMIT, 0, "too many clients");
+		session_close_after_flush(s, "refused: client limit reached");
+		return;
+	}
 	s->state = ST_READY;
+	s->said_hello = true;
 	loop_timer_disarm(SS.loop, &s->deadline);
 	log_debug("client %s: hello from \"%s\"", s->peer, req->body.hello.client);
 	SS.handler(ctx, req);
@@ -181,11 +187,12 @@ void session_handshake(struct session *s)
 	}
 	if (err) {
 		SS.protocol_errors++;
-		log_warn("client %s: TLS handshake failed: %s", s->peer, tls_conn_error(s->tls));
+		session_log(s, LOG_WARN, "client %s: TLS handshake failed: %s", s->peer,
+			    tls_conn_error(s->tls));
 		session_kill(s, NULL);
 		return;
 	}
-	log_info("client %s: TLS peer %s", s->peer, tls_conn_peer_subject(s->tls));
+	session_log(s, LOG_INFO, "client %s: TLS peer %s", s->peer, tls_conn_peer_subject(s->tls));
 	s->state = ST_HELLO;
 	session_update_mask(s);
 	session_read_input(s); /* TLS may already hold decrypted bytes */

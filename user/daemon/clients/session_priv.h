@@ -12,9 +12,11 @@
 #include <sys/types.h>
 
 #include "common/bytebuf.h"
+#include "daemon/clients/preauth.h"
 #include "daemon/clients/sendq.h"
 #include "daemon/clients/session.h"
 #include "daemon/core/idmap.h"
+#include "daemon/core/log.h"
 #include "daemon/core/loop.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -29,7 +31,13 @@ struct session {
 	enum session_state state;
 	struct tls_conn *tls;
 	uid_t peer_uid;
+	enum peer_kind kind;
 	char peer[80];
+	char source[48];    /* the peer address without the port (struct peer) */
+	bool said_hello;    /* until then, what is logged about it is rate-limited */
+	bool counted;       /* holds one of SS.clients */
+	bool unauthenticated; /* in SS.strangers */
+	struct preauth_entry waiting; /* its place in SS.strangers */
 	struct bytebuf in;
 	struct sendq out;
 	uint32_t mask;
@@ -49,6 +57,9 @@ struct sessions {
 	uint64_t next_id;
 	uint64_t protocol_errors;
 	uint64_t dropped_bytes;
+	unsigned clients[2]; /* authenticated: [0] unix socket, [1] TCP */
+	struct preauth strangers; /* TCP connections before their Hello */
+	uint64_t evicted;
 	struct session *dead; /* killed, waiting for the reaper */
 	struct loop_timer reaper;
 	uint64_t *flush_ids;  /* sessions with queued output, by id (they may die) */
@@ -64,6 +75,14 @@ void session_kill(struct session *s, const char *why);
 /* Stop reading, send what is queued (an Error reply, usually), then close. */
 void session_close_after_flush(struct session *s, const char *why);
 void session_update_mask(struct session *s);
+/* Gives s a client slot of its kind: a known peer at accept, a stranger
+ * with its Hello (it leaves the unauthenticated budget then). 0, or
+ * -EUSERS when max_clients of its kind are connected. */
+int session_admit(struct session *s);
+/* Logs about s; before its Hello, rate-limited per message and source
+ * (anyone who can connect can make the daemon say these). */
+void session_log(const struct session *s, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* session_input.c */
 void session_read_input(struct session *s);
 void session_handshake(struct session *s);

@@ -58,13 +58,13 @@ static int parse_address(const char *text, int words, uint8_t *addr, uint16_t *p
 int procnet_parse_line(const char *line, uint16_t family, struct procnet_entry *e)
 {
 	char local[64], remote[64];
-	unsigned state, uid;
+	unsigned state, timer, uid;
 	unsigned long long ino;
 	int words = family == AF_INET6 ? 4 : 1;
 
 	memset(e, 0, sizeof(*e));
-	if (sscanf(line, " %*d: %63s %63s %x %*s %*s %*s %u %*d %llu", local, remote, &state,
-		   &uid, &ino) != 5 ||
+	if (sscanf(line, " %*d: %63s %63s %x %*s %x:%*s %*s %u %*d %llu", local, remote, &state,
+		   &timer, &uid, &ino) != 6 ||
 	    strlen(local) != (size_t)(8 * words + 5) || strlen(remote) != (size_t)(8 * words + 5))
 		return -EINVAL;
 	if (parse_address(local, words, e->local, &e->local_port) ||
@@ -72,6 +72,7 @@ int procnet_parse_line(const char *line, uint16_t family, struct procnet_entry *
 		return -EINVAL;
 	e->family = family;
 	e->state = (uint8_t)state;
+	e->timer = (uint8_t)timer;
 	e->uid = (uid_t)uid;
 	e->ino = ino;
 	return 0;
@@ -158,6 +159,7 @@ struct peer_scan {
 	uint8_t local[16], peer[16];
 	uint16_t local_port, peer_port;
 	bool found;
+	bool time_wait; /* its uid is the kernel's placeholder, not its owner's */
 	uid_t uid;
 };
 
@@ -169,6 +171,7 @@ static bool match_peer(const struct procnet_entry *e, void *ctx)
 	    memcmp(e->local, s->peer, sizeof(s->peer)) || memcmp(e->remote, s->local, sizeof(s->local)))
 		return true;
 	s->found = true;
+	s->time_wait = e->timer == 3;
 	s->uid = e->uid;
 	return false;
 }
@@ -192,6 +195,8 @@ int procnet_peer_uid(const struct procnet *pn, const struct sockaddr_storage *lo
 		return err;
 	if (!s.found)
 		return -ENOENT;
+	if (s.time_wait)
+		return -ENOTCONN;
 	*uid = s.uid;
 	return 0;
 }

@@ -31,7 +31,8 @@ void procnet_close(struct procnet *pn);
  * any). Returns the count (only max stored) or -errno. */
 int procnet_listeners(const struct procnet *pn, int family, uint16_t port,
 		      struct tcp_listener *out, size_t max);
-/* The uid owning the socket connected from `peer` to `local`. 0 or -ENOENT. */
+/* The uid owning the socket connected from `peer` to `local`. 0, -ENOENT,
+ * or -ENOTCONN when it is in TIME_WAIT (its row says uid 0, whoever it was). */
 int procnet_peer_uid(const struct procnet *pn, const struct sockaddr_storage *local,
 		     const struct sockaddr_storage *peer, uid_t *uid);
 
@@ -41,6 +42,7 @@ struct procnet_entry {
 	uint8_t local[16], remote[16];
 	uint16_t local_port, remote_port;
 	uint8_t state;
+	uint8_t timer; /* 3: a TIME_WAIT mini-socket, whose uid column reads 0 */
 	uid_t uid;
 	uint64_t ino;
 };

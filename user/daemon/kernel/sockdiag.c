@@ -157,6 +157,13 @@ int sockdiag_tcp_peer_uid(int fd, const struct sockaddr_storage *local,
 	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
 	    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
 		return -EPROTO;
+	/* A client that connects, sends and closes before we looked may be
+	 * in TIME_WAIT already: a mini-socket that keeps no owner, reported
+	 * with uid 0 as if root owned it (its timer is 3, "TIME_WAIT", which
+	 * no full socket reports). A socket its owner closed that is not
+	 * there yet (FIN_WAIT1) still carries the owner's uid. */
+	if (((struct inet_diag_msg *)NLMSG_DATA(h))->idiag_timer == 3)
+		return -ENOTCONN;
 	*uid = ((struct inet_diag_msg *)NLMSG_DATA(h))->idiag_uid;
 	return 0;
 }

@@ -23,7 +23,8 @@ int sockdiag_open(void);
 int sockdiag_listeners(int fd, int family, uint16_t port, struct tcp_listener *out, size_t max);
 /* The uid owning the peer end of a TCP connection on this host: the socket
  * whose source is `peer` and destination `local` (both AF_INET or AF_INET6,
- * from getpeername/getsockname). 0 or -errno (-ENOENT: not a local peer). */
+ * from getpeername/getsockname). 0 or -errno (-ENOENT: not a local peer;
+ * -ENOTCONN: it is in TIME_WAIT, and who owned it is no longer known). */
 int sockdiag_tcp_peer_uid(int fd, const struct sockaddr_storage *local,
 			  const struct sockaddr_storage *peer, uid_t *uid);
 /* Fills in pid and comm of every listener in want[0..n) whose pid is 0: a
