@@ -765,6 +765,7 @@ class PrivilegeTest(DaemonTestCase):
                     pass
 
     # ------------------------------------------------------------ limits
+    @not_under_valgrind("valgrind shows the program descriptor limits of its own")
     def test_jobs_start_with_the_daemons_start_up_limits(self):
         """The daemon raises its own descriptor limit, and libbpf raises
         RLIMIT_MEMLOCK on kernels before 5.11 (it reached jobs as unlimited
