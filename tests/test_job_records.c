@@ -12,7 +12,7 @@
 // TEST_SRCS: user/daemon/jobs/job_table.c user/daemon/jobs/job_exit.c
 // TEST_SRCS: user/daemon/jobs/job_clients.c user/daemon/jobs/job_output.c
 // TEST_SRCS: user/daemon/core/idmap.c user/daemon/core/loop.c user/daemon/core/outq.c
-// TEST_SRCS: user/daemon/core/log.c user/common/util.c
+// TEST_SRCS: user/daemon/core/log.c user/common/util.c user/daemon/core/outbudget.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>

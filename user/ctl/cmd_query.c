@@ -164,7 +164,9 @@ static const struct stat_field stat_fields[] = {
 	STAT_FIELD(ring_received),     STAT_FIELD(ring_drops),	   STAT_FIELD(exits_checked),
 	STAT_FIELD(exit_mismatches),   STAT_FIELD(tracked_processes), STAT_FIELD(orphans_reaped),
 	STAT_FIELD(output_dropped_bytes), STAT_FIELD(protocol_errors), STAT_FIELD(rss_kb),
-	STAT_FIELD(spawner_pid),
+	STAT_FIELD(spawner_pid),       STAT_FIELD(output_budget),  STAT_FIELD(output_held),
+	STAT_FIELD(output_held_peak),  STAT_FIELD(output_budget_dropped_bytes),
+	STAT_FIELD(heap_trims),
 };
 
 static uint64_t stat_value(const ctld_StatsReply *s, const struct stat_field *f)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "daemon/clients/session.h"
+#include "daemon/core/outbudget.h"
 #include "daemon/daemon.h"
 #include "daemon/dispatch.h"
 #include "daemon/jobs/jobs.h"
@@ -70,6 +71,7 @@ int daemon_init(struct loop *loop, const struct options *o)
 	int err;
 
 	dispatch_init(o->session.max_frame);
+	outbudget_init(loop, o->output_budget);
 	if ((err = session_init(loop, &o->session, dispatch_request, dispatch_session_gone)) ||
 	    (err = jobs_init(loop, &o->jobs)) || (err = file_follow_init(loop)))
 		return err;
@@ -101,5 +103,6 @@ void daemon_shutdown(void)
 	netns_shutdown();
 	bpf_events_shutdown();
 	spawner_stop();
+	outbudget_shutdown();
 }
 

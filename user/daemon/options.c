@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "daemon/core/outbudget.h"
 #include "daemon/options.h"
 
 #define DEFAULT_SOCKET "/run/ctld-bpf.sock"
@@ -32,6 +33,8 @@ static const char usage_text[] =
 	"      --max-frame BYTES    (default 1M)        --max-watches N   per client (256)\n"
 	"      --max-pending N      WriteStdin requests awaiting their reply, per client (64)\n"
 	"      --client-queue BYTES output queued per client before output is dropped (32M)\n"
+	"      --output-budget BYTES output held for all clients and backlogs together;\n"
+	"                           beyond it the clients holding the most lose output (64M)\n"
 	"      --backlog BYTES      recent output kept per job for attach (64K)\n"
 	"      --keep-finished N    finished jobs remembered (256)\n"
 	"      --hello-timeout DUR  (10s)  --frame-timeout DUR (10s)\n"
@@ -46,7 +49,7 @@ enum {
 	OPT_NO_BPF = 256, OPT_PIN_DIR, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_INSECURE,
 	OPT_MAX_CLIENTS, OPT_MAX_JOBS, OPT_MAX_FRAME, OPT_MAX_WATCHES, OPT_CLIENT_QUEUE,
 	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL,
-	OPT_READY_FILE, OPT_MAX_PENDING,
+	OPT_READY_FILE, OPT_MAX_PENDING, OPT_OUTPUT_BUDGET,
 };
 
 static int parse_number_opt(const char *name, const char *text, long min, long max, long *out)
@@ -101,6 +104,7 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		{ "poll-interval", required_argument, NULL, OPT_POLL },
 		{ "ready-file", required_argument, NULL, OPT_READY_FILE },
 		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
+		{ "output-budget", required_argument, NULL, OPT_OUTPUT_BUDGET },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -109,7 +113,7 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 	int c, err = 0;
 
 	*o = (struct options){ .socket_path = DEFAULT_SOCKET, .poll_interval_ms = 20,
-			       .max_watches = 256 };
+			       .max_watches = 256, .output_budget = OUTBUDGET_DEFAULT };
 	o->bpf.pin_dir = "/sys/fs/bpf/ctld";
 	session_config_defaults(&o->session);
 	jobs_config_defaults(&o->jobs);
@@ -162,6 +166,9 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 					     &o->session.queue_soft_limit);
 			o->session.queue_hard_limit = o->session.queue_soft_limit +
 						      o->session.queue_soft_limit / 4 + (1u << 20);
+			break;
+		case OPT_OUTPUT_BUDGET:
+			err = parse_size_opt("output-budget", optarg, 1u << 20, &o->output_budget);
 			break;
 		case OPT_BACKLOG: err = parse_size_opt("backlog", optarg, 0, &o->jobs.backlog_bytes); break;
 		case OPT_HELLO_TIMEOUT:
