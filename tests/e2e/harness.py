@@ -86,6 +86,27 @@ def json_lines(text):
     return [json.loads(line) for line in text.splitlines()]
 
 
+# ------------------------------------------------------------ jobs
+# A job that forks children (each sleeps 60 s) until 100 exist or a fork
+# fails; prints "<children> <errno of the failed fork, or 0>", then sleeps.
+FORKER = r"""
+import os, sys, time
+n, err = 0, 0
+while n < 100:
+    try:
+        pid = os.fork()
+    except OSError as e:
+        err = e.errno
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    n += 1
+print(n, err, flush=True)
+time.sleep(60)
+"""
+
+
 # ------------------------------------------------------------ /proc helpers
 def proc_stat(pid):
     """(state, ppid, starttime) of a process, or None when it is gone."""

@@ -59,6 +59,10 @@ static void json_jobs(struct host *h)
 		json_add_u64(j, "clients", ji->clients);
 		if (ji->discarded_bytes)
 			json_add_u64(j, "discarded_bytes", ji->discarded_bytes);
+		if (ji->max_procs)
+			json_add_u64(j, "max_procs", ji->max_procs);
+		if (ji->cgroup)
+			json_add_u64(j, "procs_peak", ji->procs_peak);
 		jend(h);
 	}
 }

@@ -11,6 +11,7 @@
 #include "daemon/jobs/jobs.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
+#include "daemon/kernel/cgroup.h"
 #include "daemon/kernel/netns.h"
 #include "daemon/options.h"
 #include "daemon/watch/file_follow.h"
@@ -72,6 +73,7 @@ int daemon_init(struct loop *loop, const struct options *o)
 
 	dispatch_init(o->session.max_frame);
 	outbudget_init(loop, o->output_budget);
+	cgroups_init(o->cgroup_root);
 	if ((err = session_init(loop, &o->session, dispatch_request, dispatch_session_gone)) ||
 	    (err = jobs_init(loop, &o->jobs)) || (err = file_follow_init(loop)))
 		return err;
@@ -103,6 +105,7 @@ void daemon_shutdown(void)
 	netns_shutdown();
 	bpf_events_shutdown();
 	spawner_stop();
+	cgroups_shutdown(); /* after the jobs: their groups are empty by then */
 	outbudget_shutdown();
 }
 

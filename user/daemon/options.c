@@ -37,6 +37,11 @@ static const char usage_text[] =
 	"                           beyond it the clients holding the most lose output (64M)\n"
 	"      --backlog BYTES      recent output kept per job for attach (64K)\n"
 	"      --keep-finished N    finished jobs remembered (256)\n"
+	"      --job-cgroups WHICH  jobs that get a pids cgroup of their own: all, limited\n"
+	"                           (only those with max_procs), auto (all without eBPF,\n"
+	"                           limited with it; the default)\n"
+	"      --cgroup-root DIR    make job cgroups below DIR ('none': no job cgroups,\n"
+	"                           max_procs is refused); default: the daemon's own cgroup\n"
 	"      --hello-timeout DUR  (10s)  --frame-timeout DUR (10s)\n"
 	"      --poll-interval DUR  port polling period without BPF (20ms)\n"
 	"      --ready-file PATH    write 'pid tcp-port' here once serving\n"
@@ -49,7 +54,7 @@ enum {
 	OPT_NO_BPF = 256, OPT_PIN_DIR, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_INSECURE,
 	OPT_MAX_CLIENTS, OPT_MAX_JOBS, OPT_MAX_FRAME, OPT_MAX_WATCHES, OPT_CLIENT_QUEUE,
 	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL,
-	OPT_READY_FILE, OPT_MAX_PENDING, OPT_OUTPUT_BUDGET,
+	OPT_READY_FILE, OPT_MAX_PENDING, OPT_OUTPUT_BUDGET, OPT_JOB_CGROUPS, OPT_CGROUP_ROOT,
 };
 
 static int parse_number_opt(const char *name, const char *text, long min, long max, long *out)
@@ -81,6 +86,23 @@ static int parse_duration_opt(const char *name, const char *text, uint32_t *ms)
 	return -EINVAL;
 }
 
+static int parse_job_cgroups(const char *text, enum jobs_cgroups *out)
+{
+	static const char *const names[] = { [JOBS_CGROUPS_AUTO] = "auto",
+					     [JOBS_CGROUPS_ALL] = "all",
+					     [JOBS_CGROUPS_LIMITED] = "limited" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strcmp(text, names[i]) == 0) {
+			*out = (enum jobs_cgroups)i;
+			return 0;
+		}
+	}
+	fprintf(stderr, "ctld-bpf: bad value for --job-cgroups: '%s' (all, limited or auto)\n",
+		text);
+	return -EINVAL;
+}
+
 enum options_result options_parse(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -105,6 +127,8 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		{ "ready-file", required_argument, NULL, OPT_READY_FILE },
 		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
 		{ "output-budget", required_argument, NULL, OPT_OUTPUT_BUDGET },
+		{ "job-cgroups", required_argument, NULL, OPT_JOB_CGROUPS },
+		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -167,6 +191,8 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 			o->session.queue_hard_limit = o->session.queue_soft_limit +
 						      o->session.queue_soft_limit / 4 + (1u << 20);
 			break;
+		case OPT_JOB_CGROUPS: err = parse_job_cgroups(optarg, &o->jobs.cgroups); break;
+		case OPT_CGROUP_ROOT: o->cgroup_root = optarg; break;
 		case OPT_OUTPUT_BUDGET:
 			err = parse_size_opt("output-budget", optarg, 1u << 20, &o->output_budget);
 			break;

@@ -112,6 +112,7 @@ void job_free(struct job *j)
 	loop_timer_disarm(T.loop, &j->timeout);
 	loop_timer_disarm(T.loop, &j->escalate);
 	job_detach_all(j);
+	job_cgroup_release(j, true);
 	free(j);
 }
 

@@ -21,10 +21,16 @@
 struct loop;
 struct request_ctx;
 
+/* Which jobs get a cgroup of their own (kernel/cgroup.h): every job, only
+ * those with Run.max_procs, or (auto) every job without eBPF, where the
+ * cgroup is the only exact handle on a tree, and only max_procs jobs with. */
+enum jobs_cgroups { JOBS_CGROUPS_AUTO, JOBS_CGROUPS_ALL, JOBS_CGROUPS_LIMITED };
+
 struct jobs_config {
 	uint32_t max_jobs;       /* running at once */
 	uint32_t keep_finished;  /* finished jobs remembered for wait/attach/list */
 	size_t backlog_bytes;    /* recent output kept per job for Attach */
+	enum jobs_cgroups cgroups;
 	/* RLIMIT_NOFILE jobs start with: the daemon raises its own soft limit,
 	 * jobs keep the one it was started with (select() users care). */
 	bool has_child_nofile;

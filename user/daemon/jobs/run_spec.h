@@ -16,6 +16,7 @@
 #include "spawner/spawn.h"
 
 #define RUN_SPEC_MAX_GROUPS 256
+#define RUN_SPEC_MAX_PROCS 4194304 /* PID_MAX_LIMIT: pids.max takes no more */
 
 struct run_spec {
 	/* Ready for spawn_process() once stdio[] is filled in; it points into
