@@ -15,7 +15,7 @@ import socket
 import time
 import unittest
 
-from harness import DaemonTestCase, not_under_valgrind, pb, scaled
+from harness import DaemonTestCase, not_under_sanitizers, not_under_valgrind, pb, scaled
 
 MIB = 1 << 20
 
@@ -29,6 +29,7 @@ def rss_kb(pid):
 
 
 @not_under_valgrind("1.8 GB through the daemon, and RSS would be valgrind's")
+@not_under_sanitizers("RSS would be ASan's (quarantine, shadow), not malloc's")
 class StalledClientsTest(DaemonTestCase):
     JOBS = 6
     SIZE = 300 * 1000 * 1000
