@@ -223,9 +223,8 @@ unsigned cgroups_count(void)
 
 /* ------------------------------------------------------------ the daemon's group */
 
-/* cgroup v2: the pids controller for the children of dir. A cgroup with
- * processes in it (the daemon's) may do that: pids is a threaded
- * controller, which the no-internal-process rule does not apply to. */
+/* cgroup v2: the pids controller for the children of dir, which must have
+ * no process in it (else dir becomes a thread root, see where_to_make). */
 static int enable_pids(const char *dir)
 {
 	char path[PATH_MAX + 32], list[512];
@@ -257,20 +256,48 @@ static int make_dir(const char *base)
 	return -EEXIST;
 }
 
+/* Where the daemon's group goes: --cgroup-root, else below the daemon's
+ * own cgroup in v1. In v2 a group below the daemon's own cannot have the
+ * pids controller: the daemon's cgroup has a process (the daemon), and
+ * enabling pids there would make it a thread root, whose children are
+ * invalid domains without controllers (the kernel matrix showed it). So in
+ * v2 the group is made beside the daemon's cgroup, in its parent, which
+ * offers pids (the daemon's cgroup lists it) and, where it is not the root
+ * cgroup, is left as it is. *enable: dir's subtree_control must be given
+ * pids by us (--cgroup-root, or the root cgroup, where that is allowed). */
+static int where_to_make(char *base, size_t len, bool *enable)
+{
+	char *slash;
+	int err;
+
+	*enable = G.kind == CGROUP_V2;
+	if (G.fixed_root[0]) {
+		copy_str(base, len, G.fixed_root);
+		return 0;
+	}
+	if ((err = own_dir(&G.mount, base, len)))
+		return err;
+	if (G.kind == CGROUP_V2 && strcmp(base, G.mount.point) != 0 &&
+	    (slash = strrchr(base, '/'))) {
+		*slash = '\0';
+		*enable = strcmp(base, G.mount.point) == 0;
+	}
+	return 0;
+}
+
 /* The first job that needs a group makes the daemon's; a failure turns
  * job groups off, with the reason. */
 static int make_daemon_group(void)
 {
 	char base[PATH_MAX], path[JOB_PATH_MAX];
+	bool enable;
 	int err;
 
 	if (G.made)
 		return 0;
-	if (G.fixed_root[0])
-		copy_str(base, sizeof(base), G.fixed_root);
-	else if ((err = own_dir(&G.mount, base, sizeof(base))))
+	if ((err = where_to_make(base, sizeof(base), &enable)))
 		return turn_off(err, "cannot find the daemon's cgroup: %s", strerror(-err));
-	if (G.kind == CGROUP_V2 && (err = enable_pids(base)))
+	if (enable && (err = enable_pids(base)))
 		return turn_off(err, "cannot enable pids in %s/cgroup.subtree_control: %s", base,
 				strerror(-err));
 	if ((err = make_dir(base)))

@@ -6,10 +6,11 @@
  * (root ignores RLIMIT_NPROC).
  *
  * The groups are made in the pids hierarchy (cgroup v2 where the daemon's
- * cgroup has the pids controller, else cgroup v1's pids hierarchy), below
- * the daemon's own cgroup, as <daemon's cgroup>/ctld-<pid>[-n]/job-<id>:
- * the daemon's group is made when the first job needs one (so limits on
- * the daemon's cgroup go on covering its jobs), named by the daemon's pid
+ * cgroup has the pids controller, else cgroup v1's pids hierarchy) as
+ * <base>/ctld-<pid>[-n]/job-<id>, where base is --cgroup-root, else the
+ * daemon's own cgroup in v1 (so limits on it go on covering its jobs) and
+ * its parent in v2 (no-internal-process rule: see cgroup.c). The daemon's
+ * group is made when the first job needs one, named by the daemon's pid
  * (so two daemons never share one), and holds nothing but job groups. A
  * job's first process joins its group itself before it execs (spawn.c), so
  * no process of the job ever runs outside it.
