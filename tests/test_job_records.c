@@ -13,6 +13,9 @@
 // TEST_SRCS: user/daemon/jobs/job_clients.c user/daemon/jobs/job_output.c
 // TEST_SRCS: user/daemon/core/idmap.c user/daemon/core/loop.c user/daemon/core/outq.c
 // TEST_SRCS: user/daemon/core/log.c user/common/util.c user/daemon/jobs/job_records.c
+// TEST_SRCS: user/daemon/core/log.c user/common/util.c user/daemon/core/outbudget.c
+// TEST_SRCS: user/daemon/jobs/job_cgroup.c user/daemon/kernel/cgroup.c
+// TEST_SRCS: user/daemon/kernel/cgroup_find.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>

@@ -10,7 +10,8 @@
  * The test is a child subreaper, so grandchildren come back to it and every
  * process it starts is reaped.
  */
-// TEST_SRCS: user/daemon/jobs/proc_tree.c
+// TEST_SRCS: user/daemon/jobs/proc_tree.c user/daemon/kernel/cgroup.c
+// TEST_SRCS: user/daemon/kernel/cgroup_find.c user/daemon/core/log.c user/common/util.c user/daemon/core/loop.c user/daemon/core/log_limit.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>

@@ -3,7 +3,8 @@
  * test_run_spec.c - a Run request turned into a spawn request, rule by
  * rule: what is refused and why, the user and groups a job runs as, the
  * rlimits in the order they apply, the environment a job gets, the PATH
- * candidates, and the name and command List shows. Uses the machine's user
+ * candidates, the name and command List shows, and rlimit nproc refused
+ * where it would not bind (root). Uses the machine's user
  * database (root, and Debian's `nobody` with its `nogroup`).
  */
 // TEST_SRCS: user/daemon/jobs/run_spec.c user/spawner/spawn.c user/common/util.c
@@ -190,6 +191,39 @@ static void spec_rlimits_in_order(void **state)
 	assert_string_equal(err, "unknown rlimit resource 'files'");
 }
 
+/* Root is exempt from RLIMIT_NPROC: a finite nproc for a job running as
+ * root is refused, pointing to max_procs; for another user, or unlimited,
+ * it is fine. max_procs stops at the kernel's pid limit. */
+static void spec_nproc_and_max_procs(void **state)
+{
+	(void)state;
+	argv_of("true", NULL);
+	run.rlimits_count = 1;
+	strcpy(run.rlimits[0].resource, "nproc");
+	run.rlimits[0].soft = 10;
+	run.rlimits[0].hard = 10;
+	assert_int_equal(build(), -EINVAL); /* the test runs as root, as the daemon does */
+	assert_non_null(strstr(err, "rlimit nproc does not bind a job that runs as root"));
+	assert_non_null(strstr(err, "max_procs"));
+	strcpy(run.user, "root");
+	assert_int_equal(build(), -EINVAL);
+	strcpy(run.user, "nobody");
+	assert_int_equal(build(), 0);
+	run_spec_free(&spec);
+	run.user[0] = '\0';
+	run.rlimits[0].soft = run.rlimits[0].hard = (uint64_t)RLIM_INFINITY;
+	assert_int_equal(build(), 0);
+	run_spec_free(&spec);
+
+	run.rlimits_count = 0;
+	run.max_procs = RUN_SPEC_MAX_PROCS;
+	assert_int_equal(build(), 0);
+	run_spec_free(&spec);
+	run.max_procs = RUN_SPEC_MAX_PROCS + 1;
+	assert_int_equal(build(), -EINVAL);
+	assert_non_null(strstr(err, "max_procs"));
+}
+
 /* The daemon's environment, then the user's identity, then Run.env;
  * clean_env starts empty and keeps no identity. */
 static void spec_environment(void **state)
@@ -297,7 +331,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(spec_refuses_bad_fields), T(spec_users_and_groups), T(spec_rlimits_in_order),
 		T(spec_environment),	    T(spec_program_candidates), T(spec_name_and_command),
-		T(spec_defaults),
+		T(spec_defaults),	    T(spec_nproc_and_max_procs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

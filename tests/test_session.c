@@ -20,6 +20,7 @@
 // TEST_SRCS: user/common/util.c user/common/wire.c user/common/utf8.c user/common/bytebuf.c
 // TEST_SRCS: user/daemon/core/log.c user/daemon/core/log_limit.c user/common/tls.c
 // TEST_SRCS: user/daemon/clients/preauth.c
+// TEST_SRCS: user/daemon/core/log.c user/common/tls.c user/daemon/core/outbudget.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
@@ -35,6 +36,7 @@
 
 #include "daemon/core/log.h"
 #include "daemon/core/loop.h"
+#include "daemon/core/outbudget.h"
 #include "pb_bytes.h"
 #include "daemon/clients/reply.h"
 #include "daemon/clients/session.h"
@@ -140,6 +142,7 @@ static int session_test_teardown(void **state)
 	(void)state;
 	if (H.loop) {
 		session_shutdown();
+		outbudget_shutdown();
 		loop_free(H.loop);
 	}
 	if (H.client >= 0)
@@ -847,6 +850,52 @@ static void session_soft_limit_drops_output(void **state)
 	assert_true(session_exists(H.sid));
 }
 
+/* The daemon's output budget drops a client's Output long before its own queue limit, with
+ * the same OutputDropped report of exactly what it lost; an empty queue is never refused. */
+static void session_budget_drops_output(void **state)
+{
+	const ctld_OutputDropped *d = &msg.kind.event.kind.output_dropped;
+	struct outbudget_stats st;
+	struct frame f;
+	int queued = 0, dropped = 0;
+
+	(void)state;
+	start(4096);
+	hello();
+	outbudget_init(H.loop, 1u << 20);
+	for (int i = 0; i < 80; i++) {
+		output_frame(&f, (uint64_t)i * OUTPUT_CHUNK, true);
+		if (session_queue(H.sid, &f) == 0) {
+			assert_int_equal(dropped, 0);
+			queued++;
+		} else {
+			dropped++;
+		}
+	}
+	assert_true(queued >= 2);
+	assert_true(dropped > 0);
+	/* 80 frames are 1.25 MiB: far below the 32 MiB queue limit */
+	assert_true((size_t)queued * OUTPUT_CHUNK < H.cfg.queue_soft_limit / 16);
+	outbudget_get_stats(&st);
+	assert_true(st.held <= (1u << 20));
+	assert_int_equal(st.dropped, (uint64_t)dropped * OUTPUT_CHUNK);
+	assert_int_equal(session_output_dropped_bytes(), (uint64_t)dropped * OUTPUT_CHUNK);
+
+	for (int i = 0; i < queued; i++)
+		expect_output((uint64_t)i * OUTPUT_CHUNK);
+	assert_int_equal(recv_msg(&msg, 2000), 0);
+	assert_int_equal(msg.kind.event.which_kind, ctld_Event_output_dropped_tag);
+	assert_int_equal(d->job, 5);
+	assert_int_equal(d->bytes, (uint64_t)dropped * OUTPUT_CHUNK);
+	assert_int_equal(d->reason, ctld_DropReason_DROP_SLOW_CLIENT);
+	/* drained: the next Output goes through */
+	output_frame(&f, 100 * OUTPUT_CHUNK, true);
+	assert_int_equal(session_queue(H.sid, &f), 0);
+	expect_output(100 * OUTPUT_CHUNK);
+	outbudget_get_stats(&st);
+	assert_int_equal(st.held, 0);
+}
+
 /* Drops are reported before the next control message (e.g. Exited), even while the queue is
  * still full, so the marker sits exactly where the gap is. */
 static void session_drop_marker_precedes_control(void **state)
@@ -1094,6 +1143,7 @@ int main(void)
 		T(session_strangers_evict_oldest),
 		T(session_client_slots),
 		T(session_soft_limit_drops_output),
+		T(session_budget_drops_output),
 		T(session_drop_marker_precedes_control),
 		T(session_backpressure_stops_reading),
 		T(session_hard_limit_disconnects),

@@ -2,8 +2,8 @@
 /*
  * test_spawn.c - the clone(CLONE_VFORK) spawner, run for real: the PATH
  * search list, exec success and each failure step with its errno, stdio
- * redirection, rlimits and umask, a fresh session, and a clean signal state
- * in the child whatever the daemon blocked or ignored.
+ * redirection, rlimits and umask, joining a cgroup, a fresh session, and a
+ * clean signal state in the child whatever the daemon blocked or ignored.
  *
  * Children are real processes; every test reaps what it started.
  */
@@ -430,6 +430,39 @@ static void spawn_process_rlimit(void **state)
 	assert_string_equal(out, "77\n");
 }
 
+/* The child's first step is writing "0" to the cgroup.procs descriptor it
+ * was given (a pipe stands in for it here); a descriptor it cannot write
+ * fails at step "join cgroup" and nothing is executed. */
+static void spawn_process_joins_cgroup(void **state)
+{
+	static char *argv[] = { "/bin/true", NULL };
+	struct spawn_request req;
+	struct spawn_result res;
+	char got[8] = { 0 };
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	request_init(&req, argv);
+	req.join_cgroup = true;
+	req.cgroup_fd = p[1];
+	assert_int_equal(spawn_process(&req, &res), 0);
+	assert_int_equal(res.err, 0);
+	assert_int_equal(reap(res.pid), 0);
+	close(res.pidfd);
+	close(p[1]);
+	assert_int_equal(read(p[0], got, sizeof(got)), 1);
+	assert_string_equal(got, "0");
+
+	req.cgroup_fd = p[0]; /* a read end: the write fails */
+	assert_int_equal(spawn_process(&req, &res), 0);
+	assert_int_equal(res.err, EBADF);
+	assert_string_equal(res.step, "join cgroup");
+	assert_int_equal(reap(res.pid), 127);
+	close(res.pidfd);
+	close(p[0]);
+}
+
 /* umask is applied only when asked (0 is a valid umask). */
 static void spawn_process_umask(void **state)
 {
@@ -620,6 +653,7 @@ int main(void)
 		cmocka_unit_test(spawn_process_stdio_same_number),
 		cmocka_unit_test(spawn_process_stdio_path),
 		cmocka_unit_test(spawn_process_rlimit),
+		cmocka_unit_test(spawn_process_joins_cgroup),
 		cmocka_unit_test(spawn_process_umask),
 		cmocka_unit_test(spawn_process_new_session),
 		cmocka_unit_test(spawn_process_signal_state_reset),

@@ -268,8 +268,10 @@ class JobControlTest(CtlTestCase):
                      if not line.startswith("program "))
         self.assertIn(stats["bpf"], ("on", "off"))
         self.assertGreaterEqual(int(stats["jobs_started"]), 0)
+        self.assertEqual(int(stats["output_budget"]), 64 << 20)  # the default
         obj = json_lines(self.d.ctl("--json", "stats", check=0).stdout)
         self.assertEqual(len(obj), 1)
+        self.assertEqual(obj[0]["output_budget"], 64 << 20)
         self.assertIsInstance(obj[0]["uptime_ns"], int)
         self.assertIsInstance(obj[0]["programs"], list)
 

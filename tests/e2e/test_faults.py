@@ -431,23 +431,6 @@ class FdExhaustionTest(unittest.TestCase):
 
 # ================================================================ out of processes
 
-FORKER = r"""
-import os, sys, time
-n, err = 0, 0
-while n < 100:
-    try:
-        pid = os.fork()
-    except OSError as e:
-        err = e.errno
-        break
-    if pid == 0:
-        time.sleep(60)
-        os._exit(0)
-    n += 1
-print(n, err, flush=True)
-time.sleep(60)
-"""
-
 
 class ProcessLimitTest(DaemonTestCase):
     daemon_args = ("--max-jobs", "3")
@@ -455,7 +438,7 @@ class ProcessLimitTest(DaemonTestCase):
     def test_job_out_of_processes_sees_eagain(self):
         self.assertEqual(processes_of_uid(NPROC_UID), [])
         with self.d.client() as c:
-            job = c.run(["/usr/bin/python3", "-c", FORKER], user=str(NPROC_UID),
+            job = c.run(["/usr/bin/python3", "-c", harness.FORKER], user=str(NPROC_UID),
                         rlimits=[pb.Rlimit(resource="nproc", soft=10, hard=10)])
             line = b""
             for ev in c.events(job, timeout=15):

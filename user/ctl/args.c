@@ -36,6 +36,7 @@ enum opt_id {
 	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT, OPT_WAIT_TREE,
 	OPT_WAIT_LOG, OPT_WAIT_FILE, OPT_WAIT_SIZE, OPT_WAIT_ANY, OPT_KEEP_RUNNING,
 	OPT_NO_BACKLOG, OPT_MAIN_ONLY, OPT_GRACE, OPT_ADDR, OPT_NETNS, OPT_SIZE, OPT_EVENTS,
+	OPT_MAX_PROCS,
 };
 
 struct opt_def {
@@ -68,6 +69,7 @@ static const struct opt_def opt_defs[] = {
 	{ "group", OPT_GROUP, required_argument, RUNLIKE },
 	{ "rlimit", OPT_RLIMIT, required_argument, RUNLIKE },
 	{ "umask", OPT_UMASK, required_argument, RUNLIKE },
+	{ "max-procs", OPT_MAX_PROCS, required_argument, RUNLIKE },
 	{ "stdin", OPT_STDIN, no_argument, RUNLIKE },
 	{ "no-stdin", OPT_NO_STDIN, no_argument, RUNLIKE },
 	{ "kill-on-disconnect", OPT_KILL_ON_DISCONNECT, no_argument, RUNLIKE },
@@ -225,6 +227,15 @@ static int apply_run_opt(struct cli_args *a, int id, const char *val, char *err,
 	case OPT_UMASK:
 		r->has_umask = true;
 		return cli_parse_umask(val, &r->umask, err, errlen);
+	case OPT_MAX_PROCS: {
+		long n;
+
+		if (parse_long(val, 1, 4194304, &n))
+			return errorf(err, errlen, -EINVAL, "--max-procs: bad number '%s' (1..4194304)",
+				      val);
+		r->max_procs = (uint32_t)n;
+		return 0;
+	}
 	case OPT_STDIN:
 		a->stdin_mode = CLI_STDIN_ON;
 		return 0;

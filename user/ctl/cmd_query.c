@@ -63,6 +63,10 @@ static void json_jobs(struct host *h)
 			json_add_bool(j, "adopted", true);
 		if (ji->status_unknown)
 			json_add_bool(j, "status_unknown", true);
+		if (ji->max_procs)
+			json_add_u64(j, "max_procs", ji->max_procs);
+		if (ji->cgroup)
+			json_add_u64(j, "procs_peak", ji->procs_peak);
 		jend(h);
 	}
 }
@@ -172,6 +176,9 @@ static const struct stat_field stat_fields[] = {
 	STAT_FIELD(output_dropped_bytes), STAT_FIELD(protocol_errors), STAT_FIELD(rss_kb),
 	STAT_FIELD(spawner_pid),       STAT_FIELD(unauthenticated), STAT_FIELD(unauthenticated_evicted),
 	STAT_FIELD(log_lines_dropped), STAT_FIELD(log_lines_suppressed),
+	STAT_FIELD(spawner_pid),       STAT_FIELD(output_budget),  STAT_FIELD(output_held),
+	STAT_FIELD(output_held_peak),  STAT_FIELD(output_budget_dropped_bytes),
+	STAT_FIELD(heap_trims),
 };
 
 static uint64_t stat_value(const ctld_StatsReply *s, const struct stat_field *f)

@@ -5,11 +5,13 @@
 #include <stdbool.h>
 
 #include "daemon/clients/session.h"
+#include "daemon/core/outbudget.h"
 #include "daemon/daemon.h"
 #include "daemon/dispatch.h"
 #include "daemon/jobs/jobs.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
+#include "daemon/kernel/cgroup.h"
 #include "daemon/kernel/netns.h"
 #include "daemon/options.h"
 #include "daemon/watch/file_follow.h"
@@ -70,6 +72,8 @@ int daemon_init(struct loop *loop, const struct options *o)
 	int err;
 
 	dispatch_init(o->session.max_frame);
+	outbudget_init(loop, o->output_budget);
+	cgroups_init(o->cgroup_root);
 	if ((err = session_init(loop, &o->session, dispatch_request, dispatch_session_gone)) ||
 	    (err = jobs_init(loop, &o->jobs)) || (err = file_follow_init(loop)))
 		return err;
@@ -102,5 +106,7 @@ void daemon_shutdown(void)
 	netns_shutdown();
 	bpf_events_shutdown();
 	spawner_stop();
+	cgroups_shutdown(); /* after the jobs: their groups are empty by then */
+	outbudget_shutdown();
 }
 

@@ -15,6 +15,7 @@
 #include "daemon/clients/reply.h"
 #include "daemon/clients/session.h"
 #include "daemon/core/log_limit.h"
+#include "daemon/core/outbudget.h"
 #include "daemon/jobs/jobs.h"
 #include "daemon/kernel/bpf_events.h"
 #include "daemon/watch/watch_file.h"
@@ -62,6 +63,19 @@ static uint64_t self_rss_kb(void)
 	return kb;
 }
 
+static void fill_output_stats(ctld_StatsReply *st)
+{
+	struct outbudget_stats b;
+
+	outbudget_get_stats(&b);
+	st->output_dropped_bytes = session_output_dropped_bytes();
+	st->output_budget = b.limit;
+	st->output_held = b.held;
+	st->output_held_peak = b.peak;
+	st->output_budget_dropped_bytes = b.dropped;
+	st->heap_trims = b.trims;
+}
+
 static void handle_stats(struct request_ctx *ctx)
 {
 	ctld_Reply *r;
@@ -78,7 +92,7 @@ static void handle_stats(struct request_ctx *ctx)
 	st->log_lines_dropped = log_dropped_lines();
 	st->log_lines_suppressed = log_suppressed_lines();
 	st->protocol_errors = session_protocol_errors();
-	st->output_dropped_bytes = session_output_dropped_bytes();
+	fill_output_stats(st);
 	st->rss_kb = self_rss_kb();
 	jobs_fill_stats(st);
 	watch_registry_fill_stats(st);

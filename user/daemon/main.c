@@ -30,6 +30,7 @@
 #include "daemon/jobs/jobs.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
+#include "daemon/kernel/cgroup.h"
 #include "daemon/options.h"
 
 /* ------------------------------------------------------------ signals */
@@ -257,8 +258,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (o.ready_file && (ret = write_ready_file(o.ready_file, tcp_port)))
 		log_warn("failed to write %s: %s", o.ready_file, strerror(-ret));
-	log_info("ready in %.1f ms (pid %d, bpf %s, %s)", (now_monotonic_ns() - t0) / 1e6, getpid(),
-		 bpf_events_status(), spawner_status());
+	log_info("ready in %.1f ms (pid %d, bpf %s, %s; %s)", (now_monotonic_ns() - t0) / 1e6,
+		 getpid(), bpf_events_status(), spawner_status(), cgroups_status());
 	ret = loop_run(M.loop);
 	if (ret)
 		log_err("event loop failed: %s", strerror(-ret));

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "daemon/core/outbudget.h"
 #include "daemon/options.h"
 
 #define DEFAULT_SOCKET "/run/ctld-bpf.sock"
@@ -42,8 +43,15 @@ static const char usage_text[] =
 	"      --max-frame BYTES    (default 1M)        --max-watches N   per client (256)\n"
 	"      --max-pending N      WriteStdin requests awaiting their reply, per client (64)\n"
 	"      --client-queue BYTES output queued per client before output is dropped (32M)\n"
+	"      --output-budget BYTES output held for all clients and backlogs together;\n"
+	"                           beyond it the clients holding the most lose output (64M)\n"
 	"      --backlog BYTES      recent output kept per job for attach (64K)\n"
 	"      --keep-finished N    finished jobs remembered (256)\n"
+	"      --job-cgroups WHICH  jobs that get a pids cgroup of their own: all, limited\n"
+	"                           (only those with max_procs), auto (all without eBPF,\n"
+	"                           limited with it; the default)\n"
+	"      --cgroup-root DIR    make job cgroups below DIR ('none': no job cgroups,\n"
+	"                           max_procs is refused); default: the daemon's own cgroup\n"
 	"      --hello-timeout DUR  (10s)  --frame-timeout DUR (10s)\n"
 	"      --tcp-keepalive DUR  drop TCP clients that acknowledge nothing for DUR\n"
 	"                           (keepalive probes, TCP_USER_TIMEOUT; 0: off; 60s)\n"
@@ -59,7 +67,7 @@ enum {
 	OPT_MAX_CLIENTS, OPT_MAX_JOBS, OPT_MAX_FRAME, OPT_MAX_WATCHES, OPT_CLIENT_QUEUE,
 	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL,
 	OPT_READY_FILE, OPT_MAX_PENDING, OPT_STATE_DIR, OPT_TCP_KEEPALIVE, OPT_MAX_UNAUTH,
-	OPT_MAX_UNAUTH_SOURCE,
+	OPT_MAX_UNAUTH_SOURCE, OPT_OUTPUT_BUDGET, OPT_JOB_CGROUPS, OPT_CGROUP_ROOT,
 };
 
 static int parse_number_opt(const char *name, const char *text, long min, long max, long *out)
@@ -91,6 +99,23 @@ static int parse_duration_opt(const char *name, const char *text, bool zero_ok, 
 	return -EINVAL;
 }
 
+static int parse_job_cgroups(const char *text, enum jobs_cgroups *out)
+{
+	static const char *const names[] = { [JOBS_CGROUPS_AUTO] = "auto",
+					     [JOBS_CGROUPS_ALL] = "all",
+					     [JOBS_CGROUPS_LIMITED] = "limited" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strcmp(text, names[i]) == 0) {
+			*out = (enum jobs_cgroups)i;
+			return 0;
+		}
+	}
+	fprintf(stderr, "ctld-bpf: bad value for --job-cgroups: '%s' (all, limited or auto)\n",
+		text);
+	return -EINVAL;
+}
+
 enum options_result options_parse(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -118,6 +143,9 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		{ "tcp-keepalive", required_argument, NULL, OPT_TCP_KEEPALIVE },
 		{ "max-unauthenticated", required_argument, NULL, OPT_MAX_UNAUTH },
 		{ "max-unauthenticated-per-source", required_argument, NULL, OPT_MAX_UNAUTH_SOURCE },
+		{ "output-budget", required_argument, NULL, OPT_OUTPUT_BUDGET },
+		{ "job-cgroups", required_argument, NULL, OPT_JOB_CGROUPS },
+		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -126,7 +154,8 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 	int c, err = 0;
 
 	*o = (struct options){ .socket_path = DEFAULT_SOCKET, .poll_interval_ms = 20,
-			       .max_watches = 256, .tcp_keepalive_ms = DEFAULT_TCP_KEEPALIVE_MS };
+			       .max_watches = 256, .tcp_keepalive_ms = DEFAULT_TCP_KEEPALIVE_MS,
+			       .output_budget = OUTBUDGET_DEFAULT };
 	o->bpf.pin_dir = "/sys/fs/bpf/ctld";
 	session_config_defaults(&o->session);
 	jobs_config_defaults(&o->jobs);
@@ -189,6 +218,11 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 					     &o->session.queue_soft_limit);
 			o->session.queue_hard_limit = o->session.queue_soft_limit +
 						      o->session.queue_soft_limit / 4 + (1u << 20);
+			break;
+		case OPT_JOB_CGROUPS: err = parse_job_cgroups(optarg, &o->jobs.cgroups); break;
+		case OPT_CGROUP_ROOT: o->cgroup_root = optarg; break;
+		case OPT_OUTPUT_BUDGET:
+			err = parse_size_opt("output-budget", optarg, 1u << 20, &o->output_budget);
 			break;
 		case OPT_BACKLOG: err = parse_size_opt("backlog", optarg, 0, &o->jobs.backlog_bytes); break;
 		case OPT_HELLO_TIMEOUT:

@@ -27,6 +27,8 @@ struct options {
 	uint32_t poll_interval_ms; /* sock_diag polling period without BPF */
 	uint32_t max_watches;      /* port and file watches per client */
 	uint32_t tcp_keepalive_ms; /* TCP clients silent this long are dropped; 0: off */
+	size_t output_budget;      /* output held for all clients and backlogs together */
+	const char *cgroup_root;   /* where job cgroups go (NULL: below the daemon's own) */
 	struct bpf_events_config bpf;
 	struct session_config session;
 	struct jobs_config jobs;

@@ -12,7 +12,7 @@
 
 int channel_send(int sock, char tag, const int *fds, int nfds)
 {
-	char control[CMSG_SPACE(3 * sizeof(int))] = { 0 };
+	char control[CMSG_SPACE(CHANNEL_MAX_FDS * sizeof(int))] = { 0 };
 	struct iovec iov = { &tag, 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
@@ -36,7 +36,7 @@ int channel_send(int sock, char tag, const int *fds, int nfds)
 
 int channel_recv(int sock, char *tag, int *fds, int max)
 {
-	char control[CMSG_SPACE(3 * sizeof(int))];
+	char control[CMSG_SPACE(CHANNEL_MAX_FDS * sizeof(int))];
 	struct iovec iov = { tag, 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			     .msg_controllen = sizeof(control) };

@@ -27,9 +27,11 @@
 #define CHANNEL_SOCK_FD 3
 #define CHANNEL_REGION_FD 4
 #define CHANNEL_TEXT 256
+#define CHANNEL_MAX_FDS 4 /* stdin, stdout, stderr, the job's cgroup.procs */
 
 /* Messages: helper -> daemon 'Y' (ready: CLONE_PARENT works) or 'N';
- * daemon -> helper 'S' + stdio fds (spawn region->req); helper -> daemon
+ * daemon -> helper 'S' + stdio fds, then the cgroup fd when the request
+ * joins a cgroup (spawn region->req); helper -> daemon
  * 'R' + the job's pidfd (region->res and clone_err are filled in). */
 struct channel_region {
 	struct spawn_request req; /* its pointers point into storage[] */
@@ -45,7 +47,7 @@ struct channel_region {
 
 #define CHANNEL_STORAGE_BYTES (CHANNEL_REGION_BYTES - sizeof(struct channel_region))
 
-/* One byte, with up to 3 descriptors. 0 or -errno. */
+/* One byte, with up to CHANNEL_MAX_FDS descriptors. 0 or -errno. */
 int channel_send(int sock, char tag, const int *fds, int nfds);
 /* Receives one message: its tag, and up to max descriptors (CLOEXEC; more
  * are closed). The number of descriptors, or -errno (-EPIPE at EOF). */

@@ -5,7 +5,7 @@
  *
  *   daemon                               ctld-spawner
  *   pack the request into the region
- *   send 'S' + stdio fds (SCM_RIGHTS) --> stdio fds into the request
+ *   send 'S' + stdio fds (SCM_RIGHTS) --> stdio (and cgroup) fds into the request
  *                                        clone(VM|VFORK|PARENT) + exec
  *   wait (poll, bounded)             <-- 'R' + the job's pidfd
  *   read the result from the region
@@ -57,6 +57,13 @@ static void spawn_one(struct channel_region *r, const int *fds, int nfds)
 
 	for (int i = 0; i < 3; i++)
 		r->req.stdio[i] = r->passed[i] && k < nfds ? fds[k++] : -1;
+	if (r->req.join_cgroup) {
+		if (k == nfds) { /* the daemon sent none: do not write into fd -1 */
+			r->clone_err = -EBADF;
+			return;
+		}
+		r->req.cgroup_fd = fds[k];
+	}
 	r->clone_err = spawn_process_flags(&r->req, &r->res, CLONE_PARENT);
 	/* Our strings are at our addresses: the daemon reads the copies. */
 	copy_text(r->step, r->res.step);
@@ -84,10 +91,10 @@ int main(int argc, char **argv)
 	if (channel_send(CHANNEL_SOCK_FD, probe > 0 ? 'Y' : 'N', NULL, 0) || probe <= 0)
 		return 0;
 	for (;;) {
-		int fds[3], nfds, pidfd;
+		int fds[CHANNEL_MAX_FDS], nfds, pidfd;
 		char tag;
 
-		nfds = channel_recv(CHANNEL_SOCK_FD, &tag, fds, 3);
+		nfds = channel_recv(CHANNEL_SOCK_FD, &tag, fds, CHANNEL_MAX_FDS);
 		if (nfds < 0 || tag != 'S')
 			return 0;
 		spawn_one(r, fds, nfds);

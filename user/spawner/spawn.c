@@ -150,6 +150,9 @@ static int child_main(void *arg)
 	const struct spawn_request *r = a->req;
 	int exec_err = ENOENT;
 
+	/* First: nothing of the job may run, or fork, outside its cgroup. */
+	if (r->join_cgroup && write(r->cgroup_fd, "0", 1) != 1)
+		child_fail(a, "join cgroup", NULL);
 	child_reset_signals();
 	child_close_descriptors(a);
 	if (setsid() < 0)

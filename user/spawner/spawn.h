@@ -42,6 +42,10 @@ struct spawn_request {
 	size_t nrlimits;
 	bool set_umask;
 	mode_t umask;
+	/* The child's first step: write "0" to this cgroup.procs, joining
+	 * the job's cgroup before any of its code runs (daemon/kernel/cgroup.h). */
+	bool join_cgroup;
+	int cgroup_fd;
 };
 
 struct spawn_result {

@@ -8,6 +8,7 @@
 
 #include "common/wire.h"
 #include "daemon/clients/sendq.h"
+#include "daemon/core/outbudget.h"
 
 void sendq_init(struct sendq *q, size_t soft_limit, size_t hard_limit)
 {
@@ -19,6 +20,7 @@ void sendq_init(struct sendq *q, size_t soft_limit, size_t hard_limit)
 
 void sendq_clear(struct sendq *q)
 {
+	outbudget_release(q->out.bytes);
 	outq_clear(&q->out);
 	free(q->drops);
 	q->drops = NULL;
@@ -57,6 +59,7 @@ static enum sendq_result append(struct sendq *q, const uint8_t *data, size_t len
 {
 	if (q->out.bytes + len > q->hard_limit || outq_append(&q->out, data, len))
 		return SENDQ_OVERFLOW;
+	outbudget_charge(len);
 	return SENDQ_QUEUED;
 }
 
@@ -88,10 +91,37 @@ static enum sendq_result report_drops(struct sendq *q)
 	return SENDQ_QUEUED;
 }
 
+/* Output over the daemon's budget: dropped unless the queue is empty, in
+ * which case the frame goes to the socket at once (and at most that one
+ * frame stays if the socket is full), so a reader that keeps up loses
+ * nothing to the others. */
+static bool over_budget(const struct sendq *q, const struct frame *f)
+{
+	return q->out.bytes && !outbudget_may_queue(q->out.bytes, f->len);
+}
+
+/* Output starts being dropped: until the queue has drained to half of what
+ * it holds now (at most half the soft limit), so the gap is one gap. */
+static void start_dropping(struct sendq *q, bool for_budget)
+{
+	size_t half = q->out.bytes / 2;
+
+	q->dropping = true;
+	q->budget_drops = for_budget;
+	q->resume_at = half < q->soft_limit / 2 ? half : q->soft_limit / 2;
+}
+
 enum sendq_result sendq_push(struct sendq *q, const struct frame *f)
 {
-	if (f->droppable && (q->dropping || q->out.bytes + f->len > q->soft_limit)) {
-		q->dropping = true;
+	if (f->droppable && !q->dropping) {
+		if (q->out.bytes + f->len > q->soft_limit)
+			start_dropping(q, false);
+		else if (over_budget(q, f))
+			start_dropping(q, true);
+	}
+	if (f->droppable && q->dropping) {
+		if (q->budget_drops)
+			outbudget_dropped(f->payload);
 		note_drop(q, f->job, f->stream, f->payload);
 		return SENDQ_DROPPED;
 	}
@@ -103,7 +133,8 @@ enum sendq_result sendq_push(struct sendq *q, const struct frame *f)
 enum sendq_result sendq_written(struct sendq *q, size_t n)
 {
 	outq_consume(&q->out, n);
-	if (q->dropping && q->out.bytes <= q->soft_limit / 2)
+	outbudget_release(n);
+	if (q->dropping && q->out.bytes <= q->resume_at)
 		return report_drops(q);
 	return SENDQ_QUEUED;
 }

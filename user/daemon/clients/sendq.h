@@ -3,10 +3,12 @@
  * sendq.h - one client's queue of encoded frames waiting for its socket,
  * with the daemon's backpressure policy:
  *
- * - Output frames beyond the soft limit are dropped for that client and
- *   counted per job and stream; an OutputDropped{bytes} marker is queued
- *   before the next control message, or once the queue has drained to half
- *   the soft limit, so it always sits exactly where the gap is.
+ * - Output frames beyond the soft limit, or beyond what the daemon's
+ *   output budget lets this queue hold (outbudget.h; never while the queue
+ *   is empty), are dropped for that client and counted per job and stream;
+ *   an OutputDropped{bytes} marker is queued before the next control
+ *   message, or once the queue has drained to half of what it held when
+ *   dropping began, so it always sits exactly where the gap is.
  * - Anything beyond the hard limit (only control messages can get there)
  *   means the client cannot keep up at all: the caller disconnects it.
  *
@@ -36,6 +38,8 @@ struct sendq {
 	struct drop_note *drops; /* gaps not yet reported, per job and stream */
 	size_t ndrops;
 	bool dropping; /* Output is being dropped until the markers are queued */
+	bool budget_drops; /* because of the daemon's output budget (outbudget.h) */
+	size_t resume_at;  /* the markers are queued once the queue is down to this */
 };
 
 enum sendq_result {

@@ -8,6 +8,7 @@
  *   job_clients.c  clients attached to a job, and the events they are sent
  *   job_output.c   stdout/stderr pipes, the backlog for late attachers, stdin
  *   job_exit.c     reaping, the kernel's exit record, finishing
+ *   job_cgroup.c   the job's own cgroup (max_procs, exact kill)
  *   jobs.c         the requests (Run, Signal, List, Attach, ...)
  */
 #ifndef CTLD_JOB_H
@@ -23,6 +24,7 @@
 #include "daemon/core/loop.h"
 #include "daemon/core/outq.h"
 #include "daemon/jobs/proc_tree.h"
+#include "spawner/spawn.h"
 
 struct request_ctx;
 struct backlog_chunk;
@@ -97,6 +99,11 @@ struct job {
 	/* job_clients.c */
 	struct attached *clients;
 	size_t nclients;
+
+	/* job_cgroup.c (tree.cgroup: it has one now) */
+	bool had_cgroup;
+	uint32_t max_procs;
+	uint64_t procs_peak; /* pids.peak, kept when the group goes */
 };
 
 /* ------------------------------------------------------------ job_table.c */
@@ -188,5 +195,21 @@ void job_finished(struct job *j);
  * its readiness was decided: it ends once nothing keeps it. */
 void job_tree_changed(struct job *j);
 void job_exit_fill_stats(ctld_StatsReply *st);
+
+/* ------------------------------------------------------------ job_cgroup.c */
+
+/* Before the spawn: a cgroup for the job if it asks for max_procs (then
+ * it is an error, with the reason in err, when there can be none) or
+ * `every` job gets one where possible; sr then joins it. 0 or -errno. */
+int job_cgroup_make(struct job *j, const ctld_Run *run, bool every, struct spawn_request *sr,
+		    char *err, size_t errlen);
+/* After the spawn: the descriptor sr held for the child is closed. */
+void job_cgroup_spawned(struct spawn_request *sr);
+/* The job ended (or, with forget, is being forgotten): its group goes once
+ * empty; a forgotten busy group is removed when its last process is. */
+void job_cgroup_release(struct job *j, bool forget);
+/* A process of the job is still in its group. */
+bool job_cgroup_busy(const struct job *j);
+void job_cgroup_fill_info(const struct job *j, ctld_JobInfo *info);
 
 #endif

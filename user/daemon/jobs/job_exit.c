@@ -25,6 +25,7 @@
 #include "daemon/jobs/readiness.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
+#include "daemon/kernel/cgroup.h"
 
 static struct {
 	uint64_t orphans_reaped;
@@ -41,6 +42,7 @@ void jobs_decode_status(int status, int *exit_code, int *signal, bool *core)
 
 void job_finished(struct job *j)
 {
+	job_cgroup_release(j, false); /* removed now if its processes are gone */
 	job_stdin_close(j, EPIPE, "the job has exited");
 	job_send_terminal(j, 0);
 	/* Attachments end with the terminal event; later ones get a replay. */
@@ -87,9 +89,9 @@ static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *
 	check_kernel_status(j);
 	/* Exited says what is really alive, not what the records said so far
 	 * (a tree just killed is not alive anymore). Without eBPF that means
-	 * reading /proc, done where descendants may matter: the job waits for
-	 * them, or someone still holds its output. */
-	if ((bpf_events_enabled() || j->wait_tree || j->follow_tree ||
+	 * reading its cgroup (cheap), or /proc where descendants may matter:
+	 * the job waits for them, or someone still holds its output. */
+	if ((bpf_events_enabled() || j->tree.cgroup || j->wait_tree || j->follow_tree ||
 	     job_output_has_writers(j)) &&
 	    (n = proc_tree_count(&j->tree)) >= 0)
 		j->descendants = (uint32_t)n;
@@ -115,6 +117,11 @@ static bool tree_gone(struct job *j)
 
 	if (n > 0)
 		j->descendants = (uint32_t)n;
+	/* A cgroup of its own knows exactly (without eBPF, /proc does not). */
+	if (job_cgroup_busy(j))
+		return false;
+	if (j->tree.cgroup && !bpf_events_enabled())
+		return true;
 	return n <= 0 && (bpf_events_enabled() || !job_output_has_writers(j));
 }
 
@@ -126,7 +133,7 @@ bool job_tree_alive(struct job *j)
 void job_signal_tree(struct job *j, int sig)
 {
 	proc_tree_signal(&j->tree, sig);
-	if (!bpf_events_enabled())
+	if (!bpf_events_enabled() && !j->tree.cgroup)
 		job_output_signal_holders(j, sig);
 }
 
@@ -171,14 +178,18 @@ void job_tree_changed(struct job *j)
 	job_finished(j); /* may free j */
 }
 
-/* An orphan was reaped: a wait_tree job may have lost its last process. */
+/* An orphan was reaped: a wait_tree job may have lost its last process,
+ * and a finished job's cgroup its last member. */
 static void trees_changed(void)
 {
 	for (struct job *j = job_first(), *next; j; j = next) {
 		next = j->next; /* job_tree_changed may free j */
 		if (j->main_done && j->state == ctld_JobState_JOB_RUNNING)
 			job_tree_changed(j);
+		else if (j->state != ctld_JobState_JOB_RUNNING)
+			job_cgroup_release(j, false);
 	}
+	cgroup_retry_forgotten();
 }
 
 bool jobs_reap_children(void)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "daemon/clients/reply.h"
+#include "daemon/core/outbudget.h"
 #include "daemon/jobs/job.h"
 
 #define OUTPUT_CHUNK sizeof(((ctld_Output *)0)->data.bytes)
@@ -158,9 +159,11 @@ uint64_t job_output_late_bytes(void)
 
 /* ------------------------------------------------------------ backlog */
 
-static void backlog_trim(struct job *j)
+/* Drops the oldest chunks until at most `keep` bytes are left; what goes
+ * is reported to later attachers as older than the backlog. */
+static void backlog_trim_to(struct job *j, size_t keep)
 {
-	while (j->bl_head && j->bl_bytes > O.backlog_bytes) {
+	while (j->bl_head && j->bl_bytes > keep) {
 		struct backlog_chunk *c = j->bl_head;
 
 		j->bl_head = c->next;
@@ -168,6 +171,7 @@ static void backlog_trim(struct job *j)
 			j->bl_tail = NULL;
 		j->bl_bytes -= c->len;
 		j->bl_dropped[c->stream] += c->len;
+		outbudget_release(c->len);
 		free(c);
 	}
 }
@@ -179,8 +183,10 @@ static void backlog_add(struct job *j, int stream, uint64_t offset, const uint8_
 
 	if (!O.backlog_bytes)
 		return;
-	c = malloc(sizeof(*c) + len);
-	if (!c) {
+	/* Over the daemon's output budget the whole backlog goes, so what a
+	 * later attacher is told it missed is still one gap at the start. */
+	if (!outbudget_may_keep(len) || !(c = malloc(sizeof(*c) + len))) {
+		backlog_trim_to(j, 0);
 		j->bl_dropped[stream] += len;
 		return;
 	}
@@ -195,7 +201,8 @@ static void backlog_add(struct job *j, int stream, uint64_t offset, const uint8_
 		j->bl_head = c;
 	j->bl_tail = c;
 	j->bl_bytes += len;
-	backlog_trim(j);
+	outbudget_charge(len);
+	backlog_trim_to(j, O.backlog_bytes);
 }
 
 static void backlog_free(struct job *j)
@@ -206,6 +213,7 @@ static void backlog_free(struct job *j)
 		j->bl_head = c->next;
 		free(c);
 	}
+	outbudget_release(j->bl_bytes);
 	j->bl_tail = NULL;
 	j->bl_bytes = 0;
 }

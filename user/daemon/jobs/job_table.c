@@ -147,6 +147,7 @@ void job_free(struct job *j)
 	loop_timer_disarm(T.loop, &j->record_timer);
 	loop_timer_disarm(T.loop, &j->end_poll);
 	job_detach_all(j);
+	job_cgroup_release(j, true);
 	free(j);
 }
 

@@ -27,6 +27,7 @@
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 #include "spawner/spawn.h"
+#include "daemon/kernel/cgroup.h"
 
 static struct {
 	struct loop *loop;
@@ -221,6 +222,17 @@ static void launched(struct job *j, const ctld_Run *run)
 			       j->start_mono_ns + (uint64_t)run->timeout_ms * NSEC_PER_MSEC);
 }
 
+/* Without eBPF a cgroup is the only exact handle on a tree (a process that
+ * left the session and the ancestry is found by nothing else); with eBPF
+ * the kernel's tracked map is one already, and a group per job costs a
+ * cgroup migration per spawn (docs/design.md, "Process limits and exact
+ * kill"). */
+static bool every_job_a_cgroup(void)
+{
+	return J.cfg.cgroups == JOBS_CGROUPS_ALL ||
+	       (J.cfg.cgroups == JOBS_CGROUPS_AUTO && !bpf_events_enabled());
+}
+
 void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 {
 	struct run_spec spec;
@@ -268,7 +280,15 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 		job_free(j);
 		goto out;
 	}
-	if ((ret = spawn_job(j, run, &spec, err, sizeof(err)))) {
+	if ((ret = job_cgroup_make(j, run, every_job_a_cgroup(), &spec.sr, err, sizeof(err)))) {
+		reply_error(ctx, ret == -ENOTSUP ? ctld_ErrorCode_UNSUPPORTED : ctld_ErrorCode_SYSTEM,
+			    -ret, "%s", err);
+		job_free(j);
+		goto out;
+	}
+	ret = spawn_job(j, run, &spec, err, sizeof(err));
+	job_cgroup_spawned(&spec.sr);
+	if (ret) {
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, -ret, "%s", err);
 		job_free(j);
 		goto out;
@@ -320,8 +340,8 @@ void jobs_handle_signal(struct request_ctx *ctx, const ctld_Signal *req)
 	/* descendants counted from every kernel record there is */
 	bpf_events_poll();
 	/* a job that follows its tree runs while the tree does, counted or not */
-	if (j->tree.reaped &&
-	    (req->main_only || (j->state != ctld_JobState_JOB_RUNNING && !j->descendants))) {
+	if (j->tree.reaped && (req->main_only || (j->state != ctld_JobState_JOB_RUNNING &&
+						  !j->descendants && !job_cgroup_busy(j)))) {
 		reply_error(ctx, ctld_ErrorCode_NOT_FOUND, ESRCH, "job %llu has already exited",
 			    (unsigned long long)j->id);
 		return;
@@ -424,6 +444,7 @@ static void fill_info(const struct job *j, ctld_JobInfo *info)
 	info->adopted = j->adopted;
 	info->status_unknown = j->status_unknown;
 	readiness_fill_info(j, info);
+	job_cgroup_fill_info(j, info);
 }
 
 void jobs_handle_list(struct request_ctx *ctx, const ctld_List *req)
@@ -459,6 +480,8 @@ void jobs_fill_stats(ctld_StatsReply *st)
 	st->jobs_started = job_table_started();
 	st->spawner_pid = spawner_job_parent() != getpid() ? (uint32_t)spawner_job_parent() : 0;
 	copy_str(st->spawner, sizeof(st->spawner), spawner_status());
+	copy_str(st->cgroups, sizeof(st->cgroups), cgroups_status());
+	st->job_cgroups = cgroups_count();
 	job_exit_fill_stats(st);
 }
 

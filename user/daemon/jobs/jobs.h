@@ -22,6 +22,11 @@
 struct loop;
 struct request_ctx;
 
+/* Which jobs get a cgroup of their own (kernel/cgroup.h): every job, only
+ * those with Run.max_procs, or (auto) every job without eBPF, where the
+ * cgroup is the only exact handle on a tree, and only max_procs jobs with. */
+enum jobs_cgroups { JOBS_CGROUPS_AUTO, JOBS_CGROUPS_ALL, JOBS_CGROUPS_LIMITED };
+
 struct jobs_config {
 	uint32_t max_jobs;       /* running at once */
 	uint32_t keep_finished;  /* finished jobs remembered for wait/attach/list */
@@ -32,6 +37,7 @@ struct jobs_config {
 	 * libbpf raises RLIMIT_MEMLOCK on older kernels. */
 	struct spawn_rlimit start_limits[RUN_SPEC_MAX_START_LIMITS];
 	size_t nstart_limits;
+	enum jobs_cgroups cgroups;
 };
 
 void jobs_config_defaults(struct jobs_config *cfg);

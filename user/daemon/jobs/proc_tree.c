@@ -13,7 +13,8 @@
  * is signalled. A session's id is not reused while the session has
  * members, so it names the job even after its main process was reaped.
  * Processes that left both the job's session and its ancestry (setsid and
- * a double fork) escape; see docs/design.md.
+ * a double fork) escape; see docs/design.md. A job with a cgroup of its
+ * own is signalled through that instead: exact in both modes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include "common/util.h"
 #include "daemon/jobs/proc_tree.h"
 #include "daemon/kernel/bpf_events.h"
+#include "daemon/kernel/cgroup.h"
 
 #define MAX_TREE_PIDS 4096
 
@@ -378,6 +380,8 @@ bool proc_tree_contains(const struct proc_tree_root *root, pid_t pid)
 		return !root->reaped; /* once reaped, the pid may be someone else's */
 	if (bpf_events_enabled())
 		return bpf_events_pid_in_job(pid, root->job, root->pid);
+	if (root->cgroup)
+		return cgroup_contains(root->job, pid);
 	for (int depth = 0; depth < 64 && parent_and_session(at, &ppid, &sid); depth++) {
 		if (depth == 0 && sid == root->pid)
 			return true; /* the job's session (its main pid names it) */
@@ -395,7 +399,14 @@ bool proc_tree_contains(const struct proc_tree_root *root, pid_t pid)
 static int count_from_proc(const struct proc_tree_root *root)
 {
 	static struct held_pids held;
-	int count = 0;
+	static pid_t members[MAX_TREE_PIDS];
+	int count = 0, n;
+
+	if (root->cgroup && (n = cgroup_pids(root->job, members, MAX_TREE_PIDS)) >= 0) {
+		for (int i = 0; i < n; i++)
+			count += members[i] != root->pid && !dying(members[i]);
+		return count;
+	}
 
 	hold_tree(root, &held);
 	for (size_t i = 0; i < held.n; i++)
@@ -408,6 +419,15 @@ void proc_tree_signal(const struct proc_tree_root *root, int sig)
 {
 	static struct held_pids held;
 
+	if (root->cgroup) {
+		/* the group first, as below; then the cgroup is the tree */
+		if (!root->reaped) {
+			kill(-root->pid, sig);
+			proc_tree_signal_main(root, sig);
+		}
+		cgroup_signal(root->job, sig, root->reaped ? 0 : root->pid);
+		return;
+	}
 	/* Without BPF, the tree is found through /proc before anyone dies. */
 	if (!bpf_events_enabled())
 		hold_tree(root, &held);

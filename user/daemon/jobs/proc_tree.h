@@ -7,7 +7,7 @@
  *
  * Nothing here ever signals a process that is not (or no longer) in the
  * tree: each is held by a pidfd, and its membership re-checked, before it
- * is signalled.
+ * is signalled. A job with a cgroup of its own is signalled through it.
  */
 #ifndef CTLD_PROC_TREE_H
 #define CTLD_PROC_TREE_H
@@ -27,6 +27,7 @@ struct proc_tree_root {
 	 * orphans went to init, not to us (found by session in all of /proc). */
 	bool adopted;
 	uint64_t starttime; /* adopted: the kernel's start time of pid (job_records.h) */
+	bool cgroup; /* the job has a cgroup of its own (kernel/cgroup.h, named by job) */
 };
 
 /* What proc_tree asks of the jobs (without BPF, orphans of a job are told
@@ -48,19 +49,23 @@ void proc_tree_claim(pid_t pid, uint64_t job);
 
 /* Signals the whole tree: the process group first (one atomic signal to
  * the main process and every member, so no shell sees its children die
- * before it is told), then the main process, then every other descendant. */
+ * before it is told), then the main process, then every other descendant:
+ * with a cgroup every process in it (exact, whatever they did to leave the
+ * session or the ancestry), else those BPF or /proc show. */
 void proc_tree_signal(const struct proc_tree_root *root, int sig);
 /* Only the main process. 0 or -errno (-ESRCH once reaped). */
 int proc_tree_signal_main(const struct proc_tree_root *root, int sig);
 /* Live descendants (not counting the main process, nor processes that are
- * dying: zombies, or SIGKILL pending). Without BPF: those /proc shows, the
- * main process's descendants and the job's orphans we adopted. */
+ * dying: zombies, or SIGKILL pending). Without BPF: those in the job's
+ * cgroup, or without one those /proc shows, the main process's descendants
+ * and the job's orphans we adopted. */
 int proc_tree_count(const struct proc_tree_root *root);
 
 /* Is pid the main process or one of its descendants? With BPF the
- * tracked map says; without, its parents in /proc lead to the main
- * process, or it is still in the job's session (orphans move to the
- * daemon, but keep their session unless they left it with setsid). */
+ * tracked map says; without, the job's cgroup if it has one, else: its
+ * parents in /proc lead to the main process, or it is still in the job's
+ * session (orphans move to the daemon, but keep their session unless they
+ * left it with setsid). */
 bool proc_tree_contains(const struct proc_tree_root *root, pid_t pid);
 
 /* SIGKILLs whatever else is still below the daemon: orphans of jobs that

@@ -26,6 +26,9 @@ static int validate(const ctld_Run *run, char *err, size_t errlen)
 		return errorf(err, errlen, -EINVAL, "output files must be absolute paths");
 	if (run->has_umask && run->umask > 0777)
 		return errorf(err, errlen, -EINVAL, "umask %#o is out of range", run->umask);
+	if (run->max_procs > RUN_SPEC_MAX_PROCS)
+		return errorf(err, errlen, -EINVAL, "max_procs %u is above the kernel's %u",
+			      run->max_procs, RUN_SPEC_MAX_PROCS);
 	return 0;
 }
 
@@ -129,6 +132,24 @@ static int parse_rlimits(const ctld_Run *run, struct spawn_rlimit *out, char *er
 		out[i].limit.rlim_cur = (rlim_t)rl->soft;
 		out[i].limit.rlim_max = (rlim_t)rl->hard;
 	}
+	return 0;
+}
+
+/* Root is exempt from RLIMIT_NPROC: such a limit would be set and never
+ * bind. A limit of "unlimited" is harmless and passes. */
+static int check_nproc(const struct run_spec *spec, char *err, size_t errlen)
+{
+	const struct spawn_request *sr = &spec->sr;
+	uid_t uid = sr->set_ids ? sr->uid : getuid();
+
+	if (uid != 0)
+		return 0;
+	for (size_t i = 0; i < sr->nrlimits; i++)
+		if (sr->rlimits[i].resource == RLIMIT_NPROC &&
+		    sr->rlimits[i].limit.rlim_cur != RLIM_INFINITY)
+			return errorf(err, errlen, -EINVAL,
+				      "rlimit nproc does not bind a job that runs as root (root is "
+				      "exempt from RLIMIT_NPROC); use max_procs (ctl --max-procs)");
 	return 0;
 }
 
@@ -254,6 +275,10 @@ int run_spec_build(struct run_spec *spec, const ctld_Run *run,
 	if (nstart > RUN_SPEC_MAX_START_LIMITS)
 		nstart = RUN_SPEC_MAX_START_LIMITS;
 	fill_request(spec, run, start_limits, nstart);
+	if ((ret = check_nproc(spec, err, errlen))) {
+		run_spec_free(spec);
+		return ret;
+	}
 	ret = spawn_find_program(&spec->sr, run->argv[0], env_get(spec->env, "PATH"),
 				 &spec->paths);
 	if (ret) {

@@ -16,6 +16,7 @@
 #include "spawner/spawn.h"
 
 #define RUN_SPEC_MAX_GROUPS 256
+#define RUN_SPEC_MAX_PROCS 4194304 /* PID_MAX_LIMIT: pids.max takes no more */
 
 #define RUN_SPEC_MAX_START_LIMITS 2
 

@@ -106,6 +106,7 @@ static int pack(struct channel_region *r, const struct spawn_request *req)
 		r->passed[i] = req->stdio[i] >= 0;
 		c->stdio[i] = -1;
 	}
+	c->cgroup_fd = -1; /* the helper's number for it is set there */
 	if (req->ngroups) {
 		gid_t *g = take(r, req->ngroups * sizeof(*g), sizeof(gid_t));
 
@@ -321,7 +322,7 @@ void spawner_reaped(pid_t pid)
 int spawner_spawn(const struct spawn_request *req, struct spawn_result *res)
 {
 	struct channel_region *r = SP.region;
-	int fds[3], nfds = 0, pidfd = -1, err;
+	int fds[CHANNEL_MAX_FDS], nfds = 0, pidfd = -1, err;
 	char tag = 0;
 
 	if (SP.sock < 0)
@@ -331,6 +332,8 @@ int spawner_spawn(const struct spawn_request *req, struct spawn_result *res)
 	for (int i = 0; i < 3; i++)
 		if (req->stdio[i] >= 0)
 			fds[nfds++] = req->stdio[i];
+	if (req->join_cgroup)
+		fds[nfds++] = req->cgroup_fd;
 	if ((err = channel_send(SP.sock, 'S', fds, nfds)) ||
 	    (err = wait_readable(SP.sock, ANSWER_TIMEOUT_MS)) ||
 	    (err = channel_recv(SP.sock, &tag, &pidfd, 1)) < 0 || tag != 'R') {
