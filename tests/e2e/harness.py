@@ -49,9 +49,12 @@ def scaled(seconds):
 
 # ------------------------------------------------------------ sockets, events
 def free_port():
-    """A TCP port free on 127.0.0.1 now (the kernel's choice)."""
+    """A TCP port free on every IPv4 address now (the kernel's choice).
+    Chosen on the wildcard address: a port free on 127.0.0.1 alone may be
+    held on 127.0.0.5 (a TIME_WAIT client socket of an earlier test), and a
+    test that then binds 0.0.0.0 to it fails with EADDRINUSE."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("0.0.0.0", 0))
         return s.getsockname()[1]
 
 
