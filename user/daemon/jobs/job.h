@@ -191,6 +191,9 @@ uint64_t job_output_late_bytes(void);
 /* The job can no longer run (exec failed, or it exited): its terminal
  * event goes out and its attachments end. j may be freed. */
 void job_finished(struct job *j);
+/* The main process is gone (reaped, or an adopted one ended): no longer
+ * findable by pid, its pidfd closed, the end time taken. */
+void job_main_gone(struct job *j);
 /* The tree or the pipes of a job whose main process is gone changed, or
  * its readiness was decided: it ends once nothing keeps it. */
 void job_tree_changed(struct job *j);

@@ -68,12 +68,7 @@ static void main_ended(struct job *j)
 	int n;
 
 	bpf_events_poll(); /* the exit record is written before the pidfd wakes */
-	job_table_forget_pid(j);
-	j->tree.reaped = true;
-	if (j->tree.pidfd >= 0)
-		close(j->tree.pidfd);
-	j->tree.pidfd = -1;
-	j->end_mono_ns = now_monotonic_ns();
+	job_main_gone(j);
 	if (j->kernel_exit)
 		jobs_decode_status(j->kernel_status, &j->exit_code, &j->signal, &j->core);
 	else

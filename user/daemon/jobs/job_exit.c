@@ -68,18 +68,23 @@ static void check_kernel_status(struct job *j)
 	}
 }
 
-static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *ru)
+void job_main_gone(struct job *j)
 {
-	int n;
-
 	job_table_forget_pid(j);
 	j->tree.reaped = true;
-	/* A reaped child's pidfd only refers to a dead process; finished jobs
+	/* A gone process's pidfd only refers to a dead process; finished jobs
 	 * are kept for a while and must not pin a descriptor each. */
 	if (j->tree.pidfd >= 0)
 		close(j->tree.pidfd);
 	j->tree.pidfd = -1;
 	j->end_mono_ns = now_monotonic_ns();
+}
+
+static void job_reaped(struct job *j, const siginfo_t *si, const struct rusage *ru)
+{
+	int n;
+
+	job_main_gone(j);
 	j->ru = *ru;
 	j->exit_code = si->si_code == CLD_EXITED ? si->si_status : 0;
 	j->signal = si->si_code == CLD_EXITED ? 0 : si->si_status;
