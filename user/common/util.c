@@ -54,6 +54,23 @@ int fd_set_nonblock_cloexec(int fd)
 	return 0;
 }
 
+ssize_t read_small_file_at(int dirfd, const char *name, char *buf, size_t cap)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+	ssize_t r = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (n + 1 < cap && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	if (r < 0)
+		r = -errno;
+	close(fd);
+	buf[n] = '\0';
+	return r < 0 ? r : (ssize_t)n;
+}
+
 size_t vformat_line(char *line, size_t cap, size_t used, const char *fmt, va_list ap)
 {
 	int n;

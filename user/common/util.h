@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NSEC_PER_SEC 1000000000ULL
@@ -21,6 +22,11 @@ uint64_t now_boottime_ns(void);
 
 /* Sets O_NONBLOCK and FD_CLOEXEC; returns 0 or -errno. */
 int fd_set_nonblock_cloexec(int fd);
+
+/* A whole small file (kernel files: /proc, cgroupfs) into buf, NUL
+ * terminated, at most cap - 1 bytes: its length, or -errno. name is
+ * relative to dirfd (AT_FDCWD for a plain path). */
+ssize_t read_small_file_at(int dirfd, const char *name, char *buf, size_t cap);
 
 /* Appends fmt to line[used..cap), truncating, and ends it with '\n' (not NUL
  * terminated); returns the line's length. For one-write log lines. */

@@ -84,6 +84,8 @@ int daemon_init(struct loop *loop, const struct options *o)
 	/* after jobs_init: its spawner probe child is nobody's business */
 	bpf.job_parent = spawner_job_parent();
 	bpf_events_init(loop, &bpf, &kernel_ops);
+	/* an upgrade's jobs first: their records are not an earlier instance's */
+	jobs_restore_handed_over(loop);
 	jobs_adopt_earlier(loop);
 	return 0;
 }

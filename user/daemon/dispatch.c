@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "common/wire.h"
 #include "daemon/dispatch.h"
+#include "daemon/upgrade.h"
 #include "daemon/clients/reply.h"
 #include "daemon/clients/session.h"
 #include "daemon/core/log_limit.h"
@@ -95,6 +96,7 @@ static void handle_stats(struct request_ctx *ctx)
 	fill_output_stats(st);
 	st->rss_kb = self_rss_kb();
 	jobs_fill_stats(st);
+	st->upgrades = upgrade_count();
 	watch_registry_fill_stats(st);
 	bpf_events_fill_stats(st);
 	reply_send(ctx);

@@ -6,6 +6,10 @@
  * Shutdown on SIGTERM/SIGINT: stop accepting, kill every job's tree
  * (SIGKILL) and reap it, send each attached client its Exited, give clients
  * a second to read that, then remove the socket and the BPF pins.
+ *
+ * SIGUSR2: upgrade in place (upgrade.h): the same process executes the
+ * program file again; the new image takes over what the old one handed
+ * over (handover.h) before it starts anything.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 #include "common/util.h"
 #include "daemon/clients/listener.h"
 #include "daemon/clients/session.h"
+#include "daemon/core/handover.h"
 #include "daemon/core/log.h"
 #include "daemon/core/log_limit.h"
 #include "daemon/core/loop.h"
@@ -32,6 +37,7 @@
 #include "daemon/kernel/bpf_events.h"
 #include "daemon/kernel/cgroup.h"
 #include "daemon/options.h"
+#include "daemon/upgrade.h"
 
 /* ------------------------------------------------------------ signals */
 
@@ -48,6 +54,7 @@ static void begin_shutdown(const char *why)
 	if (M.stopping)
 		return;
 	M.stopping = true;
+	upgrade_cancel();
 	log_info("%s: shutting down (killing %u running job(s))", why, jobs_running());
 	listener_shutdown();
 	daemon_stop_jobs();
@@ -82,6 +89,10 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *ctx)
 		case SIGHUP:
 			log_info("SIGHUP: nothing to reload; still serving");
 			break;
+		case SIGUSR2:
+			if (!M.stopping)
+				upgrade_request();
+			break;
 		default:
 			begin_shutdown(si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 		}
@@ -101,6 +112,7 @@ static int setup_signals(struct loop *loop)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
 	M.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -225,6 +237,11 @@ int main(int argc, char **argv)
 	}
 	if (o.verbose)
 		log_set_level(LOG_DEBUG);
+	/* Before anything is started: what the previous image handed over
+	 * must not leak into the helper (handover.h). */
+	if ((ret = handover_load()) < 0)
+		log_err("upgrade: the state handed over cannot be read (%s): starting afresh; "
+			"jobs are adopted from their records", strerror(-ret));
 	ensure_std_fds();
 	/* First: the helper inherits no descriptor or signal state of ours
 	 * (see spawner.h). */
@@ -238,6 +255,9 @@ int main(int argc, char **argv)
 	}
 	log_attach(M.loop);
 	log_limit_attach(M.loop);
+	if ((ret = upgrade_init(M.loop, argv)))
+		log_warn("cannot find the daemon's program file (%s): no upgrades in place",
+			 strerror(-ret));
 	loop_timer_init(&M.shutdown_timer, shutdown_tick, NULL);
 	if (o.tls_cert &&
 	    (ret = tls_ctx_new(TLS_SERVER, o.tls_cert, o.tls_key, o.tls_ca, &tls, err, sizeof(err)))) {
@@ -256,10 +276,13 @@ int main(int argc, char **argv)
 	if ((ret = listener_init(M.loop, o.tcp_keepalive_ms)) ||
 	    (ret = start_listeners(&o, tls, &tcp_port)))
 		goto out;
+	handover_release(); /* what nobody took is closed */
+	jobs_reap_children(); /* a job that ended during the exec */
 	if (o.ready_file && (ret = write_ready_file(o.ready_file, tcp_port)))
 		log_warn("failed to write %s: %s", o.ready_file, strerror(-ret));
-	log_info("ready in %.1f ms (pid %d, bpf %s, %s; %s)", (now_monotonic_ns() - t0) / 1e6,
-		 getpid(), bpf_events_status(), spawner_status(), cgroups_status());
+	log_info("ready in %.1f ms (pid %d, bpf %s, %s; %s)%s", (now_monotonic_ns() - t0) / 1e6,
+		 getpid(), bpf_events_status(), spawner_status(), cgroups_status(),
+		 upgrade_count() ? " after an upgrade in place" : "");
 	ret = loop_run(M.loop);
 	if (ret)
 		log_err("event loop failed: %s", strerror(-ret));

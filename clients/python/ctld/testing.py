@@ -121,6 +121,25 @@ class Daemon:
         self._remove_pins()
         return rc
 
+    def upgrade(self, timeout=20):
+        """SIGUSR2: the daemon upgrades in place (executes its program file
+        again in the same process). Waits for the new image's ready file."""
+        if os.path.exists(self.ready_file):
+            os.unlink(self.ready_file)
+        os.kill(self.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.ready_file):
+            if self.proc.poll() is not None:
+                raise AssertionError("daemon exited with %s during the upgrade:\n%s"
+                                     % (self.proc.returncode, self.log()))
+            if time.monotonic() > deadline:
+                raise AssertionError("no ready file within %ss of SIGUSR2:\n%s"
+                                     % (timeout, self.log()))
+            time.sleep(0.01)
+        with open(self.ready_file) as f:
+            pid, port = f.read().split()
+        return int(pid), int(port)
+
     def kill9(self):
         """Kills the daemon with SIGKILL, as a crash would: its jobs, pins and
         state directory stay. start() brings up a new instance."""

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "daemon/clients/listener.h"
+#include "daemon/core/handover.h"
 #include "daemon/core/log.h"
 #include "daemon/core/log_limit.h"
 #include "daemon/core/loop.h"
@@ -59,6 +60,7 @@
 
 struct listener {
 	int fd;
+	char spec[LISTENER_SPEC_MAX]; /* "unix:PATH" or "tcp:ADDR:PORT" as given */
 	bool is_unix;
 	bool loopback; /* plain TCP on loopback: peers are local users, check them */
 	struct tls_ctx *tls;
@@ -87,7 +89,8 @@ int listener_init(struct loop *loop, uint32_t tcp_keepalive_ms)
 	return L.spare_fd < 0 ? -errno : 0;
 }
 
-static int add_listener(int fd, bool is_unix, bool loopback, struct tls_ctx *tls)
+static int add_listener(const char *spec, int fd, bool is_unix, bool loopback,
+			struct tls_ctx *tls)
 {
 	int err;
 
@@ -95,11 +98,70 @@ static int add_listener(int fd, bool is_unix, bool loopback, struct tls_ctx *tls
 		return -ENOSPC;
 	L.listeners[L.count] =
 		(struct listener){ .fd = fd, .is_unix = is_unix, .loopback = loopback, .tls = tls };
+	copy_str(L.listeners[L.count].spec, sizeof(L.listeners[L.count].spec), spec);
 	err = loop_fd_add(L.loop, fd, EPOLLIN, on_accept, &L.listeners[L.count]);
 	if (err)
 		return err;
 	L.count++;
 	return 0;
+}
+
+/* ------------------------------------------------------------ upgrades */
+
+/* The record a listener is handed to the next image by (handover.h). */
+struct listener_record {
+	char spec[LISTENER_SPEC_MAX];
+	int32_t fd;
+};
+
+/* The listening socket the previous image served spec on, or -1. */
+static int inherited(const char *spec)
+{
+	const void *data;
+	uint16_t version;
+	size_t it = 0, len;
+
+	while (handover_next(&it, HANDOVER_LISTENER, &version, &data, &len)) {
+		struct listener_record r;
+
+		if (version != 1 || len != sizeof(r))
+			continue;
+		memcpy(&r, data, sizeof(r));
+		r.spec[sizeof(r.spec) - 1] = '\0';
+		if (strcmp(r.spec, spec) == 0 && handover_claim_fd(r.fd)) {
+			log_info("upgrade: serving %s on the socket handed over", spec);
+			return r.fd;
+		}
+	}
+	return -1;
+}
+
+int listener_handover(struct handover *h)
+{
+	int err;
+
+	for (size_t i = 0; i < L.count; i++) {
+		struct listener_record r = { .fd = L.listeners[i].fd };
+
+		copy_str(r.spec, sizeof(r.spec), L.listeners[i].spec);
+		if ((err = handover_put(h, HANDOVER_LISTENER, 1, &r, sizeof(r))) ||
+		    (err = handover_keep_fd(h, r.fd)))
+			return err;
+	}
+	return 0;
+}
+
+void listener_pause(bool paused)
+{
+	for (size_t i = 0; i < L.count; i++) {
+		struct listener *l = &L.listeners[i];
+		int err;
+
+		if (paused)
+			loop_fd_del(L.loop, l->fd);
+		else if ((err = loop_fd_add(L.loop, l->fd, EPOLLIN, on_accept, l)))
+			log_err("%s: cannot accept again: %s", l->spec, strerror(-err));
+	}
 }
 
 /* ------------------------------------------------------------ unix socket */
@@ -168,12 +230,19 @@ int listener_add_unix(const char *path, char *err, size_t errlen)
 	mode_t old_umask;
 	int fd, ret;
 
+	char spec[LISTENER_SPEC_MAX];
+
 	if (!copy_str(sa.sun_path, sizeof(sa.sun_path), path)) {
 		snprintf(err, errlen, "socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
-	if ((ret = check_socket_dir(path, err, errlen)) ||
-	    (ret = clear_stale_socket(path, err, errlen)))
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	if ((ret = check_socket_dir(path, err, errlen)))
+		return ret;
+	/* upgraded in place: the socket is the one the old image served */
+	if ((fd = inherited(spec)) >= 0)
+		goto have_fd;
+	if ((ret = clear_stale_socket(path, err, errlen)))
 		return ret;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -184,8 +253,9 @@ int listener_add_unix(const char *path, char *err, size_t errlen)
 	umask(old_umask);
 	if (ret < 0 || listen(fd, SOMAXCONN) < 0)
 		goto fail;
+have_fd:
 	copy_str(L.unix_path, sizeof(L.unix_path), path);
-	if ((ret = add_listener(fd, true, false, NULL))) {
+	if ((ret = add_listener(spec, fd, true, false, NULL))) {
 		close(fd);
 		snprintf(err, errlen, "failed to watch %s: %s", path, strerror(-ret));
 		return ret;
@@ -236,7 +306,7 @@ int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
 	struct addrinfo *ai = NULL;
-	char host[64], port[16];
+	char host[64], port[16], spec[LISTENER_SPEC_MAX];
 	int fd = -1, one = 1, ret;
 
 	if (split_host_port(addr_port, host, sizeof(host), port, sizeof(port))) {
@@ -258,6 +328,9 @@ int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
 	}
 	if (!is_loopback(ai->ai_addr) && !tls)
 		log_warn("INSECURE: anyone who can reach %s can run commands as root", addr_port);
+	snprintf(spec, sizeof(spec), "tcp:%s", addr_port);
+	if ((fd = inherited(spec)) >= 0)
+		goto have_fd;
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto sys_fail;
@@ -266,6 +339,7 @@ int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
 		goto sys_fail;
+have_fd:
 	if (!tls && is_loopback(ai->ai_addr) && L.pn.fd[0] < 0)
 		procnet_open(&L.pn);
 	if (!tls && is_loopback(ai->ai_addr) && L.diag_fd < 0 &&
@@ -275,7 +349,7 @@ int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
 		goto out;
 	}
 	if ((ret = bound_port(fd, port_out)) ||
-	    (ret = add_listener(fd, false, !tls && is_loopback(ai->ai_addr), tls))) {
+	    (ret = add_listener(spec, fd, false, !tls && is_loopback(ai->ai_addr), tls))) {
 		snprintf(err, errlen, "failed to set up %s: %s", addr_port, strerror(-ret));
 		goto out;
 	}

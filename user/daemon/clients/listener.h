@@ -11,8 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct handover;
 struct loop;
 struct tls_ctx;
+
+#define LISTENER_SPEC_MAX 256
 
 /* tcp_keepalive_ms: accepted TCP clients that acknowledge nothing for this
  * long are dropped by the kernel (keepalive.h); 0 leaves the kernel's
@@ -25,6 +28,13 @@ int listener_add_unix(const char *path, char *err, size_t errlen);
  * addresses need tls unless insecure. *port_out gets the bound port. */
 int listener_add_tcp(const char *addr_port, struct tls_ctx *tls, bool insecure,
 		     uint16_t *port_out, char *err, size_t errlen);
+/* Upgrades in place (daemon/upgrade.h): listener_pause() stops and
+ * resumes accepting; listener_handover() hands every listening socket to
+ * the next image, where listener_add_*() find it by its address and serve
+ * it instead of binding (the unix socket is never unlinked, so no client
+ * finds it missing). */
+void listener_pause(bool paused);
+int listener_handover(struct handover *h);
 /* Closes all listeners and removes the unix socket file. */
 void listener_shutdown(void);
 

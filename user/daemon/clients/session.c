@@ -248,11 +248,21 @@ int session_init(struct loop *loop, const struct session_config *cfg, request_ha
 
 void session_close_all_after_flush(void)
 {
+	session_close_all_with(NULL, "daemon is shutting down");
+}
+
+void session_close_all_with(const struct frame *last, const char *why)
+{
 	uint64_t id;
 	void *value;
 
-	for (size_t it = 0; idmap_next(&SS.by_id, &it, &id, &value);)
-		session_close_after_flush(value, "daemon is shutting down");
+	for (size_t it = 0; idmap_next(&SS.by_id, &it, &id, &value);) {
+		struct session *s = value;
+
+		if (last && s->state == ST_READY)
+			session_queue(s->id, last);
+		session_close_after_flush(s, why);
+	}
 }
 
 void session_shutdown(void)

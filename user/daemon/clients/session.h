@@ -55,6 +55,9 @@ int session_init(struct loop *loop, const struct session_config *cfg, request_ha
 void session_shutdown(void);
 /* Shutdown: stop reading from every client and close each once flushed. */
 void session_close_all_after_flush(void);
+/* The same, each client that said Hello getting `last` first (NULL: none). */
+struct frame;
+void session_close_all_with(const struct frame *last, const char *why);
 
 /* Takes ownership of a connected, non-blocking fd (on success). tls may be
  * NULL (plain). A unix or local peer counts as a client at once: -EUSERS

@@ -60,6 +60,9 @@ struct job {
 	bool adopted;        /* started by an earlier instance (job_adopt.c) */
 	struct loop_timer end_poll; /* adopted without a pidfd: looks for its end */
 	bool status_unknown; /* adopted, and how it ended could not be learnt */
+	/* handed over by an upgrade with kill_on_disconnect: its owner must
+	 * attach again before this fires (job_handover.c) */
+	struct loop_timer reclaim;
 
 	struct readiness *ready; /* readiness.c: Run.ready, or NULL */
 
@@ -182,6 +185,14 @@ bool job_output_has_writers(const struct job *j);
 void job_output_signal_holders(const struct job *j, int sig);
 void job_output_close(struct job *j);
 void job_backlog_send(struct job *j, uint64_t session);
+/* Upgrades in place (job_handover.c): the backlog chunk by chunk, taking
+ * one back, and whether stdin has bytes or replies still owed. */
+typedef void (*job_backlog_fn)(const struct job *j, int stream, uint64_t offset,
+			       const uint8_t *data, size_t len, void *ctx);
+void job_backlog_each(const struct job *j, job_backlog_fn fn, void *ctx);
+void job_backlog_import(struct job *j, int stream, uint64_t offset, const uint8_t *data,
+			size_t len);
+bool job_stdin_busy(const struct job *j);
 void job_stdin_close(struct job *j, int err, const char *why);
 void job_stdin_write(struct request_ctx *ctx, struct job *j, const ctld_WriteStdin *req);
 uint64_t job_output_late_bytes(void);
@@ -198,6 +209,19 @@ void job_main_gone(struct job *j);
  * its readiness was decided: it ends once nothing keeps it. */
 void job_tree_changed(struct job *j);
 void job_exit_fill_stats(ctld_StatsReply *st);
+
+/* ------------------------------------------------------------ jobs.c */
+
+/* A job as Run makes one (its timeout and escalation wired); NULL without
+ * memory. */
+struct job *jobs_new_job(uint64_t id, const char *name, const char *command, uint64_t owner,
+			 bool kill_on_disconnect);
+
+/* ------------------------------------------------------------ job_handover.c */
+
+/* A client attached: after an upgrade it becomes the owner of a
+ * kill_on_disconnect job whose owner has not come back yet. */
+void job_reclaimed(struct job *j, uint64_t session);
 
 /* ------------------------------------------------------------ job_cgroup.c */
 

@@ -163,6 +163,9 @@ static void visit_record(const struct job_record *r, uint64_t file_id, void *ctx
 	int pidfd;
 
 	(void)ctx;
+	/* handed over by an upgrade: the job is ours already, its record stays */
+	if (r && job_by_id(r->id) && job_by_id(r->id)->tree.pid == r->pid)
+		return;
 	if (!r || strcmp(r->boot_id, A.boot_id) != 0 || job_by_id(r->id)) {
 		A.forgotten++;
 		log_info("job record %llu: %s: removed", (unsigned long long)file_id,

@@ -496,3 +496,22 @@ void job_stdin_write(struct request_ctx *ctx, struct job *j, const ctld_WriteStd
 						     .end = j->stdin_queued };
 	stdin_flush(j);
 }
+
+/* ------------------------------------------------------------ upgrades */
+
+void job_backlog_each(const struct job *j, job_backlog_fn fn, void *ctx)
+{
+	for (const struct backlog_chunk *c = j->bl_head; c; c = c->next)
+		fn(j, c->stream, c->offset, c->data, c->len, ctx);
+}
+
+void job_backlog_import(struct job *j, int stream, uint64_t offset, const uint8_t *data,
+			size_t len)
+{
+	backlog_add(j, stream, offset, data, len);
+}
+
+bool job_stdin_busy(const struct job *j)
+{
+	return j->nwaits || j->stdin_q.bytes;
+}

@@ -148,26 +148,10 @@ int job_record_parse(const char *text, size_t len, struct job_record *r)
 
 /* ------------------------------------------------------------ identity */
 
-static ssize_t read_small_file(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, cap - 1);
-	if (n < 0)
-		n = -errno;
-	else
-		buf[n] = '\0';
-	close(fd);
-	return n;
-}
-
 int boot_id_read(char out[BOOT_ID_LEN + 1])
 {
 	char buf[64];
-	ssize_t n = read_small_file("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
+	ssize_t n = read_small_file_at(AT_FDCWD, "/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
 
 	if (n < 0)
 		return (int)n;

@@ -146,6 +146,7 @@ void job_free(struct job *j)
 	loop_timer_disarm(T.loop, &j->escalate);
 	loop_timer_disarm(T.loop, &j->record_timer);
 	loop_timer_disarm(T.loop, &j->end_poll);
+	loop_timer_disarm(T.loop, &j->reclaim);
 	job_detach_all(j);
 	job_cgroup_release(j, true);
 	free(j);

@@ -134,6 +134,16 @@ static void escalate_fired(struct loop *loop, void *ctx)
 	job_signal_tree(j, SIGKILL);
 }
 
+struct job *jobs_new_job(uint64_t id, const char *name, const char *command, uint64_t owner,
+			 bool kill_on_disconnect)
+{
+	struct job *j = job_new(id, name, command, owner, kill_on_disconnect, timeout_fired);
+
+	if (j)
+		loop_timer_init(&j->escalate, escalate_fired, j);
+	return j;
+}
+
 /* Pipes, then the process. 0 when a child was created (exec may still have
  * failed: j->exec_errno), or -errno with err filled. */
 static int start_process(struct job *j, const ctld_Run *run, struct run_spec *spec, char *err,
@@ -263,12 +273,11 @@ void jobs_handle_run(struct request_ctx *ctx, const ctld_Run *run)
 			    "(see the daemon's log)");
 		goto out;
 	}
-	if (!(j = job_new(id, spec.name, spec.command, ctx->session, run->kill_on_disconnect,
-			  timeout_fired))) {
+	if (!(j = jobs_new_job(id, spec.name, spec.command, ctx->session,
+			       run->kill_on_disconnect))) {
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	loop_timer_init(&j->escalate, escalate_fired, j);
 	j->wait_tree = run->wait_tree;
 	/* A job waited on for readiness is its tree: `sh -c 'server &'` stays
 	 * the job (listed, killable) while the server it left runs. */
@@ -371,6 +380,7 @@ void jobs_handle_attach(struct request_ctx *ctx, const ctld_Attach *req)
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
 		return;
 	}
+	job_reclaimed(j, ctx->session);
 	r = reply_begin(ctx);
 	r->which_result = ctld_Reply_attach_tag;
 	r->result.attach.pid = (uint32_t)j->tree.pid;
@@ -413,7 +423,7 @@ void jobs_client_gone(uint64_t session)
 		if (a)
 			job_detach_at(j, (size_t)(a - j->clients));
 		if (j->owner == session && j->kill_on_disconnect &&
-		    j->state == ctld_JobState_JOB_RUNNING) {
+		    j->state == ctld_JobState_JOB_RUNNING && !jobs_handing_over()) {
 			log_info("job %llu: its client went away, killing its tree",
 				 (unsigned long long)j->id);
 			job_signal_tree(j, SIGKILL);
@@ -482,6 +492,7 @@ void jobs_fill_stats(ctld_StatsReply *st)
 	copy_str(st->spawner, sizeof(st->spawner), spawner_status());
 	copy_str(st->cgroups, sizeof(st->cgroups), cgroups_status());
 	st->job_cgroups = cgroups_count();
+	st->jobs_handed_over = jobs_restored();
 	job_exit_fill_stats(st);
 }
 

@@ -19,6 +19,7 @@
 #include "daemon/jobs/run_spec.h"
 #include "daemon/kernel/tcp_listener.h"
 
+struct handover;
 struct loop;
 struct request_ctx;
 
@@ -68,6 +69,20 @@ void jobs_kernel_exit(const struct proc_event *ev);
 void jobs_kernel_fork(const struct proc_event *ev);
 /* Records were lost: count every job's descendants again from the kernel. */
 void jobs_recount_descendants(void);
+
+/* Upgrades in place (job_handover.c, daemon/upgrade.h). What keeps the
+ * upgrade from happening now, in buf, or NULL. */
+const char *jobs_handover_blocker(char *buf, size_t len);
+/* While on, a client that goes away kills none of its jobs: the upgrade
+ * closes every connection, and that is not their owners leaving. */
+void jobs_handover_prepare(bool on);
+bool jobs_handing_over(void);
+/* Every job this instance started, with its descriptors. 0 or -errno. */
+int jobs_handover(struct handover *h);
+/* In the new image, after the kernel programs are up and before the jobs
+ * of earlier instances are adopted from their records. */
+void jobs_restore_handed_over(struct loop *loop);
+unsigned jobs_restored(void);
 
 void jobs_fill_stats(ctld_StatsReply *st);
 unsigned jobs_running(void);

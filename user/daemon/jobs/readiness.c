@@ -291,6 +291,22 @@ static int check_streams(const struct ready_cond *c, const ctld_Run *run, char *
 		      c->index);
 }
 
+/* j's readiness in this state, its timers wired; NULL without memory. */
+static struct readiness *readiness_new(struct job *j, ctld_ReadyState state)
+{
+	struct readiness *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->job = j;
+	r->state = state;
+	loop_timer_init(&r->timer, timed_out, r);
+	loop_timer_init(&r->grace, grace_over, r);
+	loop_timer_init(&r->after, after_decision, r);
+	j->ready = r;
+	return r;
+}
+
 int readiness_start(struct job *j, const ctld_Run *run, char *err, size_t errlen)
 {
 	struct readiness *r;
@@ -299,17 +315,11 @@ int readiness_start(struct job *j, const ctld_Run *run, char *err, size_t errlen
 	j->ready = NULL;
 	if (!run->ready_count)
 		return 0;
-	if (!(r = calloc(1, sizeof(*r))))
+	if (!(r = readiness_new(j, ctld_ReadyState_READY_WAITING)))
 		return errorf(err, errlen, -ENOMEM, "out of memory");
-	r->job = j;
-	r->state = ctld_ReadyState_READY_WAITING;
 	r->any = run->ready_any;
 	r->keep = run->keep_on_not_ready;
 	r->timeout_ms = run->ready_timeout_ms;
-	loop_timer_init(&r->timer, timed_out, r);
-	loop_timer_init(&r->grace, grace_over, r);
-	loop_timer_init(&r->after, after_decision, r);
-	j->ready = r;
 	for (pb_size_t i = 0; i < run->ready_count; i++) {
 		struct ready_cond *c = &r->cond[r->ncond++];
 
@@ -466,4 +476,33 @@ void readiness_free(struct job *j)
 	free(r->final);
 	free(r);
 	j->ready = NULL;
+}
+
+/* ------------------------------------------------------------ upgrades */
+
+void readiness_export(const struct job *j, struct readiness_export *out)
+{
+	*out = (struct readiness_export){ 0 };
+	if (!j->ready)
+		return;
+	out->state = j->ready->state;
+	out->time_to_ready_ns = j->ready->time_to_ready_ns;
+	out->final = j->ready->final;
+	out->final_len = j->ready->final_len;
+}
+
+int readiness_import(struct job *j, const struct readiness_export *in)
+{
+	struct readiness *r;
+
+	if (in->state == ctld_ReadyState_READY_NONE)
+		return 0;
+	if (!(r = readiness_new(j, in->state)))
+		return -ENOMEM;
+	r->time_to_ready_ns = in->time_to_ready_ns;
+	if (in->final_len && (r->final = malloc(in->final_len))) {
+		memcpy(r->final, in->final, in->final_len);
+		r->final_len = in->final_len;
+	}
+	return 0;
 }

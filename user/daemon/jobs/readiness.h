@@ -44,4 +44,17 @@ void readiness_fill_info(const struct job *j, ctld_JobInfo *info);
 void readiness_replay(const struct job *j, uint64_t session);
 void readiness_free(struct job *j);
 
+/* Upgrades in place (jobs/job_handover.c): a decided readiness (state,
+ * time to ready, the final event for late attachers) goes to the next
+ * image; one still waiting keeps the upgrade from happening. */
+struct readiness_export {
+	ctld_ReadyState state;
+	uint64_t time_to_ready_ns;
+	const uint8_t *final;
+	size_t final_len;
+};
+void readiness_export(const struct job *j, struct readiness_export *out);
+/* 0 or -ENOMEM. */
+int readiness_import(struct job *j, const struct readiness_export *in);
+
 #endif

@@ -55,24 +55,6 @@ static int fds_buf[MAX_MEMBERS];
 
 /* ------------------------------------------------------------ files */
 
-/* A whole small file into buf (NUL-terminated): its length, or -errno. */
-static ssize_t read_at(int dirfd, const char *name, char *buf, size_t cap)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	size_t n = 0;
-	ssize_t r = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (n + 1 < cap && (r = read(fd, buf + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	if (r < 0)
-		r = -errno;
-	close(fd);
-	buf[n] = '\0';
-	return r < 0 ? r : (ssize_t)n;
-}
-
 static int write_at(int dirfd, const char *name, const char *text)
 {
 	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC), err = 0;
@@ -116,7 +98,7 @@ static bool dir_offers_pids(const char *dir)
 	char path[PATH_MAX + 32], list[512];
 
 	snprintf(path, sizeof(path), "%s/cgroup.controllers", dir);
-	return read_at(AT_FDCWD, path, list, sizeof(list)) >= 0 && cgroup_find_word(list, "pids");
+	return read_small_file_at(AT_FDCWD, path, list, sizeof(list)) >= 0 && cgroup_find_word(list, "pids");
 }
 
 static void use_fixed_root(const char *root)
@@ -149,7 +131,7 @@ static int read_self(const char *path, char **out)
 
 	if (!buf)
 		return -ENOMEM;
-	if ((n = read_at(AT_FDCWD, path, buf, MOUNTINFO_MAX)) < 0) {
+	if ((n = read_small_file_at(AT_FDCWD, path, buf, MOUNTINFO_MAX)) < 0) {
 		free(buf);
 		return (int)n;
 	}
@@ -223,6 +205,7 @@ unsigned cgroups_count(void)
 
 /* ------------------------------------------------------------ the daemon's group */
 
+
 /* cgroup v2: the pids controller for the children of dir, which must have
  * no process in it (else dir becomes a thread root, see where_to_make). */
 static int enable_pids(const char *dir)
@@ -230,7 +213,7 @@ static int enable_pids(const char *dir)
 	char path[PATH_MAX + 32], list[512];
 
 	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
-	if (read_at(AT_FDCWD, path, list, sizeof(list)) >= 0 && cgroup_find_word(list, "pids"))
+	if (read_small_file_at(AT_FDCWD, path, list, sizeof(list)) >= 0 && cgroup_find_word(list, "pids"))
 		return 0;
 	return write_at(AT_FDCWD, path, "+pids");
 }
@@ -285,6 +268,13 @@ static int where_to_make(char *base, size_t len, bool *enable)
 	return 0;
 }
 
+static void mark_made(void)
+{
+	G.made = true;
+	snprintf(G.status, sizeof(G.status), "pids cgroup v%d, job groups in %s",
+		 G.kind == CGROUP_V2 ? 2 : 1, G.dir);
+}
+
 /* The first job that needs a group makes the daemon's; a failure turns
  * job groups off, with the reason. */
 static int make_daemon_group(void)
@@ -313,9 +303,7 @@ static int make_daemon_group(void)
 		return turn_off(err, "%s: %s", G.dir,
 				err == -ENOTSUP ? "no pids controller there" : strerror(-err));
 	}
-	G.made = true;
-	snprintf(G.status, sizeof(G.status), "pids cgroup v%d, job groups in %s",
-		 G.kind == CGROUP_V2 ? 2 : 1, G.dir);
+	mark_made();
 	log_info("job cgroups in %s", G.dir);
 	return 0;
 }
@@ -460,7 +448,7 @@ static int members(uint64_t job, pid_t *out, int max)
 	int n = 0;
 
 	job_file(path, job, "cgroup.procs");
-	if (!G.made || (len = read_at(AT_FDCWD, path, buf, sizeof(buf))) < 0)
+	if (!G.made || (len = read_small_file_at(AT_FDCWD, path, buf, sizeof(buf))) < 0)
 		return -ENOENT;
 	/* a full buffer may end inside a number: never take part of a pid */
 	if ((size_t)len == sizeof(buf) - 1 && (p = strrchr(buf, '\n')))
@@ -502,7 +490,7 @@ uint64_t cgroup_peak(uint64_t job)
 	char path[JOB_PATH_MAX], text[32];
 
 	job_file(path, job, "pids.peak");
-	if (!find_group(job) || read_at(AT_FDCWD, path, text, sizeof(text)) <= 0)
+	if (!find_group(job) || read_small_file_at(AT_FDCWD, path, text, sizeof(text)) <= 0)
 		return 0;
 	return strtoull(text, NULL, 10);
 }
@@ -579,4 +567,24 @@ void cgroup_signal(uint64_t job, int sig, pid_t skip_pgid)
 	for (int round = 0; round < (sig == SIGKILL ? KILL_ROUNDS : 1); round++)
 		if (!signal_round(job, sig, skip_pgid, &nseen))
 			break;
+}
+
+/* ------------------------------------------------------------ upgrades */
+
+const char *cgroups_dir(void)
+{
+	return G.made ? G.dir : NULL;
+}
+
+int cgroups_inherit_dir(const char *dir)
+{
+	if (G.kind == CGROUP_NONE || !copy_str(G.dir, sizeof(G.dir), dir) || access(G.dir, F_OK))
+		return -ENOENT;
+	mark_made();
+	return 0;
+}
+
+int cgroup_inherit(uint64_t job)
+{
+	return !G.made ? -ENOENT : find_group(job) ? 0 : add_group(job);
 }

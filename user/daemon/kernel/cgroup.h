@@ -63,4 +63,10 @@ uint64_t cgroup_peak(uint64_t job);
  * members of process group skip_pgid (they got it already; 0: none). */
 void cgroup_signal(uint64_t job, int sig, pid_t skip_pgid);
 
+/* Upgrades in place: the daemon's group (NULL while there is none), and
+ * the next image taking it and its jobs' groups over. 0 or -errno. */
+const char *cgroups_dir(void);
+int cgroups_inherit_dir(const char *dir);
+int cgroup_inherit(uint64_t job);
+
 #endif
