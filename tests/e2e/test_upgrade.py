@@ -15,10 +15,11 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import unittest
 
-from harness import (BUILD, Daemon, alive, children, not_under_valgrind, pb, scaled,
+from harness import (BUILD, CTL, Daemon, alive, children, not_under_valgrind, pb, scaled,
                      wait_for)
 
 VALGRIND_WHY = "under valgrind the program file is valgrind's own tool"
@@ -104,6 +105,25 @@ class UpgradeTest(unittest.TestCase):
                          "".join("line %d\n" % i for i in range(60)))
         self.assertEqual((st.upgrades, st.jobs_handed_over), (1, 1))
         self.assertGreater(newer, job, "job ids must go on upwards after an upgrade")
+
+    def test_ctl_run_goes_on_across_the_upgrade(self):
+        script = ("i=0; while [ $i -lt 80 ]; do echo line $i; echo err $i >&2; i=$((i+1)); "
+                  "sleep 0.02; done; exit 5")
+        ctl = subprocess.Popen([CTL, "-S", self.d.socket, "run", "--", "sh", "-c", script],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            first = ctl.stdout.readline()  # the job runs and ctl streams it
+            self.assertEqual(first, b"line 0\n")
+            self.upgrade()
+            out, err = ctl.communicate(timeout=scaled(30))
+        finally:
+            if ctl.poll() is None:
+                ctl.kill()
+                ctl.wait()
+        self.assertEqual((first + out).decode(), "".join("line %d\n" % i for i in range(80)))
+        self.assertEqual(err.decode(), "".join("err %d\n" % i for i in range(80)))
+        self.assertEqual(ctl.returncode, 5)
+        self.assertIn("upgrade: 1 job(s) handed over", self.d.log())
 
     def test_stdin_timeout_and_tree_kill(self):
         with self.d.client() as c:

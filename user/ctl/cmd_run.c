@@ -258,17 +258,22 @@ static void on_exec_failed(struct host *h, const ctld_ExecFailed *ef)
 
 static void on_output(struct host *h, const ctld_Output *o)
 {
-	if (G.args.cmd == CLI_START)
-		return; /* started in the background: `ctl attach` shows it */
+	int s = o->stream == ctld_Stream_STDERR;
+	uint64_t skip = h->seen[s] > o->offset ? h->seen[s] - o->offset : 0;
+	const uint8_t *data = o->data.bytes + (skip < o->data.size ? skip : o->data.size);
+	size_t len = skip < o->data.size ? o->data.size - skip : 0;
+
+	if (G.args.cmd == CLI_START || !len)
+		return; /* in the background (`ctl attach` shows it), or shown already */
+	h->seen[s] = o->offset + o->data.size;
 	if (!G.args.json) {
-		emit(h, o->stream == ctld_Stream_STDERR ? STDERR_FILENO : STDOUT_FILENO,
-		     o->data.bytes, o->data.size);
+		emit(h, s ? STDERR_FILENO : STDOUT_FILENO, data, len);
 		return;
 	}
 	json_add_u64(jbegin("output"), "job", o->job);
 	json_add_str(&G.json, "stream", stream_name(o->stream));
-	json_add_u64(&G.json, "offset", o->offset);
-	json_add_data(&G.json, o->data.bytes, o->data.size);
+	json_add_u64(&G.json, "offset", o->offset + skip);
+	json_add_data(&G.json, data, len);
 	jend(h);
 }
 
@@ -329,8 +334,9 @@ static bool asked_for_readiness(void)
 
 static void on_ready(struct host *h, const ctld_Ready *rd)
 {
-	if (!asked_for_readiness())
+	if (!asked_for_readiness() || h->ready_told)
 		return;
+	h->ready_told = true;
 	print_ready(h, rd);
 	hand_over(h, rd->job);
 }
@@ -340,8 +346,9 @@ static void on_ready(struct host *h, const ctld_Ready *rd)
  * itself (ExecFailed), better. */
 static void on_not_ready(struct host *h, const ctld_NotReady *nr)
 {
-	if (!asked_for_readiness())
+	if (!asked_for_readiness() || h->ready_told)
 		return;
+	h->ready_told = true;
 	h->not_ready = not_ready_status(nr);
 	if (nr->reason == ctld_NotReadyReason_NOT_READY_EXITED && !G.args.json &&
 	    (h->ended_early = malloc(sizeof(*nr)))) {
@@ -460,6 +467,22 @@ static void doing(const struct host *h, char *buf, size_t len)
 		snprintf(buf, len, "ctl was waiting for job %llu", job);
 }
 
+/* After an upgrade in place: attach to the job again (its backlog brings
+ * what was written meanwhile; on_output skips what was shown). A Run not
+ * yet answered cannot be picked up: whether it started is unknown. */
+static int reconnected(struct host *h)
+{
+	ctld_Attach *a;
+
+	if (!h->job)
+		return -1;
+	a = &request(ctld_Request_attach_tag)->body.attach;
+	a->job = h->job;
+	a->no_output = G.args.cmd == CLI_WAIT || G.args.cmd == CLI_START || G.args.cmd == CLI_KILL;
+	return host_send(h, REQ_ATTACH) ? -1 : 0;
+}
+
 const struct command cmd_run = {
-	.begin = begin, .on_reply = on_reply, .on_event = on_event, .doing = doing
+	.begin = begin, .on_reply = on_reply, .on_event = on_event, .doing = doing,
+	.reconnected = reconnected
 };

@@ -92,6 +92,12 @@ struct host {
 	int final_status;
 	bool done;
 	int status;
+	/* the daemon said it upgrades in place (Upgrading): when the connection
+	 * ends, connect again and go on (command.reconnected) */
+	bool upgrading;
+	unsigned reconnects;
+	uint64_t seen[2]; /* stdout/stderr bytes shown: output again after a reconnect is skipped */
+	bool ready_told;  /* Ready/NotReady shown (an Attach replays it) */
 	unsigned watches_listed; /* pages of `watches` printed */
 	ctld_JobInfo *jobs;	 /* list */
 	size_t njobs;
@@ -105,6 +111,10 @@ struct command {
 	void (*on_event)(struct host *h, const ctld_Event *ev);
 	/* What ctl waits for on this host, for a message ("job 3 was running") */
 	void (*doing)(const struct host *h, char *buf, size_t len);
+	/* connected again after the daemon upgraded in place: pick up where it
+	 * was (NULL: the connection ending is an error as usual). 0, or -1
+	 * when it cannot (then it is the usual error). */
+	int (*reconnected)(struct host *h);
 };
 
 extern const struct command cmd_run, cmd_watch, cmd_query;

@@ -8,6 +8,11 @@
  * anymore, SIGKILL after a timeout) is "finishing": it ignores events and
  * ends with its final status once that request is answered.
  *
+ * Upgrades: a daemon that upgrades in place says so (Upgrading) before it
+ * closes the connection; the host connects again and the command picks up
+ * where it was (cmd_run attaches to its job again and skips the output it
+ * has shown, by offset).
+ *
  * Liveness: every connection pings a daemon that has been quiet and gives
  * up on one that stays silent for --liveness (client.h). Such a host ends
  * with EXIT_UNAVAILABLE and a message naming the node and what ctl was
@@ -20,6 +25,9 @@
 
 #include "ctl/ctl.h"
 #include "ctl/output.h"
+
+/* Upgrades in place one ctl run follows on a host (a bound, not a policy). */
+#define MAX_RECONNECTS 16
 
 static ctld_Message msg; /* the message being handled (large: not on the stack) */
 
@@ -66,6 +74,34 @@ static void went_silent(struct host *h, uint64_t silent_ms)
 	host_finish(h, EXIT_UNAVAILABLE);
 }
 
+static int connect_target(struct host *h)
+{
+	const struct cli_target *t = h->target;
+
+	ctld_conn_init(&h->conn, "ctl " CTLD_VERSION);
+	ctld_conn_set_liveness(&h->conn, G.args.liveness_ms);
+	if (t->is_unix)
+		return ctld_conn_connect_unix(&h->conn, t->path, G.args.connect_timeout_ms);
+	return ctld_conn_connect_tcp(&h->conn, t->host, t->port, G.tls, G.args.connect_timeout_ms);
+}
+
+/* The daemon upgraded in place and closed the connection: its listening
+ * sockets were handed to the new image, so a new connection waits in
+ * their queue until that image accepts it. A daemon that went away
+ * instead refuses at once: that is the usual error. */
+static int reconnect(struct host *h)
+{
+	h->upgrading = false;
+	if (!G.cmd->reconnected || h->reconnects++ >= MAX_RECONNECTS)
+		return -1;
+	ctld_conn_close(&h->conn);
+	memset(h->pending, 0, sizeof(h->pending));
+	h->stdin_in_flight = 0;
+	if (connect_target(h))
+		return -1;
+	return G.cmd->reconnected(h);
+}
+
 /* The connection ended: say why, with the exit status that tells it. */
 static void conn_failed(struct host *h, int err)
 {
@@ -78,6 +114,8 @@ static void conn_failed(struct host *h, int err)
 		host_finish(h, h->final_status);
 		return;
 	}
+	if (h->upgrading && reconnect(h) == 0)
+		return;
 	if (silent_ms) {
 		went_silent(h, silent_ms);
 	} else if (err == -EREMOTEIO) { /* the daemon refused Hello */
@@ -182,6 +220,11 @@ static void on_reply(struct host *h, const ctld_Reply *r)
 
 static void on_message(struct host *h, const ctld_Message *m)
 {
+	if (m->which_kind == ctld_Message_event_tag &&
+	    m->kind.event.which_kind == ctld_Event_upgrading_tag) {
+		h->upgrading = true; /* the connection ends next: see reconnect() */
+		return;
+	}
 	if (m->which_kind == ctld_Message_reply_tag)
 		on_reply(h, &m->kind.reply);
 	else if (m->which_kind == ctld_Message_event_tag && !h->finishing && G.cmd->on_event)
@@ -192,17 +235,9 @@ static void on_message(struct host *h, const ctld_Message *m)
 
 void host_start(struct host *h)
 {
-	const struct cli_target *t = h->target;
 	int err;
 
-	ctld_conn_init(&h->conn, "ctl " CTLD_VERSION);
-	ctld_conn_set_liveness(&h->conn, G.args.liveness_ms);
-	if (t->is_unix)
-		err = ctld_conn_connect_unix(&h->conn, t->path, G.args.connect_timeout_ms);
-	else
-		err = ctld_conn_connect_tcp(&h->conn, t->host, t->port, G.tls,
-					    G.args.connect_timeout_ms);
-	if (err) {
+	if ((err = connect_target(h))) {
 		conn_failed(h, err);
 		return;
 	}
