@@ -47,6 +47,8 @@
 
 _Static_assert(CTLD_CLIENT_MAX_FRAME >= ctld_Message_size, "a Message must fit a frame");
 
+#define CLOCK_BURST 4 /* clock samples taken back to back at the start */
+
 static ctld_Request own_req; /* Hello and Ping (50 KiB: not on the stack) */
 
 static const char *const error_code_names[] = {
@@ -126,6 +128,12 @@ void ctld_conn_close(struct ctld_conn *c)
 	liveness_ms = c->liveness_ms;
 	ctld_conn_init(c, name);
 	c->liveness_ms = liveness_ms;
+}
+
+void ctld_conn_sample_clock(struct ctld_conn *c, uint32_t period_ms)
+{
+	c->clock_period_ns = (uint64_t)(period_ms ? period_ms : 1) * NSEC_PER_MSEC;
+	c->clock_next_ns = 0; /* at once when READY */
 }
 
 void ctld_conn_set_liveness(struct ctld_conn *c, uint32_t period_ms)
@@ -212,25 +220,40 @@ static int queue_hello(struct ctld_conn *c)
 	return ctld_conn_send(c, &own_req, &c->hello_id);
 }
 
-/* A Ping when the daemon has been quiet; giving up when it stays silent. */
+static int send_ping(struct ctld_conn *c, uint64_t now_ns)
+{
+	int err;
+
+	memset(&own_req, 0, sizeof(own_req));
+	own_req.which_body = ctld_Request_ping_tag;
+	own_req.body.ping.token = now_ns;
+	c->ping_sent_real_ns = now_realtime_ns();
+	if ((err = ctld_conn_send(c, &own_req, &c->ping_id)))
+		return c->state == CTLD_CONN_CLOSED
+			       ? err
+			       : fail(c, err, "cannot send a Ping: %s", strerror(-err));
+	liveness_pinged(&c->live, now_ns);
+	return 0;
+}
+
+static bool clock_due(const struct ctld_conn *c, uint64_t now_ns)
+{
+	return c->clock_period_ns && !c->ping_id && now_ns >= c->clock_next_ns;
+}
+
+/* A Ping when the daemon has been quiet (or a clock sample is due); giving
+ * up when it stays silent. */
 static int check_liveness(struct ctld_conn *c, uint64_t now_ns)
 {
 	char silence[32];
-	int err;
 
 	if (c->state != CTLD_CONN_READY)
 		return 0;
+	if (clock_due(c, now_ns))
+		return send_ping(c, now_ns);
 	switch (liveness_due(&c->live, now_ns)) {
 	case LIVENESS_PING:
-		memset(&own_req, 0, sizeof(own_req));
-		own_req.which_body = ctld_Request_ping_tag;
-		own_req.body.ping.token = now_ns;
-		if ((err = ctld_conn_send(c, &own_req, &c->ping_id)))
-			return c->state == CTLD_CONN_CLOSED ? err
-							    : fail(c, err, "cannot send a Ping: %s",
-								   strerror(-err));
-		liveness_pinged(&c->live, now_ns);
-		return 0;
+		return send_ping(c, now_ns);
 	case LIVENESS_DEAD:
 		snprintf(silence, sizeof(silence), "%.1f s",
 			 (double)liveness_silence_ns(&c->live, now_ns) / NSEC_PER_SEC);
@@ -420,6 +443,12 @@ int ctld_conn_poll_timeout(const struct ctld_conn *c, uint64_t now_ns)
 	if (c->state == CTLD_CONN_READY) {
 		uint64_t wait = liveness_wait_ns(&c->live, now_ns);
 
+		if (c->clock_period_ns && !c->ping_id) {
+			uint64_t due = c->clock_next_ns > now_ns ? c->clock_next_ns - now_ns : 0;
+
+			wait = due < wait ? due : wait;
+		}
+
 		return wait == UINT64_MAX ? -1 : (int)((wait + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
 	}
 	if (!c->deadline_ns || c->state == CTLD_CONN_CLOSED)
@@ -515,6 +544,13 @@ static bool is_pong(struct ctld_conn *c, const ctld_Message *msg)
 		return false;
 	c->ping_id = 0;
 	liveness_answered(&c->live);
+	if (c->clock_period_ns && msg->kind.reply.which_result == ctld_Reply_pong_tag) {
+		clock_offset_add(&c->clock, c->ping_sent_real_ns, now_realtime_ns(),
+				 msg->kind.reply.result.pong.realtime_ns);
+		/* a few back to back for a tight bound, then one a period */
+		c->clock_next_ns = now_monotonic_ns() +
+				   (c->clock.samples < CLOCK_BURST ? 0 : c->clock_period_ns);
+	}
 	return true;
 }
 

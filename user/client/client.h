@@ -50,6 +50,7 @@
 
 #include "client/liveness.h"
 #include "common/bytebuf.h"
+#include "client/clock.h"
 #include "ctld.pb.h"
 
 struct tls_ctx;
@@ -92,6 +93,10 @@ struct ctld_conn {
 	struct liveness live;	 /* once READY */
 	uint64_t ping_id;	 /* the Ping awaiting its Pong; 0: none */
 	uint64_t silent_ns;	 /* closed because the daemon was silent this long */
+	uint64_t clock_period_ns; /* ctld_conn_sample_clock(); 0: only liveness Pings */
+	uint64_t clock_next_ns;	  /* CLOCK_MONOTONIC: the next clock sample is due */
+	uint64_t ping_sent_real_ns; /* CLOCK_REALTIME of the outstanding Ping */
+	struct clock_offset clock; /* the daemon's clock against ours (clock.h) */
 	ctld_HelloReply hello;	 /* valid once READY */
 	ctld_ErrorCode hello_error; /* code of an Error answering Hello, else OK */
 	char error[320];
@@ -101,6 +106,9 @@ void ctld_conn_init(struct ctld_conn *c, const char *client_name);
 
 /* Before connecting: give up on a daemon silent for period_ms (0: never). */
 void ctld_conn_set_liveness(struct ctld_conn *c, uint32_t period_ms);
+/* Before connecting: measure the daemon's clock (c->clock) with a few Pings
+ * once connected, then one every period_ms (timelines). */
+void ctld_conn_sample_clock(struct ctld_conn *c, uint32_t period_ms);
 
 /*
  * Start connecting; Hello is queued before anything else. Returns 0 when the

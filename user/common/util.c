@@ -42,6 +42,13 @@ uint64_t now_boottime_ns(void)
 	return clock_ns(CLOCK_BOOTTIME);
 }
 
+uint64_t monotonic_to_realtime_ns(uint64_t mono_ns)
+{
+	uint64_t now_mono = now_monotonic_ns(), now_real = now_realtime_ns();
+
+	return mono_ns <= now_mono ? now_real - (now_mono - mono_ns) : now_real;
+}
+
 int fd_set_nonblock_cloexec(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

@@ -18,6 +18,8 @@
 
 uint64_t now_monotonic_ns(void);
 uint64_t now_realtime_ns(void);
+/* A CLOCK_MONOTONIC time (now or past) as CLOCK_REALTIME, by today's offset. */
+uint64_t monotonic_to_realtime_ns(uint64_t mono_ns);
 uint64_t now_boottime_ns(void);
 
 /* Sets O_NONBLOCK and FD_CLOEXEC; returns 0 or -errno. */

@@ -110,6 +110,8 @@ static void handle_ping(struct request_ctx *ctx, const ctld_Ping *ping)
 
 	r->which_result = ctld_Reply_pong_tag;
 	r->result.pong.token = ping->token;
+	r->result.pong.realtime_ns = now_realtime_ns();
+	r->result.pong.monotonic_ns = now_monotonic_ns();
 	reply_send(ctx);
 }
 

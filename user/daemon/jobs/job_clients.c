@@ -78,6 +78,7 @@ void job_send_launched(struct job *j)
 
 	l->job = j->id;
 	l->pid = (uint32_t)j->tree.pid;
+	l->time_ns = j->start_real_ns;
 	job_broadcast(j, false, 0, 0);
 }
 
@@ -100,6 +101,7 @@ static void fill_exited(const struct job *j, ctld_Exited *e)
 	e->pipes_held = j->pipes_held;
 	e->adopted = j->adopted;
 	e->status_unknown = j->status_unknown;
+	e->time_ns = end ? monotonic_to_realtime_ns(end) : 0;
 }
 
 void job_send_terminal(struct job *j, uint64_t session)
@@ -109,6 +111,7 @@ void job_send_terminal(struct job *j, uint64_t session)
 
 		ef->job = j->id;
 		ef->sys_errno = j->exec_errno;
+		ef->time_ns = j->start_real_ns;
 		copy_str(ef->text, sizeof(ef->text), j->exec_text);
 	} else {
 		fill_exited(j, &event_begin(ctld_Event_exited_tag)->kind.exited);

@@ -43,13 +43,6 @@ bool readiness_pending(const struct job *j)
 	return ready_waiting(j->ready);
 }
 
-static uint64_t mono_to_realtime(uint64_t mono_ns)
-{
-	uint64_t now_mono = now_monotonic_ns(), now_real = now_realtime_ns();
-
-	return mono_ns <= now_mono ? now_real - (now_mono - mono_ns) : now_real;
-}
-
 /* ------------------------------------------------------------ the decision */
 
 static void fill_states(struct readiness *r, ctld_ConditionState *out, pb_size_t *count)
@@ -96,6 +89,7 @@ static void send_ready(struct readiness *r)
 
 	rd->job = r->job->id;
 	rd->time_to_ready_ns = r->time_to_ready_ns;
+	rd->time_ns = monotonic_to_realtime_ns(r->exec_ns + r->time_to_ready_ns);
 	fill_states(r, rd->conditions, &rd->conditions_count);
 	broadcast_final(r);
 	log_info("job %llu: ready after %.1f ms", (unsigned long long)r->job->id,
@@ -184,7 +178,7 @@ void ready_cond_met(struct ready_cond *c, uint64_t mono_ns)
 		return;
 	c->met = true;
 	c->state.met = true;
-	c->state.time_ns = mono_to_realtime(mono_ns);
+	c->state.time_ns = monotonic_to_realtime_ns(mono_ns);
 	c->state.after_exec_ns = after;
 	if (after > r->time_to_ready_ns)
 		r->time_to_ready_ns = after;

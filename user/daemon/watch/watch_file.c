@@ -75,6 +75,7 @@ static bool emit(struct file_watch *w, ctld_FileEventKind kind, bool appeared, u
 	copy_str(fe->path, sizeof(fe->path), w->follow.path);
 	fe->kind = kind;
 	fe->size = size;
+	fe->time_ns = now_realtime_ns();
 	/* A gone session is cleaned up by the registry, not here. */
 	event_send(w->session);
 	if (kind == K_OVERFLOW)
