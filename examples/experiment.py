@@ -49,7 +49,7 @@ async def experiment(hosts, tls, port, requests):
             ["redis-server", "--port", str(port), "--bind", addr, "--save", "",
              "--appendonly", "no", "--protected-mode", "no"],
             ready=[ctld.port_ready(port), ctld.log_ready("Ready to accept")],
-            ready_timeout=30, nodes=[server])
+            ready_timeout=10, nodes=[server])
         if srv.error:
             print("%s: redis-server: %s\n%s" % (server, srv.error, srv.result.stderr.decode()))
             return 1

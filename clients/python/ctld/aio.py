@@ -415,17 +415,28 @@ class Cluster:
             job.result.timings.sent = time.monotonic()
             try:
                 job.job = job.result.job = await conn.run(argv, ready=conds, **kw)
-                await self._until_started(conn, job, bool(conds))
+                await self._until_started(conn, job, bool(conds), ready_timeout)
             except (CtldError, NodeError) as e:
                 job.error = job.result.error = str(e)
             return job
         return await self._each(self._targets(nodes), one)
 
-    async def _until_started(self, conn, job, wants_ready):
+    async def _until_started(self, conn, job, wants_ready, ready_timeout):
         """Consumes the job's events into its result until Launched (and
-        Ready or NotReady when asked) or its end."""
+        Ready or NotReady when asked) or its end. The daemon decides
+        readiness within ready_timeout; waiting here is bounded too (with
+        room for a slow node), because a daemon older than readiness ignores
+        Run.ready and would leave us waiting for ever."""
+        bound = None if ready_timeout is None else ready_timeout * 1.5 + 5.0
+        deadline = None if bound is None else time.monotonic() + bound
         while True:
-            ev = await conn.next_event("job", job.job)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                ev = await asyncio.wait_for(conn.next_event("job", job.job), left)
+            except asyncio.TimeoutError:
+                job.error = job.result.error = (
+                    "no Ready or NotReady within %g s (does the daemon know readiness?)" % bound)
+                return
             kind = absorb(job.result, ev)
             if kind in ("ready", "not_ready"):
                 job.ready = ev
