@@ -17,7 +17,7 @@ import sys
 import tempfile
 import unittest
 
-from harness import CTL, ROOT, Daemon, free_port, scaled
+from harness import CTL, ROOT, DaemonsTestCase, free_port, scaled
 
 WORKER_DIR = os.path.join(ROOT, "clients", "clustershell")
 sys.path.insert(0, WORKER_DIR)
@@ -28,27 +28,8 @@ from ClusterShell.Task import task_self  # noqa: E402
 import Ctld  # noqa: E402
 
 
-class ClushTestCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.daemons = []
-        try:
-            for _ in range(2):
-                cls.daemons.append(Daemon())
-        except BaseException:
-            cls.tearDownClass()
-            raise
-        cls.nodes = [d.tcp for d in cls.daemons]
-
-    @classmethod
-    def tearDownClass(cls):
-        for d in cls.daemons:
-            d.cleanup()
-
-    def tearDown(self):
-        for d in self.daemons:
-            if not d.alive():
-                self.fail("a daemon died during this test:\n" + d.log())
+class ClushTestCase(DaemonsTestCase):
+    daemon_count = 2
 
     def clush(self, *args, nodes=None):
         env = dict(os.environ, CTLD_CTL=CTL,

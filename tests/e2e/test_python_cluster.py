@@ -19,7 +19,7 @@ import tempfile
 import textwrap
 import unittest
 
-from harness import CTLD, MODE, PY, ROOT, Daemon, free_port, scaled, wait_for
+from harness import CTLD, MODE, PY, ROOT, Daemon, DaemonsTestCase, free_port, scaled
 
 import ctld
 from ctld_client import pb
@@ -35,33 +35,13 @@ def run_async(coro, timeout=30):
     return asyncio.run(asyncio.wait_for(coro, scaled(timeout)))
 
 
-class ClusterTestCase(unittest.TestCase):
-    """NODES daemons for the class; each test leaves them alive."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemons = []
-        try:
-            for _ in range(NODES):
-                cls.daemons.append(Daemon())
-        except BaseException:
-            cls.tearDownClass()
-            raise
-        cls.hosts = [d.tcp for d in cls.daemons]
-
-    @classmethod
-    def tearDownClass(cls):
-        for d in cls.daemons:
-            d.cleanup()
-
-    def tearDown(self):
-        for d in self.daemons:
-            if not d.alive():
-                self.fail("a daemon died during this test:\n" + d.log())
+class ClusterTestCase(DaemonsTestCase):
+    """NODES daemons for the class (self.nodes: their addresses)."""
+    daemon_count = NODES
 
     def cluster(self, hosts=None, **kw):
         kw.setdefault("connect_timeout", scaled(5))
-        return ctld.Cluster(self.hosts if hosts is None else hosts, **kw)
+        return ctld.Cluster(self.nodes if hosts is None else hosts, **kw)
 
     def final_state(self, d, job):
         """How a job ended on daemon d, by a client of its own (attaching
@@ -76,7 +56,7 @@ class ClusterTestCase(unittest.TestCase):
                 return await c.run(["sh", "-c", "echo out-$0; echo err >&2; exit 7", "x"],
                                    timeout=scaled(20))
         results = run_async(go())
-        self.assertEqual([r.host for r in results], self.hosts)
+        self.assertEqual([r.host for r in results], self.nodes)
         for r in results:
             self.assertIsNone(r.error, r)
             self.assertEqual((r.exit_code, r.signal, r.status), (7, 0, 7))
@@ -114,7 +94,7 @@ class ClusterTestCase(unittest.TestCase):
         dead = "127.0.0.1:%d" % free_port()  # nothing listens there
         with Daemon() as frozen:
             async def go():
-                hosts = self.hosts + [dead, frozen.tcp]
+                hosts = self.nodes + [dead, frozen.tcp]
                 async with self.cluster(hosts, liveness=scaled(2)) as c:
                     os.kill(frozen.pid, signal.SIGSTOP)
                     try:
@@ -123,7 +103,7 @@ class ClusterTestCase(unittest.TestCase):
                         os.kill(frozen.pid, signal.SIGCONT)
             results = run_async(go())
         by_host = {r.host: r for r in results}
-        for h in self.hosts:
+        for h in self.nodes:
             self.assertTrue(by_host[h].ok, by_host[h])
             self.assertEqual(by_host[h].stdout, b"done\n")
         self.assertEqual(by_host[dead].error, "connect: Connection refused")
@@ -154,7 +134,7 @@ class ClusterTestCase(unittest.TestCase):
     def test_keep_jobs_leaves_them_running(self):
         async def go():
             async with self.cluster(keep_jobs=True) as c:
-                return await c.start(["sleep", "60"], nodes=self.hosts[:1])
+                return await c.start(["sleep", "60"], nodes=self.nodes[:1])
         [job] = run_async(go())
         with self.daemons[0].client() as c:
             [info] = [j for j in c.list() if j.job == job.job]
@@ -172,7 +152,9 @@ class ClusterTestCase(unittest.TestCase):
     def test_explicit_kill_with_grace(self):
         async def go():
             async with self.cluster() as c:
-                jobs = await c.start(["sh", "-c", "trap '' TERM; sleep 60"])
+                # ready once the trap is set: a TERM before it would end sh
+                jobs = await c.start(["sh", "-c", "trap '' TERM; echo trapped; sleep 60"],
+                                     ready=ctld.log_ready("trapped"), ready_timeout=scaled(10))
                 self.assertEqual(await c.kill(jobs, signal=15, grace=0.2), {})
                 return await c.wait(jobs)
         for r in run_async(go()):
@@ -204,7 +186,7 @@ class ClusterTestCase(unittest.TestCase):
             async with self.cluster() as c:
                 [srv] = await c.start([PY, "-c", LISTENER, str(port)],
                                       ready=ctld.port_ready(port), ready_timeout=scaled(10),
-                                      nodes=self.hosts[:1])
+                                      nodes=self.nodes[:1])
                 never = await c.start(["sleep", "60"], ready=ctld.log_ready("never"),
                                       ready_timeout=0.3)
                 await c.wait(never)
@@ -226,9 +208,9 @@ class ClusterTestCase(unittest.TestCase):
             async with self.cluster() as c:
                 listening = asyncio.ensure_future(c.watch_port(port, timeout=scaled(10)))
                 grown = asyncio.ensure_future(c.watch_file(path, size=10, timeout=scaled(10)))
-                await c.start([PY, "-c", LISTENER, str(port)], nodes=self.hosts[:1])
+                await c.start([PY, "-c", LISTENER, str(port)], nodes=self.nodes[:1])
                 await c.run(["sh", "-c", "sleep 0.2; printf 0123456789AB > " + path],
-                            nodes=self.hosts[:1])
+                            nodes=self.nodes[:1])
                 quiet = await c.watch_port(idle, timeout=0.3)
                 return await listening, await grown, quiet
         listening, grown, quiet = run_async(go())
@@ -262,15 +244,15 @@ class ClusterTestCase(unittest.TestCase):
 
     def test_worked_example(self):
         p = subprocess.run([PY, os.path.join(ROOT, "examples", "experiment.py"), "--hosts",
-                            ",".join(self.hosts), "--port", str(free_port()),
+                            ",".join(self.nodes), "--port", str(free_port()),
                             "--requests", "2000"],
                            capture_output=True, text=True, timeout=scaled(120),
                            env=self.python_env())
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         # the node set's first node serves (a node set sorts), the others load it
-        server = ctld.aio.node_list(",".join(self.hosts))[0]
+        server = ctld.aio.node_list(",".join(self.nodes))[0]
         self.assertIn(server + ": redis-server ready", p.stdout)
-        for h in set(self.hosts) - {server}:
+        for h in set(self.nodes) - {server}:
             self.assertRegex(p.stdout, r"%s: GET \d+/s, SET \d+/s" % h)
 
     @staticmethod

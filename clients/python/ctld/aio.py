@@ -244,7 +244,7 @@ class Connection:
             await asyncio.sleep(step)
             quiet = time.monotonic() - self.heard
             if quiet >= self.liveness:
-                self._fail(NodeError("%s: no answer for %g s (liveness)" % (self.host, quiet)))
+                self._fail(NodeError("%s: no answer for %.1f s (liveness)" % (self.host, quiet)))
                 self.writer.close()
                 return
             if quiet >= step:
