@@ -11,7 +11,10 @@ clients/clustershell:clients/python finds it through the package `ctld`
 7878) or "name:port".
 
 Design: like ClusterShell's own Ssh worker, one client process per node,
-here `ctl -H NODE run --kill-on-disconnect -- sh -c COMMAND`. ClusterShell's
+here `ctl -H NODE run --kill-on-disconnect -- sh -c COMMAND`, the command
+passed as it is (no %h substitution, as with ssh); the job has
+CTLD_NODE (the node's name) and CTLD_RANK (its rank in the node set) in its
+environment. ClusterShell's
 engine is built around the pipes of per-node processes (ExecClient:
 stdout/stderr lines, stdin, exit status, fanout, timeouts), so the worker
 stays non-blocking inside that engine without re-implementing TLS and the
@@ -33,7 +36,7 @@ that reason until it exists.
 import os
 import shlex
 
-from ClusterShell.Worker.Exec import ExecClient, ExecWorker, _replace_cmd
+from ClusterShell.Worker.Exec import ExecClient, ExecWorker
 from ClusterShell.Worker.Worker import WorkerError
 
 
@@ -48,8 +51,11 @@ class CtldClient(ExecClient):
         connect_timeout = task.info("connect_timeout", 0)
         if connect_timeout and connect_timeout > 0:
             cmd.append("--connect-timeout=%dms" % max(1, connect_timeout * 1000))
-        cmd += ["run", "--kill-on-disconnect", "--",
-                "sh", "-c", _replace_cmd(self.command, self.key, self.rank)]
+        # The command goes to the node's shell as it is, as with ssh (Exec's
+        # %h/%n substitution would make every '%' in it an error); the job
+        # learns its node and rank from its environment instead.
+        cmd += ["run", "--kill-on-disconnect", "--env", "CTLD_NODE=%s" % self.key,
+                "--env", "CTLD_RANK=%d" % (self.rank or 0), "--", "sh", "-c", self.command]
         return cmd, None
 
 

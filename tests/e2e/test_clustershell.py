@@ -40,7 +40,7 @@ class ClushTestCase(DaemonsTestCase):
                               stdin=subprocess.DEVNULL, timeout=scaled(60))
 
     def test_gathered_output(self):
-        p = self.clush("-b", "echo same; echo err-%h >&2")
+        p = self.clush("-b", "echo same; echo err-$CTLD_NODE >&2")
         self.assertEqual(p.returncode, 0, p.stderr)
         folded = str(NodeSet(",".join(self.nodes)))
         self.assertEqual(p.stdout, "-" * 15 + "\n%s (2)\n" % folded + "-" * 15 + "\nsame\n")
@@ -48,13 +48,13 @@ class ClushTestCase(DaemonsTestCase):
             self.assertIn("%s: err-%s\n" % (n, n), p.stderr)
 
     def test_per_node_output_and_exit_codes(self):
-        """%n is the node's rank: each node exits with its own code; -S
-        makes clush's status the largest."""
-        p = self.clush("-S", "echo rank-%n; exit $((3 + %n))")
+        """CTLD_RANK is the node's rank: each node exits with its own code;
+        -S makes clush's status the largest. A '%' reaches the shell as it is."""
+        p = self.clush("-S", "echo rank-$CTLD_RANK 100%; exit $((3 + CTLD_RANK))")
         self.assertEqual(p.returncode, 4, p.stderr)
         ranked = list(NodeSet(",".join(self.nodes)))
         for rank, n in enumerate(ranked):
-            self.assertIn("%s: rank-%d\n" % (n, rank), p.stdout)
+            self.assertIn("%s: rank-%d 100%%\n" % (n, rank), p.stdout)
             self.assertIn("clush: %s: exited with exit code %d" % (n, 3 + rank), p.stderr)
 
     def test_unreachable_node(self):
@@ -121,7 +121,7 @@ class ClushTestCase(DaemonsTestCase):
         task.set_info("ctld_path", CTL)
         try:
             w = Ctld.WorkerCtld(",".join(self.nodes), handler=None, timeout=scaled(30),
-                                command="echo out-%h; echo err >&2; exit 5", stderr=True)
+                                command="echo out-$CTLD_NODE; echo err >&2; exit 5", stderr=True)
             task.schedule(w)
             task.resume()
             self.assertEqual([(rc, sorted(nodes)) for rc, nodes in w.iter_retcodes()],

@@ -12,6 +12,7 @@ pass against an older daemon too.
 """
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ import tempfile
 import textwrap
 import unittest
 
-from harness import CTLD, MODE, PY, ROOT, Daemon, DaemonsTestCase, free_port, scaled
+from harness import (CTLD, MODE, PY, ROOT, Daemon, DaemonsTestCase, free_port,
+                     make_certs, scaled)
 
 import ctld
 from ctld_client import pb
@@ -119,6 +121,33 @@ class ClusterTestCase(DaemonsTestCase):
             self.assertTrue(r.error.startswith("cannot execute: "), r.error)
             self.assertIn("No such file", r.error)
             self.assertIsNone(r.exit_code)
+
+    def test_mutual_tls(self):
+        """A TLS daemon serves a cluster with the right client certificate;
+        with another CA's, that node fails with the handshake's reason."""
+        tmp = tempfile.mkdtemp(prefix="ctld-tls-")
+        try:
+            certs, other = os.path.join(tmp, "certs"), os.path.join(tmp, "other")
+            make_certs(certs)
+            make_certs(other)
+
+            def tls(where):
+                return tuple(os.path.join(where, f) for f in ("client.pem", "client.key",
+                                                              "ca.pem"))
+            with Daemon("--tls-cert", os.path.join(certs, "server.pem"), "--tls-key",
+                        os.path.join(certs, "server.key"), "--tls-ca",
+                        os.path.join(certs, "ca.pem")) as d:
+                async def go(where):
+                    async with self.cluster([d.tcp], tls=tls(where)) as c:
+                        return await c.run(["echo", "secret"])
+                [good] = run_async(go(certs))
+                [bad] = run_async(go(other))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.assertTrue(good.ok, good)
+        self.assertEqual(good.stdout, b"secret\n")
+        self.assertIsNone(bad.exit_code)
+        self.assertTrue(bad.error.startswith("TLS: ") and "certificate" in bad.error, bad.error)
 
     # ------------------------------------------------------------ cleanup
     def test_context_exit_kills_what_it_started(self):

@@ -112,7 +112,9 @@ def describe(exc):
     """One line for why a node could not be used."""
     if isinstance(exc, asyncio.TimeoutError):
         return "connect: timed out"
-    if isinstance(exc, NodeError):
+    if isinstance(exc, ssl.SSLError):  # before ValueError: a verify error is both
+        return "TLS: %s" % (getattr(exc, "verify_message", None) or exc.reason or exc)
+    if isinstance(exc, (NodeError, ValueError)):
         return str(exc)
     if isinstance(exc, CtldError):
         return "refused: %s" % exc
@@ -266,8 +268,11 @@ class Connection:
         if self.lost is not None:
             raise self.lost
         fut = self._send(**body)
-        await self.writer.drain()
-        reply = await fut
+        try:
+            await self.writer.drain()
+        except (OSError, ssl.SSLError) as e:
+            self._fail(NodeError("%s: %s" % (self.host, e)))
+        reply = await fut  # set, or failed by _fail
         if reply.HasField("error") and reply.error.code != pb.OK:
             raise CtldError(reply.error)
         return reply
@@ -336,14 +341,15 @@ def absorb(result, ev):
 class Cluster:
     """Many daemons at once. hosts: a ClusterShell node set string or an
     iterable of names ("name", "name:port", "unix:/path"). tls: (cert, key,
-    ca) for mutual TLS. fanout: how many nodes are worked on at once (connects
+    ca), or an ssl.SSLContext, for mutual TLS. fanout: how many nodes are worked on at once (connects
     and requests; as clush's fanout). connect_timeout: per node, connect and
     Hello. liveness: a node silent this long is given up (0: never)."""
 
     def __init__(self, hosts, tls=None, fanout=64, connect_timeout=5.0, liveness=30.0,
                  keep_jobs=False, name="ctld.aio"):
         self.hosts = node_list(hosts)
-        self.tls, self.fanout = tls, fanout
+        # made once: unreadable certificate files are the caller's error, at once
+        self.tls, self.fanout = tls and tls_context(tls), fanout
         self.connect_timeout, self.liveness = connect_timeout, liveness
         self.keep_jobs, self.name = keep_jobs, name
         self.conns = {}  # host -> Connection
@@ -380,7 +386,7 @@ class Cluster:
                                                          self.liveness, self.name)
                 self.errors.pop(host, None)
             except (OSError, ssl.SSLError, asyncio.TimeoutError, CtldError, NodeError,
-                    ProtocolError) as e:
+                    ProtocolError, ValueError) as e:
                 self.errors[host] = describe(e)
         await self._each([h for h in self.hosts if h not in self.conns], one)
         return dict(self.errors)

@@ -90,14 +90,20 @@ def event_watch(ev):
 
 
 def split_host(host, default_port=DEFAULT_PORT):
-    """"name", "name:port", "[v6]:port", "v6" -> (address, port)."""
+    """"name", "name:port", "[v6]:port", "v6" -> (address, port); ValueError
+    for a port that is not a number from 1 to 65535."""
+    addr, port = host, str(default_port)
     if host.startswith("["):
         addr, _, rest = host[1:].partition("]")
-        return addr, int(rest[1:]) if rest.startswith(":") else default_port
-    if host.count(":") == 1:
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("bad host %r: [ADDRESS]:PORT expected" % host)
+            port = rest[1:]
+    elif host.count(":") == 1:
         addr, port = host.split(":")
-        return addr, int(port)
-    return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("bad port in host %r" % host)
+    return addr, int(port)
 
 
 def ready_conditions(ready):
@@ -128,10 +134,12 @@ def file_ready(path, min_bytes=None):
 
 
 def tls_context(tls):
-    """A client SSLContext for tls = (cert, key, ca): mutual TLS 1.3 that
-    checks the daemon's chain against ca, not its host name (testbed nodes
-    are addressed by IP)."""
+    """A client SSLContext for tls = (cert, key, ca), or tls itself when it
+    is one already: mutual TLS 1.3 that checks the daemon's chain against
+    ca, not its host name (testbed nodes are addressed by IP)."""
     import ssl
+    if isinstance(tls, ssl.SSLContext):
+        return tls
     cert, key, ca = tls
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
