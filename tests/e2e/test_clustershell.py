@@ -33,7 +33,8 @@ class ClushTestCase(DaemonsTestCase):
 
     def clush(self, *args, nodes=None):
         env = dict(os.environ, CTLD_CTL=CTL,
-                   PYTHONPATH=os.pathsep.join([WORKER_DIR, os.path.join(ROOT, "clients", "python")]))
+                   PYTHONPATH=os.pathsep.join([WORKER_DIR,
+                                               os.path.join(ROOT, "clients", "python")]))
         env.pop("CTLD_OPTIONS", None)
         cmd = ["clush", "-R", "ctld", "-w", ",".join(nodes or self.nodes)] + list(args)
         return subprocess.run(cmd, capture_output=True, text=True, env=env,

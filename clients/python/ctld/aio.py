@@ -341,9 +341,11 @@ def absorb(result, ev):
 class Cluster:
     """Many daemons at once. hosts: a ClusterShell node set string or an
     iterable of names ("name", "name:port", "unix:/path"). tls: (cert, key,
-    ca), or an ssl.SSLContext, for mutual TLS. fanout: how many nodes are worked on at once (connects
-    and requests; as clush's fanout). connect_timeout: per node, connect and
-    Hello. liveness: a node silent this long is given up (0: never)."""
+    ca), or an ssl.SSLContext, for mutual TLS. fanout: how many nodes are
+    worked on at once (connects and requests; as clush's fanout; jobs once
+    started run on all nodes together). connect_timeout: per node, connect
+    and Hello. liveness: a node silent this long is given up (0: never).
+    keep_jobs: leave running what the cluster started when it is left."""
 
     def __init__(self, hosts, tls=None, fanout=64, connect_timeout=5.0, liveness=30.0,
                  keep_jobs=False, name="ctld.aio"):
