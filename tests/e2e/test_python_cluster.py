@@ -75,6 +75,16 @@ class ClusterTestCase(DaemonsTestCase):
         c = self.cluster("127.0.0.1:[%s]" % ",".join(map(str, ports)))
         self.assertEqual(c.hosts, ["127.0.0.1:%d" % p for p in ports])
 
+    def test_unix_socket_hosts(self):
+        hosts = ["unix:" + d.socket for d in self.daemons]
+
+        async def go():
+            async with self.cluster(hosts) as c:
+                return await c.run(["echo", "local"])
+        results = run_async(go())
+        self.assertEqual([r.host for r in results], hosts)
+        self.assertEqual([(r.ok, r.stdout) for r in results], [(True, b"local\n")] * NODES)
+
     def test_signal_and_timeout(self):
         async def go():
             async with self.cluster() as c:
