@@ -241,7 +241,9 @@ class ClusterTestCase(DaemonsTestCase):
 
     def test_watch_port_and_file(self):
         port, idle = free_port(), free_port()
-        path = os.path.join(tempfile.mkdtemp(prefix="ctld-watch-"), "out")
+        tmp = tempfile.mkdtemp(prefix="ctld-watch-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "out")
 
         async def go():
             async with self.cluster() as c:
@@ -266,6 +268,7 @@ class ClusterTestCase(DaemonsTestCase):
     # ------------------------------------------------------------ fixture, example
     def test_pytest_fixture(self):
         tmp = tempfile.mkdtemp(prefix="ctld-pytest-")
+        self.addCleanup(shutil.rmtree, tmp, True)
         with open(os.path.join(tmp, "test_fixture.py"), "w") as f:
             f.write(textwrap.dedent("""\
                 import ctld
