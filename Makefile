@@ -32,9 +32,11 @@ endif
 # Real servers the end-to-end tests start as jobs (never as services), and
 # bpftrace, the independent record of what the kernel did.
 SERVER_PACKAGES := redis-server redis-tools memcached nginx-light bpftrace
+# The Python package's node sets and ClusterShell worker, its pytest fixture.
+PYTHON_PACKAGES := python3-clustershell clustershell python3-pytest
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev nanopb libnanopb-dev \
 	libcmocka-dev protobuf-compiler python3-protobuf libssl-dev openssl iproute2 python3 \
-	libclang-rt-14-dev valgrind $(SERVER_PACKAGES)
+	libclang-rt-14-dev valgrind $(SERVER_PACKAGES) $(PYTHON_PACKAGES)
 
 # $(call install_packages,PACKAGES,WHO): installs what dpkg does not list as
 # installed, so a machine that has everything never calls apt. The one copy
@@ -157,6 +159,27 @@ $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
 -include $(shell find $(BUILD)/obj $(BUILD)/obj-static $(BUILD)/tests -name '*.d' 2>/dev/null)
+
+# ------------------------------------------------------------------ python
+# The package ctld, with its generated ctld_pb2 inside (ctld/proto.py looks
+# there first), where Debian's python3 finds it (PREFIX=/usr: the
+# distribution's directory, else python3.X's under PREFIX), and the
+# ClusterShell worker where `clush -R ctld` looks: ClusterShell/Worker/ of
+# Debian's python3-clustershell.
+PREFIX ?= /usr/local
+PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+PYTHON_DIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3,$(PREFIX)/lib/python$(PY_VERSION))/dist-packages
+CLUSH_WORKER_DIR ?= $(shell $(PYTHON) -c 'import os, ClusterShell.Worker as w; \
+	print(os.path.dirname(w.__file__))' 2>/dev/null || echo /usr/lib/python3/dist-packages/ClusterShell/Worker)
+.PHONY: install-python uninstall-python
+install-python: $(BUILD)/python/ctld_pb2.py
+	$(call msg,INSTALL,$(DESTDIR)$(PYTHON_DIR)/ctld $(DESTDIR)$(CLUSH_WORKER_DIR)/Ctld.py)
+	$(Q)install -d $(DESTDIR)$(PYTHON_DIR)/ctld $(DESTDIR)$(CLUSH_WORKER_DIR)
+	$(Q)install -m 644 clients/python/ctld/*.py $(BUILD)/python/ctld_pb2.py $(DESTDIR)$(PYTHON_DIR)/ctld/
+	$(Q)install -m 644 clients/clustershell/Ctld.py $(DESTDIR)$(CLUSH_WORKER_DIR)/Ctld.py
+
+uninstall-python:
+	rm -rf $(DESTDIR)$(PYTHON_DIR)/ctld $(DESTDIR)$(CLUSH_WORKER_DIR)/Ctld.py
 
 # ------------------------------------------------------------------ tests
 include tests/tests.mk

@@ -317,3 +317,31 @@ class DaemonTestCase(unittest.TestCase):
             out, _, ev = c.run_and_wait(["echo", "still-serving"], timeout=10)
             self.assertEqual(out, b"still-serving\n")
             self.assertEqual(ev.exited.exit_code, 0)
+
+
+class DaemonsTestCase(unittest.TestCase):
+    """daemon_count daemons per test class (cls.daemons, their TCP
+    addresses in cls.nodes): several nodes on loopback. Tests assert they
+    are all still alive afterwards."""
+    daemon_count = 3
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemons = []
+        try:
+            for _ in range(cls.daemon_count):
+                cls.daemons.append(Daemon())
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        cls.nodes = [d.tcp for d in cls.daemons]
+
+    @classmethod
+    def tearDownClass(cls):
+        for d in cls.daemons:
+            d.cleanup()
+
+    def tearDown(self):
+        for d in self.daemons:
+            if not d.alive():
+                self.fail("a daemon died during this test:\n" + d.log())

@@ -1,0 +1,580 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""ctld.aio - asyncio: a Connection per daemon, and Cluster, many daemons at once.
+
+    import asyncio, ctld
+
+    async def main():
+        async with ctld.Cluster("10.0.0.[1-8]:7878", tls=(cert, key, ca)) as c:
+            srv = await c.start(["redis-server"], ready=ctld.port_ready(6379), nodes=["10.0.0.1"])
+            for r in await c.run(["hostname"], timeout=30):
+                print(r.host, r.status, r.stdout, r.error)
+    asyncio.run(main())
+
+A node that cannot be reached, whose command cannot run or whose daemon goes
+silent is a Result with `error` set; the other nodes carry on. Leaving the
+`async with` block SIGKILLs the tree of every job the cluster started and
+has not seen end (unless keep_jobs=True), then closes the connections.
+"""
+import asyncio
+import os
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .proto import (TERMINAL, CtldError, ProtocolError, event_job, event_watch, frame,
+                    hello_request, parse_frame, pb, ready_conditions, split_host, tls_context)
+
+
+class NodeError(Exception):
+    """A node's connection failed or fell silent."""
+
+
+@dataclass
+class Timings:
+    """When things happened. sent is time.monotonic() when the Run went out;
+    launched, ready, exited: seconds after sent when the event arrived here.
+    wall, time_to_ready, user, sys: the daemon's own measures (Exited.wall_ns
+    from exec to exit, Ready.time_to_ready_ns from exec to ready, CPU time)."""
+    sent: float = 0.0
+    launched: Optional[float] = None
+    ready: Optional[float] = None
+    exited: Optional[float] = None
+    wall: Optional[float] = None
+    time_to_ready: Optional[float] = None
+    user: Optional[float] = None
+    sys: Optional[float] = None
+    max_rss_kb: Optional[int] = None
+
+
+@dataclass
+class Result:
+    """One node's outcome. exit_code is None when no exit status exists: the
+    job was killed by `signal`, or `error` says why (cannot connect, cannot
+    execute, not ready, timed out, connection lost)."""
+    host: str
+    job: int = 0
+    exit_code: Optional[int] = None
+    signal: int = 0
+    stdout: bytes = b""
+    stderr: bytes = b""
+    error: Optional[str] = None
+    timed_out: bool = False
+    timings: Timings = field(default_factory=Timings)
+    terminal: Optional[object] = None  # the Exited or ExecFailed event
+
+    @property
+    def ok(self):
+        return self.error is None and self.exit_code == 0
+
+    @property
+    def status(self):
+        """A shell's status: exit_code, 128+signal, or None."""
+        return 128 + self.signal if self.signal else self.exit_code
+
+
+@dataclass
+class Job:
+    """A job a Cluster started (or attached to) on one node. ready: the Ready
+    or NotReady event when the Run had conditions. result fills in as the
+    job's events arrive (Cluster.wait completes it)."""
+    host: str
+    job: int = 0
+    error: Optional[str] = None
+    ready: Optional[object] = None
+    result: Result = None
+
+    def __post_init__(self):
+        if self.result is None:
+            self.result = Result(self.host, self.job, error=self.error)
+
+
+@dataclass
+class WatchResult:
+    """A watch on one node: its first event (PortListening, FileEvent or
+    WatchTimeout), or error."""
+    host: str
+    event: Optional[object] = None
+    error: Optional[str] = None
+
+
+def node_list(hosts):
+    """Host names from a ClusterShell node set string ("node[1-4]:7878",
+    "a:7001,b:7002") or an iterable of names (IPv6 "[::1]:7878" and
+    "unix:/path" need the iterable: brackets are node-set syntax)."""
+    if isinstance(hosts, str):
+        from ClusterShell.NodeSet import NodeSet  # Debian: python3-clustershell
+        return list(NodeSet(hosts))
+    return [str(h) for h in hosts]
+
+
+def describe(exc):
+    """One line for why a node could not be used."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return "connect: timed out"
+    if isinstance(exc, ssl.SSLError):  # before ValueError: a verify error is both
+        return "TLS: %s" % (getattr(exc, "verify_message", None) or exc.reason or exc)
+    if isinstance(exc, (NodeError, ValueError)):
+        return str(exc)
+    if isinstance(exc, CtldError):
+        return "refused: %s" % exc
+    if isinstance(exc, OSError) and exc.errno:
+        return "connect: " + os.strerror(exc.errno)
+    return "%s: %s" % (type(exc).__name__, exc)
+
+
+class _Lost:
+    """Put in every event queue when the connection ends."""
+
+    def __init__(self, exc):
+        self.exc = exc
+
+
+class Connection:
+    """One daemon over asyncio streams. Replies are futures matched by
+    request id; events go to a queue per job or watch, made on first use, so
+    none is lost between a Run's reply and the first next_event(). Every
+    liveness/3 s of silence a Ping goes out; after liveness s without a byte
+    the connection is given up (NodeError)."""
+
+    def __init__(self, host, reader, writer, liveness):
+        self.host = host
+        self.reader, self.writer = reader, writer
+        self.liveness = liveness
+        self.next_id = 1
+        self.replies = {}  # request id -> future
+        self.queues = {}  # ("job"|"watch", id) -> asyncio.Queue
+        self.started = set()  # jobs this connection ran and has not seen end
+        self.lost = None
+        self.hello = None
+        self.heard = time.monotonic()
+        self.tasks = [asyncio.ensure_future(self._read_loop())]
+        if liveness:
+            self.tasks.append(asyncio.ensure_future(self._keep_alive()))
+
+    @classmethod
+    async def open(cls, host, tls=None, connect_timeout=5.0, liveness=30.0, name="ctld.aio"):
+        """Connects (host: "name[:port]", "[v6]:port" or "unix:/path") and
+        says Hello, within connect_timeout."""
+        async def connect():
+            if host.startswith("unix:"):
+                return await asyncio.open_unix_connection(host[5:])
+            addr, port = split_host(host)
+            return await asyncio.open_connection(addr, port,
+                                                 ssl=tls_context(tls) if tls else None)
+        reader, writer = await asyncio.wait_for(connect(), connect_timeout)
+        conn = cls(host, reader, writer, liveness)
+        try:
+            reply = await asyncio.wait_for(conn.request(**hello_request(name)), connect_timeout)
+        except BaseException:
+            await conn.close()
+            raise
+        conn.hello = reply.hello
+        return conn
+
+    async def close(self):
+        for t in self.tasks:
+            t.cancel()
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (OSError, ssl.SSLError):
+            pass
+        self._fail(NodeError("%s: connection closed" % self.host))
+
+    # ------------------------------------------------------------ receiving
+    async def _read_loop(self):
+        buf = bytearray()
+        try:
+            while True:
+                data = await self.reader.read(1 << 16)
+                if not data:
+                    raise NodeError("%s: the daemon closed the connection" % self.host)
+                self.heard = time.monotonic()
+                buf += data
+                while True:
+                    msg, used = parse_frame(buf)
+                    if msg is None:
+                        break
+                    del buf[:used]
+                    self._dispatch(msg)
+        except asyncio.CancelledError:
+            raise
+        except (OSError, ssl.SSLError, ProtocolError, NodeError, CtldError) as e:
+            self._fail(e if isinstance(e, NodeError) else NodeError("%s: %s" % (self.host, e)))
+
+    def _dispatch(self, msg):
+        if msg.HasField("reply"):
+            r = msg.reply
+            if r.id == 0 and r.HasField("error"):  # about the connection: it closes next
+                raise CtldError(r.error)
+            fut = self.replies.pop(r.id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(r)
+            return
+        ev = msg.event
+        job = event_job(ev)
+        if job is not None:
+            if ev.WhichOneof("kind") in TERMINAL:
+                self.started.discard(job)
+            self._queue(("job", job)).put_nowait(ev)
+        else:
+            self._queue(("watch", event_watch(ev))).put_nowait(ev)
+
+    def _queue(self, key):
+        q = self.queues.get(key)
+        if q is None:
+            q = self.queues[key] = asyncio.Queue()
+            if self.lost is not None:
+                q.put_nowait(_Lost(self.lost))
+        return q
+
+    def _fail(self, exc):
+        if self.lost is not None:
+            return
+        self.lost = exc
+        for fut in self.replies.values():
+            if not fut.done():
+                fut.set_exception(exc)
+        self.replies.clear()
+        for q in self.queues.values():
+            q.put_nowait(_Lost(exc))
+
+    async def _keep_alive(self):
+        step = self.liveness / 3.0
+        while self.lost is None:
+            await asyncio.sleep(step)
+            quiet = time.monotonic() - self.heard
+            if quiet >= self.liveness:
+                self._fail(NodeError("%s: no answer for %.1f s (liveness)" % (self.host, quiet)))
+                self.writer.close()
+                return
+            if quiet >= step:
+                self._send(ping=pb.Ping(token=1))
+
+    # ------------------------------------------------------------ requests
+    def _send(self, **body):
+        rid = self.next_id
+        self.next_id += 1
+        fut = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # no "never retrieved"
+        self.replies[rid] = fut
+        self.writer.write(frame(pb.Request(id=rid, **body)))
+        return fut
+
+    async def request(self, **body):
+        """Sends a request; returns its Reply. Raises CtldError for an Error
+        reply, NodeError when the connection is gone."""
+        if self.lost is not None:
+            raise self.lost
+        fut = self._send(**body)
+        try:
+            await self.writer.drain()
+        except (OSError, ssl.SSLError) as e:
+            self._fail(NodeError("%s: %s" % (self.host, e)))
+        reply = await fut  # set, or failed by _fail
+        if reply.HasField("error") and reply.error.code != pb.OK:
+            raise CtldError(reply.error)
+        return reply
+
+    async def next_event(self, kind, ident):
+        """The next event of a job (kind "job") or watch ("watch"). Raises
+        NodeError once the connection is gone and the queue is empty."""
+        q = self._queue((kind, ident))
+        ev = await q.get()
+        if isinstance(ev, _Lost):
+            q.put_nowait(ev)  # for whoever asks next
+            raise ev.exc
+        return ev
+
+    async def run(self, argv, ready=None, **kw):
+        """Starts argv attached to this connection; returns the job id."""
+        reply = await self.request(run=pb.Run(argv=list(argv), ready=ready_conditions(ready),
+                                              **kw))
+        self.started.add(reply.run.job)
+        return reply.run.job
+
+    async def kill_started(self):
+        """SIGKILLs the tree of every job started here and not seen ending."""
+        for job in sorted(self.started):
+            try:
+                await asyncio.wait_for(self.request(signal=pb.Signal(job=job, signal=9)), 5)
+            except (CtldError, NodeError, OSError, asyncio.TimeoutError):
+                pass  # ended meanwhile, or the daemon is gone: nothing to kill
+        self.started.clear()
+
+
+def absorb(result, ev):
+    """Adds one job event to a Result (output, times, how it ended)."""
+    kind = ev.WhichOneof("kind")
+    t = time.monotonic() - result.timings.sent
+    if kind == "output":
+        if ev.output.stream == pb.STDERR:
+            result.stderr += ev.output.data
+        else:
+            result.stdout += ev.output.data
+    elif kind == "launched":
+        result.timings.launched = t
+    elif kind == "ready":
+        result.timings.ready = t
+        result.timings.time_to_ready = ev.ready.time_to_ready_ns / 1e9
+    elif kind == "not_ready":
+        result.error = result.error or "not ready: " + ev.not_ready.text
+    elif kind == "exec_failed":
+        result.error = "cannot execute: " + ev.exec_failed.text
+        result.terminal = ev
+    elif kind == "exited":
+        x = ev.exited
+        result.terminal, result.timings.exited = ev, t
+        result.signal, result.timed_out = x.signal, x.timed_out
+        result.exit_code = None if x.signal else x.exit_code
+        result.timings.wall = x.wall_ns / 1e9
+        result.timings.user, result.timings.sys = x.user_us / 1e6, x.sys_us / 1e6
+        result.timings.max_rss_kb = x.max_rss_kb
+        if x.timed_out:
+            result.error = result.error or "timed out"
+        elif x.status_unknown:
+            result.error = result.error or "exit status unknown (adopted job)"
+    return kind
+
+
+class Cluster:
+    """Many daemons at once. hosts: a ClusterShell node set string or an
+    iterable of names ("name", "name:port", "unix:/path"). tls: (cert, key,
+    ca), or an ssl.SSLContext, for mutual TLS. fanout: how many nodes are
+    worked on at once (connects and requests; as clush's fanout; jobs once
+    started run on all nodes together). connect_timeout: per node, connect
+    and Hello. liveness: a node silent this long is given up (0: never).
+    keep_jobs: leave running what the cluster started when it is left."""
+
+    def __init__(self, hosts, tls=None, fanout=64, connect_timeout=5.0, liveness=30.0,
+                 keep_jobs=False, name="ctld.aio"):
+        self.hosts = node_list(hosts)
+        # made once: unreadable certificate files are the caller's error, at once
+        self.tls, self.fanout = tls and tls_context(tls), fanout
+        self.connect_timeout, self.liveness = connect_timeout, liveness
+        self.keep_jobs, self.name = keep_jobs, name
+        self.conns = {}  # host -> Connection
+        self.errors = {}  # host -> why it has no connection
+        self._sem = None
+
+    async def __aenter__(self):
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc):
+        try:
+            if not self.keep_jobs:
+                await self.kill_started()
+        finally:
+            await self.close()
+
+    async def _each(self, items, fn):
+        """fn(item) for every item, at most fanout at once; results in order."""
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.fanout)
+
+        async def bounded(item):
+            async with self._sem:
+                return await fn(item)
+        return list(await asyncio.gather(*(bounded(i) for i in items)))
+
+    async def connect(self):
+        """Connects to every host not connected yet; returns {host: error}
+        for those that failed (also kept in self.errors)."""
+        async def one(host):
+            try:
+                self.conns[host] = await Connection.open(host, self.tls, self.connect_timeout,
+                                                         self.liveness, self.name)
+                self.errors.pop(host, None)
+            except (OSError, ssl.SSLError, asyncio.TimeoutError, CtldError, NodeError,
+                    ProtocolError, ValueError) as e:
+                self.errors[host] = describe(e)
+        await self._each([h for h in self.hosts if h not in self.conns], one)
+        return dict(self.errors)
+
+    async def close(self):
+        conns, self.conns = list(self.conns.values()), {}
+        await asyncio.gather(*(c.close() for c in conns))
+
+    async def kill_started(self):
+        await asyncio.gather(*(c.kill_started() for c in self.conns.values()))
+
+    def _targets(self, nodes):
+        return self.hosts if nodes is None else node_list(nodes)
+
+    # ------------------------------------------------------------ jobs
+    async def start(self, argv, ready=None, ready_timeout=None, timeout=None, nodes=None, **kw):
+        """Starts argv on every node (or only nodes); returns a Job per node
+        once it launched and, with ready conditions, once it is ready or
+        cannot be (Job.error: "not ready: ..."). timeout (s): the daemon
+        kills the job's tree after this long. kw: other Run fields."""
+        if timeout is not None:
+            kw["timeout_ms"] = max(1, int(timeout * 1000))
+        if ready_timeout is not None:
+            kw["ready_timeout_ms"] = max(1, int(ready_timeout * 1000))
+        conds = ready_conditions(ready)
+
+        async def one(host):
+            conn = self.conns.get(host)
+            if conn is None:
+                return Job(host, error=self.errors.get(host, "not in this cluster"))
+            job = Job(host)
+            job.result.timings.sent = time.monotonic()
+            try:
+                job.job = job.result.job = await conn.run(argv, ready=conds, **kw)
+                await self._until_started(conn, job, bool(conds), ready_timeout)
+            except (CtldError, NodeError) as e:
+                job.error = job.result.error = str(e)
+            return job
+        return await self._each(self._targets(nodes), one)
+
+    async def _until_started(self, conn, job, wants_ready, ready_timeout):
+        """Consumes the job's events into its result until Launched (and
+        Ready or NotReady when asked) or its end. The daemon decides
+        readiness within ready_timeout; waiting here is bounded too (with
+        room for a slow node), because a daemon older than readiness ignores
+        Run.ready and would leave us waiting for ever."""
+        bound = None if ready_timeout is None else ready_timeout * 1.5 + 5.0
+        deadline = None if bound is None else time.monotonic() + bound
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                ev = await asyncio.wait_for(conn.next_event("job", job.job), left)
+            except asyncio.TimeoutError:
+                job.error = job.result.error = (
+                    "no Ready or NotReady within %g s (does the daemon know readiness?)" % bound)
+                return
+            kind = absorb(job.result, ev)
+            if kind in ("ready", "not_ready"):
+                job.ready = ev
+            if kind == "not_ready":
+                job.error = job.result.error
+            if kind in TERMINAL:
+                job.error = job.error or job.result.error
+                return
+            if kind == "launched" and not wants_ready or kind in ("ready", "not_ready"):
+                return
+
+    async def wait(self, jobs):
+        """Waits for every job to end; returns their Results, in order."""
+        async def one(job):
+            conn = self.conns.get(job.host)
+            while job.job and job.result.terminal is None and conn is not None:
+                try:
+                    absorb(job.result, await conn.next_event("job", job.job))
+                except NodeError as e:
+                    job.result.error = "%s; job %d's state is unknown" % (e, job.job)
+                    break
+            if job.result.error is None and job.error:
+                job.result.error = job.error
+            return job.result
+        return await asyncio.gather(*(one(j) for j in jobs))
+
+    async def run(self, argv, ready=None, timeout=None, nodes=None, **kw):
+        """Runs argv on every node (or only nodes) to its end; returns a
+        Result per node, in order. All output is kept in memory: for long
+        streams use start() and events()."""
+        return await self.wait(await self.start(argv, ready=ready, timeout=timeout, nodes=nodes,
+                                                **kw))
+
+    async def kill(self, jobs, signal=15, grace=None):
+        """Signals the tree of every job still running; with grace (s),
+        SIGKILL follows for what is left. Returns {host: error} for the
+        nodes where that failed (a job that already ended is no failure)."""
+        failed = {}
+
+        async def one(job):
+            conn = self.conns.get(job.host)
+            if conn is None or not job.job or job.result.terminal is not None:
+                return
+            grace_ms = 0 if grace is None else max(1, int(grace * 1000))
+            try:
+                await conn.request(signal=pb.Signal(job=job.job, signal=signal, grace_ms=grace_ms))
+            except CtldError as e:
+                if e.code != pb.NOT_FOUND:
+                    failed[job.host] = str(e)
+            except NodeError as e:
+                failed[job.host] = str(e)
+        await self._each(jobs, one)
+        return failed
+
+    async def attach(self, host, job, backlog=True):
+        """Attaches to a job (started by anyone) on host; returns a Job whose
+        events (its recent output first, with backlog) wait() and events()
+        then consume."""
+        j = Job(host, job)
+        conn = self.conns.get(host)
+        if conn is None:
+            j.error = j.result.error = self.errors.get(host, "not in this cluster")
+            return j
+        try:
+            await conn.request(attach=pb.Attach(job=job, no_backlog=not backlog))
+        except (CtldError, NodeError) as e:
+            j.error = j.result.error = str(e)
+        return j
+
+    async def events(self, jobs):
+        """Yields (job, event) for every event of these jobs, as they come,
+        until each has ended (or its node was lost: the event is then None)."""
+        merged = asyncio.Queue()
+
+        async def pump(job):
+            conn = self.conns.get(job.host)
+            try:
+                while conn is not None and job.job and job.result.terminal is None:
+                    ev = await conn.next_event("job", job.job)
+                    absorb(job.result, ev)
+                    await merged.put((job, ev))
+            except NodeError as e:
+                job.result.error = str(e)
+                await merged.put((job, None))
+            finally:
+                await merged.put(None)
+        pumps = [asyncio.ensure_future(pump(j)) for j in jobs]
+        try:
+            left = len(pumps)
+            while left:
+                item = await merged.get()
+                if item is None:
+                    left -= 1
+                else:
+                    yield item
+        finally:
+            for p in pumps:
+                p.cancel()
+
+    # ------------------------------------------------------------ watches
+    async def watch_port(self, port, addr="", timeout=None, nodes=None):
+        """Waits until something listens on port on every node (or only
+        nodes): a WatchResult per node with PortListening, or WatchTimeout
+        after timeout (s)."""
+        body = pb.WatchPort(port=port, addr=addr, once=True,
+                            timeout_ms=0 if timeout is None else max(1, int(timeout * 1000)))
+        return await self._watch(dict(watch_port=body), nodes)
+
+    async def watch_file(self, path, size=None, kinds=0, timeout=None, nodes=None):
+        """Waits for a file event (with size: the file reaching size bytes)
+        on every node (or only nodes): a WatchResult per node."""
+        body = pb.WatchFile(path=path, kinds=kinds, once=True,
+                            timeout_ms=0 if timeout is None else max(1, int(timeout * 1000)))
+        if size is not None:
+            body.size_threshold, body.has_size_threshold = size, True
+            body.kinds = body.kinds or pb.FILE_SIZE_REACHED
+        return await self._watch(dict(watch_file=body), nodes)
+
+    async def _watch(self, request, nodes):
+        async def one(host):
+            conn = self.conns.get(host)
+            if conn is None:
+                return WatchResult(host, error=self.errors.get(host, "not in this cluster"))
+            try:
+                watch = (await conn.request(**request)).watch.watch
+                return WatchResult(host, await conn.next_event("watch", watch))
+            except (CtldError, NodeError) as e:
+                return WatchResult(host, error=str(e))
+        return await self._each(self._targets(nodes), one)
+
+
+__all__ = ["Cluster", "Connection", "Job", "NodeError", "Result", "Timings", "WatchResult",
+           "node_list"]
