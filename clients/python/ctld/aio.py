@@ -24,6 +24,7 @@ from typing import Optional
 
 from .proto import (TERMINAL, CtldError, ProtocolError, event_job, event_watch, frame,
                     hello_request, parse_frame, pb, ready_conditions, split_host, tls_context)
+from .timeline import Timeline
 
 
 class NodeError(Exception):
@@ -148,6 +149,7 @@ class Connection:
         self.lost = None
         self.hello = None
         self.heard = time.monotonic()
+        self.timeline = None  # a ctld.timeline.Timeline that sees every event
         self.tasks = [asyncio.ensure_future(self._read_loop())]
         if liveness:
             self.tasks.append(asyncio.ensure_future(self._keep_alive()))
@@ -213,6 +215,8 @@ class Connection:
                 fut.set_result(r)
             return
         ev = msg.event
+        if self.timeline is not None:
+            self.timeline.add_event(self.host, ev, time.time_ns())
         job = event_job(ev)
         if job is not None:
             if ev.WhichOneof("kind") in TERMINAL:
@@ -276,6 +280,28 @@ class Connection:
         if reply.HasField("error") and reply.error.code != pb.OK:
             raise CtldError(reply.error)
         return reply
+
+    async def sample_clock(self, samples=1):
+        """Ping round trips measuring the daemon's clock against ours, into
+        self.timeline (a daemon that sends no clock adds nothing)."""
+        for _ in range(samples):
+            sent = time.time_ns()
+            reply = await self.request(ping=pb.Ping(token=sent))
+            self.timeline.add_clock(self.host, sent, time.time_ns(), reply.pong.realtime_ns)
+
+    async def _sample_clock_every(self, period):
+        while self.lost is None:
+            await asyncio.sleep(period)
+            try:
+                await self.sample_clock()
+            except (NodeError, CtldError):
+                return
+
+    def follow_timeline(self, timeline, period=1.0):
+        """Records every event, and the clock at once and every period s."""
+        self.timeline = timeline
+        timeline.add_clock(self.host, 0, 0, 0)  # the node has a row even without samples
+        self.tasks.append(asyncio.ensure_future(self._sample_clock_every(period)))
 
     async def next_event(self, kind, ident):
         """The next event of a job (kind "job") or watch ("watch"). Raises
@@ -348,8 +374,10 @@ class Cluster:
     keep_jobs: leave running what the cluster started when it is left."""
 
     def __init__(self, hosts, tls=None, fanout=64, connect_timeout=5.0, liveness=30.0,
-                 keep_jobs=False, name="ctld.aio"):
+                 keep_jobs=False, name="ctld.aio", timeline=False):
         self.hosts = node_list(hosts)
+        # timeline: every event of every node, on our clock (see timeline())
+        self._timeline = Timeline() if timeline else None
         # made once: unreadable certificate files are the caller's error, at once
         self.tls, self.fanout = tls and tls_context(tls), fanout
         self.connect_timeout, self.liveness = connect_timeout, liveness
@@ -384,9 +412,13 @@ class Cluster:
         for those that failed (also kept in self.errors)."""
         async def one(host):
             try:
-                self.conns[host] = await Connection.open(host, self.tls, self.connect_timeout,
-                                                         self.liveness, self.name)
+                conn = await Connection.open(host, self.tls, self.connect_timeout,
+                                             self.liveness, self.name)
+                self.conns[host] = conn
                 self.errors.pop(host, None)
+                if self._timeline is not None:
+                    conn.follow_timeline(self._timeline)
+                    await conn.sample_clock(4)  # back to back: the tightest bound
             except (OSError, ssl.SSLError, asyncio.TimeoutError, CtldError, NodeError,
                     ProtocolError, ValueError) as e:
                 self.errors[host] = describe(e)
@@ -399,6 +431,15 @@ class Cluster:
 
     async def kill_started(self):
         await asyncio.gather(*(c.kill_started() for c in self.conns.values()))
+
+    def timeline(self):
+        """The ctld.timeline.Timeline of this cluster (Cluster(timeline=True)):
+        every event of every node on our clock, each node's clock offset
+        measured at connect time and every second; .write(path) gives the
+        Chrome/Perfetto trace `ctl --timeline` writes."""
+        if self._timeline is None:
+            raise ValueError("Cluster(..., timeline=True) records a timeline")
+        return self._timeline
 
     def _targets(self, nodes):
         return self.hosts if nodes is None else node_list(nodes)
@@ -423,6 +464,8 @@ class Cluster:
             job.result.timings.sent = time.monotonic()
             try:
                 job.job = job.result.job = await conn.run(argv, ready=conds, **kw)
+                if self._timeline is not None:
+                    self._timeline.name_job(host, job.job, " ".join(argv)[:60])
                 await self._until_started(conn, job, bool(conds), ready_timeout)
             except (CtldError, NodeError) as e:
                 job.error = job.result.error = str(e)
