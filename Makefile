@@ -68,7 +68,14 @@ CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCTLD_VERSION='"$(VERSION)"' \
 	-I$(BUILD) -Iuser -Ibpf -fno-strict-aliasing
 # The spawner helper is static and never sanitized (see user/spawner/channel.h).
 SPAWNER_CFLAGS := $(CFLAGS)
-LDLIBS   := -lbpf -lelf -lz -lprotobuf-nanopb -lssl -lcrypto -lm
+# Each binary links only what it uses (issue 15): ctl no libbpf, nothing
+# OpenSSL but ctld-tls.so, which common/tls.c loads when TLS is configured.
+COMMON_LIBS := -lprotobuf-nanopb -lm
+DAEMON_LIBS := -lbpf -lelf -lz $(COMMON_LIBS)
+CTL_LIBS    := $(COMMON_LIBS)
+TLS_LIBS    := -lssl -lcrypto
+# tests, fuzzers and bench tools link what the daemon does
+LDLIBS   := $(DAEMON_LIBS)
 ifeq ($(SAN),1)
 BUILD    := build-san
 CC       := clang
@@ -94,7 +101,8 @@ DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(COMMON_OBJS)
 CTL_OBJS    := $(call obj,$(CTL_SRCS) $(CLIENT_SRCS)) $(COMMON_OBJS)
 
 .PHONY: all deps test unit e2e layout demo bench bench-quick fuzz certs clean format
-all: $(BUILD)/ctld-bpf $(BUILD)/ctld-spawner $(BUILD)/ctl $(BUILD)/python/ctld_pb2.py
+all: $(BUILD)/ctld-bpf $(BUILD)/ctld-spawner $(BUILD)/ctl $(BUILD)/ctld-tls.so \
+	$(BUILD)/python/ctld_pb2.py
 
 deps:
 	$(call install_packages,$(DEB_PACKAGES),deps)
@@ -138,7 +146,16 @@ $(BUILD)/obj/daemon/kernel/bpf_events.o: $(SKEL)
 
 $(BUILD)/ctld-bpf: $(DAEMON_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(DAEMON_LIBS) -o $@
+
+# The TLS module (common/tls.c loads it): only its table is exported.
+$(BUILD)/obj-pic/%.o: user/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(BUILD)/ctld-tls.so: $(BUILD)/obj-pic/tls/tls_openssl.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -shared $^ $(TLS_LIBS) -o $@
 
 SPAWNER_OBJS := $(patsubst user/%.c,$(BUILD)/obj-static/%.o,user/spawner/main.c $(SPAWNER_LIB))
 $(BUILD)/obj-static/%.o: user/%.c
@@ -151,12 +168,12 @@ $(BUILD)/ctld-spawner: $(SPAWNER_OBJS)
 
 $(BUILD)/ctl: $(CTL_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(CTL_LIBS) -o $@
 
 $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
--include $(shell find $(BUILD)/obj $(BUILD)/obj-static $(BUILD)/tests -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-static $(BUILD)/obj-pic $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 # ------------------------------------------------------------------ tests
 include tests/tests.mk

@@ -22,15 +22,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/companion.h"
 #include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 #include "spawner/channel.h"
 
-#ifndef CTLD_LIBEXECDIR
-#define CTLD_LIBEXECDIR "/usr/libexec/ctld-bpf"
-#endif
 #define HELPER_NAME "ctld-spawner"
 #define READY_TIMEOUT_MS 5000
 #define ANSWER_TIMEOUT_MS 10000
@@ -153,27 +151,6 @@ static void helper_gone(const char *why)
 	snprintf(SP.status, sizeof(SP.status), "jobs are spawned by the daemon itself (%s)", why);
 }
 
-/* ctld-spawner next to our own executable (a build tree, or an install
- * that keeps both in one place), else in CTLD_LIBEXECDIR. */
-static int find_helper(char *path, size_t size)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n > 0) {
-		self[n] = '\0';
-		if ((slash = strrchr(self, '/'))) {
-			*slash = '\0';
-			if (snprintf(path, size, "%s/" HELPER_NAME, self) < (int)size &&
-			    access(path, X_OK) == 0)
-				return 0;
-		}
-	}
-	snprintf(path, size, CTLD_LIBEXECDIR "/" HELPER_NAME);
-	return access(path, X_OK) == 0 ? 0 : -ENOENT;
-}
-
 /* In the forked child: the socket and the region on their fixed numbers,
  * nothing else of ours, then the helper program. Signals a terminal sends
  * to the daemon's process group are the daemon's. */
@@ -271,7 +248,7 @@ int spawner_start(void)
 	char path[PATH_MAX];
 	int err;
 
-	if ((err = find_helper(path, sizeof(path)))) {
+	if ((err = companion_find(HELPER_NAME, X_OK, path, sizeof(path)))) {
 		snprintf(SP.status, sizeof(SP.status),
 			 "jobs are spawned by the daemon itself (no " HELPER_NAME
 			 " next to the daemon or in " CTLD_LIBEXECDIR ")");
