@@ -257,6 +257,7 @@ int main(int argc, char **argv)
 		log_err("failed to initialise: %s", strerror(-ret));
 		goto out;
 	}
+	spawner_await(); /* started first thing, ready by now (spawner.h) */
 	reset_peak_rss();
 	if ((ret = listener_init(M.loop, o.tcp_keepalive_ms)) ||
 	    (ret = start_listeners(&o, tls, &tcp_port)))

@@ -37,6 +37,8 @@ static struct {
 	struct channel_region *region;
 	int sock;   /* the daemon's end, -1 without a helper */
 	pid_t pid;  /* the helper */
+	bool starting; /* forked, its first word not read yet (spawner_await) */
+	char path[PATH_MAX];
 	char status[PATH_MAX + 96];
 } SP = { .sock = -1, .status = "jobs are spawned by the daemon itself" };
 
@@ -232,8 +234,6 @@ static int fork_helper(const char *path)
 	err = SP.pid < 0 ? -errno : 0;
 	SP.sock = sv[0];
 	sv[0] = -1;
-	if (!err)
-		err = helper_ready();
 out:
 	if (memfd >= 0)
 		close(memfd);
@@ -243,25 +243,45 @@ out:
 	return err;
 }
 
+static void helper_failed(int err)
+{
+	spawner_stop();
+	snprintf(SP.status, sizeof(SP.status), "jobs are spawned by the daemon itself (%s: %s)",
+		 SP.path, err == -EPIPE ? "it ended at once" : strerror(-err));
+}
+
 int spawner_start(void)
 {
-	char path[PATH_MAX];
 	int err;
 
-	if ((err = companion_find(HELPER_NAME, X_OK, path, sizeof(path)))) {
+	if ((err = companion_find(HELPER_NAME, X_OK, SP.path, sizeof(SP.path)))) {
 		snprintf(SP.status, sizeof(SP.status),
 			 "jobs are spawned by the daemon itself (no " HELPER_NAME
 			 " next to the daemon or in " CTLD_LIBEXECDIR ")");
 		return err;
 	}
-	if ((err = fork_helper(path))) {
-		spawner_stop();
-		snprintf(SP.status, sizeof(SP.status),
-			 "jobs are spawned by the daemon itself (%s: %s)", path,
-			 err == -EPIPE ? "it ended at once" : strerror(-err));
+	if ((err = fork_helper(SP.path))) {
+		helper_failed(err);
 		return err;
 	}
+	SP.starting = true;
 	snprintf(SP.status, sizeof(SP.status), "spawner helper pid %d", SP.pid);
+	return 0;
+}
+
+int spawner_await(void)
+{
+	int err;
+
+	if (!SP.starting)
+		return 0;
+	SP.starting = false;
+	if ((err = helper_ready())) {
+		helper_failed(err);
+		bpf_events_set_job_parent(getpid());
+		return err;
+	}
+	bpf_events_set_job_parent(SP.pid);
 	return 0;
 }
 
@@ -280,6 +300,8 @@ void spawner_stop(void)
 
 pid_t spawner_job_parent(void)
 {
+	if (SP.starting)
+		return 0; /* nobody yet: the helper's probe child is no job */
 	return SP.sock >= 0 ? SP.pid : getpid();
 }
 
@@ -302,6 +324,7 @@ int spawner_spawn(const struct spawn_request *req, struct spawn_result *res)
 	int fds[CHANNEL_MAX_FDS], nfds = 0, pidfd = -1, err;
 	char tag = 0;
 
+	spawner_await();
 	if (SP.sock < 0)
 		return spawn_process(req, res);
 	if ((err = pack(r, req)))
