@@ -78,6 +78,9 @@ BPF_LIBS    := -lbpf -lelf -lz
 DAEMON_LIBS := -Wl,-Bstatic $(BPF_LIBS) -Wl,-Bdynamic $(COMMON_LIBS)
 CTL_LIBS    := $(COMMON_LIBS)
 TLS_LIBS    := -lssl -lcrypto
+# every symbol of the module resolved at link time (not with sanitizers:
+# their runtime is the executable's)
+TLS_LDFLAGS := -Wl,-z,defs
 # tests, fuzzers and bench tools
 LDLIBS   := $(BPF_LIBS) $(COMMON_LIBS)
 ifeq ($(SAN),1)
@@ -85,6 +88,7 @@ BUILD    := build-san
 CC       := clang
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
+TLS_LDFLAGS :=
 endif
 
 PB_GEN   := $(BUILD)/ctld.pb.c $(BUILD)/ctld.pb.h
@@ -159,7 +163,7 @@ $(BUILD)/obj-pic/%.o: user/%.c
 
 $(BUILD)/ctld-tls.so: $(BUILD)/obj-pic/tls/tls_openssl.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -shared $^ $(TLS_LIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $(TLS_LDFLAGS) -shared $^ $(TLS_LIBS) -o $@
 
 SPAWNER_OBJS := $(patsubst user/%.c,$(BUILD)/obj-static/%.o,user/spawner/main.c $(SPAWNER_LIB))
 $(BUILD)/obj-static/%.o: user/%.c
