@@ -204,18 +204,38 @@ static double phase_ms(uint64_t *t)
 	return ms;
 }
 
+/* Opens the skeleton and loads it; 1 when the open failed (errno says why). */
+static int open_and_load(struct bpf_setup *b, bool stats, uint64_t *t)
+{
+	b->skel = ctld__open();
+	if (!b->skel)
+		return 1;
+	b->phases.open_ms = phase_ms(t);
+	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
+	if (stats)
+		ask_verifier_stats(b);
+	return ctld__load(b->skel);
+}
+
 static int load_and_attach(struct bpf_setup *b, pid_t job_parent, char *why, size_t whylen)
 {
 	uint64_t t = now_monotonic_ns();
-	int err;
+	int err = open_and_load(b, true, &t);
 
-	b->skel = ctld__open();
-	if (!b->skel)
+	if (err < 0) {
+		/* With our statistics buffer libbpf neither fetches nor prints
+		 * the verifier's full log: load once more without it, so the
+		 * log says why (and a buffer too small for the statistics is
+		 * no reason to run without eBPF). */
+		log_info("eBPF load failed (%s); once more without verifier statistics",
+			 strerror(-err));
+		ctld__destroy(b->skel);
+		memset(b->verifier_log, 0, sizeof(b->verifier_log));
+		err = open_and_load(b, false, &t);
+	}
+	if (err == 1)
 		return errorf(why, whylen, -errno ? -errno : -EINVAL, "open failed");
-	b->phases.open_ms = phase_ms(&t);
-	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
-	ask_verifier_stats(b);
-	if ((err = ctld__load(b->skel)))
+	if (err)
 		return errorf(why, whylen, err, "load failed: %s", strerror(-err));
 	b->phases.load_ms = phase_ms(&t);
 	b->phases.verify_ms = verifier_ms(b);
