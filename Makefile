@@ -70,12 +70,27 @@ CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCTLD_VERSION='"$(VERSION)"' \
 	-I$(BUILD) -Iuser -Ibpf -fno-strict-aliasing
 # The spawner helper is static and never sanitized (see user/spawner/channel.h).
 SPAWNER_CFLAGS := $(CFLAGS)
-LDLIBS   := -lbpf -lelf -lz -lprotobuf-nanopb -lssl -lcrypto -lm
+# Each binary links only what it uses (issue 15): ctl no libbpf, nothing
+# OpenSSL but ctld-tls.so, which common/tls.c loads when TLS is configured.
+# The daemon links libbpf, libelf and libz statically: a shared library is
+# resident whole (0.5 MiB for these three), the archive only for what we
+# call; the price is a rebuild for their security fixes.
+COMMON_LIBS := -lprotobuf-nanopb -lm
+BPF_LIBS    := -lbpf -lelf -lz
+DAEMON_LIBS := -Wl,-Bstatic $(BPF_LIBS) -Wl,-Bdynamic $(COMMON_LIBS)
+CTL_LIBS    := $(COMMON_LIBS)
+TLS_LIBS    := -lssl -lcrypto
+# every symbol of the module resolved at link time (not with sanitizers:
+# their runtime is the executable's)
+TLS_LDFLAGS := -Wl,-z,defs
+# tests, fuzzers and bench tools
+LDLIBS   := $(BPF_LIBS) $(COMMON_LIBS)
 ifeq ($(SAN),1)
 BUILD    := build-san
 CC       := clang
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
+TLS_LDFLAGS :=
 endif
 
 PB_GEN   := $(BUILD)/ctld.pb.c $(BUILD)/ctld.pb.h
@@ -96,7 +111,8 @@ DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(COMMON_OBJS)
 CTL_OBJS    := $(call obj,$(CTL_SRCS) $(CLIENT_SRCS)) $(COMMON_OBJS)
 
 .PHONY: all deps test unit e2e layout demo bench bench-quick fuzz certs clean format
-all: $(BUILD)/ctld-bpf $(BUILD)/ctld-spawner $(BUILD)/ctl $(BUILD)/python/ctld_pb2.py
+all: $(BUILD)/ctld-bpf $(BUILD)/ctld-spawner $(BUILD)/ctl $(BUILD)/ctld-tls.so \
+	$(BUILD)/python/ctld_pb2.py
 
 deps:
 	$(call install_packages,$(DEB_PACKAGES),deps)
@@ -140,7 +156,16 @@ $(BUILD)/obj/daemon/kernel/bpf_events.o: $(SKEL)
 
 $(BUILD)/ctld-bpf: $(DAEMON_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(DAEMON_LIBS) -o $@
+
+# The TLS module (common/tls.c loads it): only its table is exported.
+$(BUILD)/obj-pic/%.o: user/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(BUILD)/ctld-tls.so: $(BUILD)/obj-pic/tls/tls_openssl.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $(TLS_LDFLAGS) -shared $^ $(TLS_LIBS) -o $@
 
 SPAWNER_OBJS := $(patsubst user/%.c,$(BUILD)/obj-static/%.o,user/spawner/main.c $(SPAWNER_LIB))
 $(BUILD)/obj-static/%.o: user/%.c
@@ -153,12 +178,12 @@ $(BUILD)/ctld-spawner: $(SPAWNER_OBJS)
 
 $(BUILD)/ctl: $(CTL_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(CTL_LIBS) -o $@
 
 $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
--include $(shell find $(BUILD)/obj $(BUILD)/obj-static $(BUILD)/tests -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-static $(BUILD)/obj-pic $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 # ------------------------------------------------------------------ python
 # The package ctld, with its generated ctld_pb2 inside (ctld/proto.py looks

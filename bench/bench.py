@@ -54,6 +54,7 @@ def config(args):
         c.idle_seconds = 2
         c.cost_seconds, c.storm_seconds, c.storm_reps = 0.5, 0.5, 3
         c.starts = 3
+        c.true_runs = 40
         c.jobs, c.job_seconds, c.client_runs, c.ring_forks = 200, 1, 3, 20000
         c.ready_reps = 2
     else:
@@ -62,6 +63,7 @@ def config(args):
         c.idle_seconds = 10
         c.cost_seconds, c.storm_seconds, c.storm_reps = 2, 1, 10
         c.starts = 7
+        c.true_runs = 200
         c.jobs, c.job_seconds, c.client_runs, c.ring_forks = 1000, 2, 20, 20000
         c.ready_reps = 10
     return c

@@ -6,6 +6,7 @@ the statistics (section 6, time to ready, is measure_ready.py). See
 bench/README.md for the method."""
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -346,9 +347,12 @@ def footprint(cfg):
         out["stripped_bytes"] = os.path.getsize(stripped)
     out["shared_libraries"] = [line.split()[0] for line in subprocess.run(
         ["ldd", P.ctld], capture_output=True, text=True).stdout.splitlines() if "=>" in line]
+    out["ctl_shared_libraries"] = [line.split()[0] for line in subprocess.run(
+        ["ldd", P.ctl], capture_output=True, text=True).stdout.splitlines() if "=>" in line]
     ready = {"ebpf": [], "polling": []}
     self_ms = {"ebpf": [], "polling": []}
     attach_ms = []
+    phases = {k: [] for k in BPF_PHASES}
     rss = {"ebpf": [], "polling": []}
     by_mapping = {}
     for i in range(cfg.starts):
@@ -358,6 +362,8 @@ def footprint(cfg):
             self_ms[mode].append(d.log_ms(r"ready in ([0-9.]+) ms"))
             if mode == "ebpf":
                 attach_ms.append(d.log_ms(r"programs attached in ([0-9.]+) ms"))
+                for k, v in bpf_phases(d.log()).items():
+                    phases[k].append(v)
             time.sleep(0.2)  # idle, one client came and went (the Hello check)
             rss[mode].append(dict(proc_status(d.pid), **proc_pss(d.pid)))
             by_mapping[mode] = rss_by_mapping(d.pid)
@@ -370,12 +376,53 @@ def footprint(cfg):
                                               ("VmRSS", "RssAnon", "RssFile", "RssShmem",
                                                "Pss", "Pss_Anon", "Pss_File", "VmData")}
     out["bpf_attach_ms"] = summary([x for x in attach_ms if x])
+    out["bpf_phases_ms"] = {k: summary(v) for k, v in phases.items() if v}
+    out["ctl_vs_true"] = ctl_vs_true(cfg)
     out["idle_rss_by_mapping_kib"] = by_mapping  # [rss, pss] of the last start
     say("   binary %d bytes (stripped %d); ready eBPF %.1f ms, polling %.1f ms; "
         "idle RSS eBPF %d KiB (anon %d, file %d)"
         % (out["binary_bytes"], out["stripped_bytes"], out["ready_ms_ebpf"]["median"],
            out["ready_ms_polling"]["median"], out["idle_rss_kib_ebpf"]["median"],
            out["idle_rss_detail_kib_ebpf"]["RssAnon"], out["idle_rss_detail_kib_ebpf"]["RssFile"]))
+    return out
+
+
+# The daemon's own account of its eBPF start-up (bpf_setup.c's log line).
+BPF_PHASES = ("open", "load", "verifier", "attach", "pin")
+PHASES_RE = re.compile(r"attached in [0-9.]+ ms \(open ([0-9.]+), load ([0-9.]+) of which "
+                       r"verifier ([0-9.]+), attach ([0-9.]+), pin ([0-9.]+)\)")
+
+
+def bpf_phases(log):
+    m = PHASES_RE.search(log)
+    return dict(zip(BPF_PHASES, (float(x) for x in m.groups()))) if m else {}
+
+
+def ctl_vs_true(cfg):
+    """`ctl run -- /bin/true` against `/bin/true` itself, one run of each in
+    turn (cfg.true_runs pairs), both started by posix_spawn and waited for."""
+    d = daemon(bpf=True)
+    spawn = os.path.join(P.tools, "spawn_bench")
+    tools = {"true": tool([spawn, "--", "/bin/true"], "true"),
+             "ctl_run": tool([spawn, "--", P.ctl, "-S", d.socket, "run", "--", "/bin/true"],
+                             "ctl_run_true")}
+    runs = {k: [] for k in tools}
+    failed = 0
+    for t in tools.values():  # warm-up: page cache
+        t.batch(3)
+    for i in range(cfg.true_runs):
+        for k in (("true", "ctl_run") if i % 2 == 0 else ("ctl_run", "true")):
+            r = tools[k].batch(1)
+            runs[k].extend(r["runs"])
+            failed += r["failed"]
+    for t in tools.values():
+        t.close()
+    d.stop()
+    out = {k: summary(v, 1e6) for k, v in runs.items()}
+    out["ratio"] = out["ctl_run"]["median"] / out["true"]["median"]
+    out["failed"] = failed
+    say("   ctl run -- /bin/true %.2f ms, /bin/true %.2f ms: %.2f×"
+        % (out["ctl_run"]["median"], out["true"]["median"], out["ratio"]))
     return out
 
 

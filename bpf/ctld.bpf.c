@@ -206,20 +206,24 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 /* The status waitpid() will report: the group exit code when the group was
- * told to exit (exit_group, fatal signal), else the leader's own code. */
-static __always_inline __u32 group_status(struct task_struct *task)
+ * told to exit (exit_group, fatal signal), else the leader's own code.
+ * sig is the task's signal_struct, already loaded by the caller, and the
+ * leader is read with BPF_CORE_READ: the verifier pays a search of the
+ * kernel's whole BTF by name for each pointer a program loads from a BTF
+ * pointer (btf_nested_type_is_trusted), ~1 ms of the daemon's start-up
+ * each, while this runs only for a tracked process's exit. */
+static __always_inline __u32 group_status(struct task_struct *task, struct signal_struct *sig)
 {
-	struct signal_struct *sig = task->signal;
-
 	if (sig->flags & SIGNAL_GROUP_EXIT)
 		return (__u32)sig->group_exit_code;
-	return (__u32)task->group_leader->exit_code;
+	return (__u32)BPF_CORE_READ(task, group_leader, exit_code);
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	struct ctld_stats *st = this_cpu_stats();
+	struct signal_struct *sig = task->signal;
 	struct tracked_proc *pv;
 	struct ctld_event *ev;
 	__u32 tgid;
@@ -227,7 +231,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	if (st)
 		st->exit_runs++;
 	/* Fires per thread; the process is gone when the last one leaves. */
-	if (task->signal->live.counter != 0)
+	if (sig->live.counter != 0)
 		return 0;
 	tgid = task->tgid;
 	if (!maybe_tracked(tgid))
@@ -242,7 +246,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		ev->job = pv->job;
 		ev->root_pid = pv->root_pid;
 		ev->pid = tgid;
-		ev->status = group_status(task);
+		ev->status = group_status(task, sig);
 		BPF_CORE_READ_STR_INTO(&ev->comm, task, comm);
 		bpf_ringbuf_submit(ev, process_wakeup_flags());
 	}

@@ -25,6 +25,7 @@ ALLOWED = {  # part -> parts it may include
     "ctl": {"common", "client", "ctl"},
     "daemon": {"common", "daemon", "spawner"},
     "spawner": {"spawner"},  # the static ctld-spawner program and what it shares
+    "tls": {"common", "tls"},  # ctld-tls.so, the only code that links OpenSSL
 }
 INCLUDE = re.compile(r'^#include "([^"]+)"', re.M)
 

@@ -21,6 +21,7 @@
 // TEST_SRCS: user/daemon/core/log.c user/daemon/core/log_limit.c user/common/tls.c
 // TEST_SRCS: user/daemon/clients/preauth.c
 // TEST_SRCS: user/daemon/core/log.c user/common/tls.c user/daemon/core/outbudget.c
+// TEST_SRCS: user/common/companion.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>

@@ -156,7 +156,7 @@ class TreeTest(DaemonTestCase):
 class RingPressureTest(unittest.TestCase):
     def test_losses_are_counted_never_silent(self):
         # 20000 tracked forks + exits (40000 records) while the daemon is
-        # frozen: the 256 KiB ring buffer (~2900 records) overflows.
+        # frozen: the 64 KiB ring buffer (~740 records) overflows.
         n = 20000
         with Daemon() as d, d.client(timeout=60) as c:
             job = c.run([FORK_STORM, "300", str(n)])

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * tls.h - mutual TLS 1.3 over non-blocking sockets (OpenSSL), for the daemon's
- * TCP listeners and for the CLI. A tls_ctx holds certificate, key and CA; a
+ * tls.h - mutual TLS 1.3 over non-blocking sockets (OpenSSL, loaded on
+ * demand: see tls.c), for the daemon's TCP listeners and for the CLI. A tls_ctx holds certificate, key and CA; a
  * tls_conn wraps one connected fd. All I/O calls return -EAGAIN when the
  * socket is not ready; tls_conn_wants_write() then says whether to wait for
  * EPOLLOUT instead of EPOLLIN (TLS may need to write while reading).
@@ -13,10 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct tls_ctx;
-struct tls_conn;
-
-enum tls_role { TLS_SERVER, TLS_CLIENT };
+#include "common/tls_types.h"
 
 /* Loads cert, key and CA (all PEM files). Peers must present a certificate
  * signed by the CA. err[errlen] gets a readable reason on failure. */

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,11 +181,15 @@ static void raise_fd_limit(void)
 
 /* Where jobs are spawned in-process (no spawner helper, see spawner.h), a
  * job's ru_maxrss starts at our high-water RSS. Loading the BPF programs
- * (parsing kernel BTF) peaks at ~15 MiB; forget that peak at least. */
+ * (parsing kernel BTF) peaks at ~15 MiB; forget that peak at least. The
+ * heap libbpf freed after the load goes back to the kernel first, so the
+ * idle daemon does not keep it resident. */
 static void reset_peak_rss(void)
 {
-	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	int fd;
 
+	malloc_trim(0);
+	fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	if (write(fd, "5", 1) != 1)
@@ -272,6 +277,7 @@ int main(int argc, char **argv)
 		log_err("failed to initialise: %s", strerror(-ret));
 		goto out;
 	}
+	spawner_await(); /* started first thing, ready by now (spawner.h) */
 	reset_peak_rss();
 	if ((ret = listener_init(M.loop, o.tcp_keepalive_ms)) ||
 	    (ret = start_listeners(&o, tls, &tcp_port)))

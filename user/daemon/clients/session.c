@@ -270,6 +270,8 @@ void session_shutdown(void)
 	uint64_t id;
 	void *value;
 
+	if (!SS.loop)
+		return; /* start-up failed before session_init (a bad TLS setup) */
 	for (size_t it = 0; idmap_next(&SS.by_id, &it, &id, &value);)
 		session_kill(value, NULL);
 	reap_dead(SS.loop, NULL);

@@ -22,15 +22,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/companion.h"
 #include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
 #include "spawner/channel.h"
 
-#ifndef CTLD_LIBEXECDIR
-#define CTLD_LIBEXECDIR "/usr/libexec/ctld-bpf"
-#endif
 #define HELPER_NAME "ctld-spawner"
 #define READY_TIMEOUT_MS 5000
 #define ANSWER_TIMEOUT_MS 10000
@@ -39,6 +37,8 @@ static struct {
 	struct channel_region *region;
 	int sock;   /* the daemon's end, -1 without a helper */
 	pid_t pid;  /* the helper */
+	bool starting; /* forked, its first word not read yet (spawner_await) */
+	char path[PATH_MAX];
 	char status[PATH_MAX + 96];
 } SP = { .sock = -1, .status = "jobs are spawned by the daemon itself" };
 
@@ -153,27 +153,6 @@ static void helper_gone(const char *why)
 	snprintf(SP.status, sizeof(SP.status), "jobs are spawned by the daemon itself (%s)", why);
 }
 
-/* ctld-spawner next to our own executable (a build tree, or an install
- * that keeps both in one place), else in CTLD_LIBEXECDIR. */
-static int find_helper(char *path, size_t size)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n > 0) {
-		self[n] = '\0';
-		if ((slash = strrchr(self, '/'))) {
-			*slash = '\0';
-			if (snprintf(path, size, "%s/" HELPER_NAME, self) < (int)size &&
-			    access(path, X_OK) == 0)
-				return 0;
-		}
-	}
-	snprintf(path, size, CTLD_LIBEXECDIR "/" HELPER_NAME);
-	return access(path, X_OK) == 0 ? 0 : -ENOENT;
-}
-
 /* In the forked child: the socket and the region on their fixed numbers,
  * nothing else of ours, then the helper program. Signals a terminal sends
  * to the daemon's process group are the daemon's. */
@@ -255,8 +234,6 @@ static int fork_helper(const char *path)
 	err = SP.pid < 0 ? -errno : 0;
 	SP.sock = sv[0];
 	sv[0] = -1;
-	if (!err)
-		err = helper_ready();
 out:
 	if (memfd >= 0)
 		close(memfd);
@@ -266,25 +243,45 @@ out:
 	return err;
 }
 
+static void helper_failed(int err)
+{
+	spawner_stop();
+	snprintf(SP.status, sizeof(SP.status), "jobs are spawned by the daemon itself (%s: %s)",
+		 SP.path, err == -EPIPE ? "it ended at once" : strerror(-err));
+}
+
 int spawner_start(void)
 {
-	char path[PATH_MAX];
 	int err;
 
-	if ((err = find_helper(path, sizeof(path)))) {
+	if ((err = companion_find(HELPER_NAME, X_OK, SP.path, sizeof(SP.path)))) {
 		snprintf(SP.status, sizeof(SP.status),
 			 "jobs are spawned by the daemon itself (no " HELPER_NAME
 			 " next to the daemon or in " CTLD_LIBEXECDIR ")");
 		return err;
 	}
-	if ((err = fork_helper(path))) {
-		spawner_stop();
-		snprintf(SP.status, sizeof(SP.status),
-			 "jobs are spawned by the daemon itself (%s: %s)", path,
-			 err == -EPIPE ? "it ended at once" : strerror(-err));
+	if ((err = fork_helper(SP.path))) {
+		helper_failed(err);
 		return err;
 	}
+	SP.starting = true;
 	snprintf(SP.status, sizeof(SP.status), "spawner helper pid %d", SP.pid);
+	return 0;
+}
+
+int spawner_await(void)
+{
+	int err;
+
+	if (!SP.starting)
+		return 0;
+	SP.starting = false;
+	if ((err = helper_ready())) {
+		helper_failed(err);
+		bpf_events_set_job_parent(getpid());
+		return err;
+	}
+	bpf_events_set_job_parent(SP.pid);
 	return 0;
 }
 
@@ -303,6 +300,8 @@ void spawner_stop(void)
 
 pid_t spawner_job_parent(void)
 {
+	if (SP.starting)
+		return 0; /* nobody yet: the helper's probe child is no job */
 	return SP.sock >= 0 ? SP.pid : getpid();
 }
 
@@ -325,6 +324,7 @@ int spawner_spawn(const struct spawn_request *req, struct spawn_result *res)
 	int fds[CHANNEL_MAX_FDS], nfds = 0, pidfd = -1, err;
 	char tag = 0;
 
+	spawner_await();
 	if (SP.sock < 0)
 		return spawn_process(req, res);
 	if ((err = pack(r, req)))

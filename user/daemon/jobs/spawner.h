@@ -30,10 +30,16 @@
 #include "spawner/spawn.h"
 
 /* Starts the helper; call before the daemon blocks signals.
- * 0, or -errno: jobs are then spawned in-process. */
+ * 0, or -errno: jobs are then spawned in-process. It does not wait for the
+ * helper to be ready: that happens while the daemon loads its BPF programs. */
 int spawner_start(void);
+/* Waits for the started helper's first word (once; spawning a job also
+ * does), then tells the BPF programs whose children are jobs. 0, or -errno:
+ * jobs are spawned in-process from now on. */
+int spawner_await(void);
 void spawner_stop(void);
-/* The process whose children are jobs: the helper's pid, or ours. */
+/* The process whose children are jobs: the helper's pid, or ours; 0 while
+ * the helper is starting (spawner_await). */
 pid_t spawner_job_parent(void);
 /* "helper pid N" or why jobs are spawned in-process. */
 const char *spawner_status(void);

@@ -247,8 +247,11 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 	map_slots();
 	B.enabled = true;
 	snprintf(B.status, sizeof(B.status), "on");
-	log_info("eBPF on: programs attached in %.1f ms, maps pinned in %s",
-		 (now_monotonic_ns() - t0) / 1e6, cfg->pin_dir);
+	log_info("eBPF on: programs attached in %.1f ms (open %.1f, load %.1f of which verifier "
+		 "%.1f, attach %.1f, pin %.1f), maps pinned in %s",
+		 (now_monotonic_ns() - t0) / 1e6, B.setup.phases.open_ms, B.setup.phases.load_ms,
+		 B.setup.phases.verify_ms, B.setup.phases.attach_ms, B.setup.phases.pin_ms,
+		 cfg->pin_dir);
 	return true;
 off:
 	log_warn("eBPF is %s: exits come from waitid, ports from sock_diag polling", B.status);

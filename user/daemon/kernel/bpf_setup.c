@@ -32,6 +32,8 @@
 #include "daemon/core/log.h"
 #include "daemon/kernel/bpf_setup.h"
 
+#define BPF_LOG_STATS_LEVEL 4 /* the kernel's BPF_LOG_STATS */
+
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
@@ -160,22 +162,91 @@ static int pin_all(struct bpf_setup *b)
 
 /* ------------------------------------------------------------ load */
 
-static int load_and_attach(struct bpf_setup *b, pid_t job_parent, char *why, size_t whylen)
+/* The verifier's own account of its time (BPF_LOG_STATS, kernels >= 5.2):
+ * a few lines per program, so the load phase splits into verification and
+ * what libbpf does before it (kernel BTF, CO-RE relocations, maps). */
+static void ask_verifier_stats(struct bpf_setup *b)
 {
-	int err;
+	struct bpf_program *prog;
+	size_t i = 0;
 
+	bpf_object__for_each_program(prog, b->skel->obj) {
+		if (i == ARRAY_SIZE(b->verifier_log))
+			break;
+		b->verifier_log[i][0] = '\0';
+		bpf_program__set_log_buf(prog, b->verifier_log[i], sizeof(b->verifier_log[i]));
+		bpf_program__set_log_level(prog, BPF_LOG_STATS_LEVEL);
+		i++;
+	}
+}
+
+static double verifier_ms(const struct bpf_setup *b)
+{
+	double ms = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(b->verifier_log); i++) {
+		const char *at = strstr(b->verifier_log[i], "verification time ");
+		unsigned long us;
+
+		if (at && sscanf(at, "verification time %lu usec", &us) == 1)
+			ms += us / 1e3;
+	}
+	return ms;
+}
+
+/* Milliseconds since *t, and *t moved to now: one phase of the start-up. */
+static double phase_ms(uint64_t *t)
+{
+	uint64_t now = now_monotonic_ns();
+	double ms = (now - *t) / 1e6;
+
+	*t = now;
+	return ms;
+}
+
+/* Opens the skeleton and loads it; 1 when the open failed (errno says why). */
+static int open_and_load(struct bpf_setup *b, bool stats, uint64_t *t)
+{
 	b->skel = ctld__open();
 	if (!b->skel)
-		return errorf(why, whylen, -errno ? -errno : -EINVAL, "open failed");
+		return 1;
+	b->phases.open_ms = phase_ms(t);
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
-	if ((err = ctld__load(b->skel)))
+	if (stats)
+		ask_verifier_stats(b);
+	return ctld__load(b->skel);
+}
+
+static int load_and_attach(struct bpf_setup *b, pid_t job_parent, char *why, size_t whylen)
+{
+	uint64_t t = now_monotonic_ns();
+	int err = open_and_load(b, true, &t);
+
+	if (err < 0) {
+		/* With our statistics buffer libbpf neither fetches nor prints
+		 * the verifier's full log: load once more without it, so the
+		 * log says why (and a buffer too small for the statistics is
+		 * no reason to run without eBPF). */
+		log_info("eBPF load failed (%s); once more without verifier statistics",
+			 strerror(-err));
+		ctld__destroy(b->skel);
+		memset(b->verifier_log, 0, sizeof(b->verifier_log));
+		err = open_and_load(b, false, &t);
+	}
+	if (err == 1)
+		return errorf(why, whylen, -errno ? -errno : -EINVAL, "open failed");
+	if (err)
 		return errorf(why, whylen, err, "load failed: %s", strerror(-err));
+	b->phases.load_ms = phase_ms(&t);
+	b->phases.verify_ms = verifier_ms(b);
 	b->skel->bss->job_parent_tgid = (__u32)job_parent;
 	if ((err = ctld__attach(b->skel)))
 		return errorf(why, whylen, err, "attach failed: %s", strerror(-err));
+	b->phases.attach_ms = phase_ms(&t);
 	if ((err = pin_all(b)))
 		return errorf(why, whylen, err, "pinning in %.60s failed: %s", b->pin_dir,
 			    strerror(-err));
+	b->phases.pin_ms = phase_ms(&t);
 	return 0;
 }
 

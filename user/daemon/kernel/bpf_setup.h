@@ -18,8 +18,19 @@
 
 struct ctld; /* the generated skeleton */
 
+/* Where the start-up time went (the log line the benchmark reads). */
+struct bpf_setup_phases {
+	double open_ms;   /* the embedded object parsed */
+	double load_ms;   /* kernel BTF, CO-RE relocations, maps, verification */
+	double verify_ms; /* of load_ms: the verifier, by its own count */
+	double attach_ms; /* the tracepoints attached */
+	double pin_ms;    /* maps and programs pinned */
+};
+
 struct bpf_setup {
 	struct ctld *skel;
+	struct bpf_setup_phases phases;
+	char verifier_log[4][1024]; /* per program: the verifier's statistics */
 	int pin_lock_fd;
 	char pin_dir[256];
 };
