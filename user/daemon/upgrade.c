@@ -96,10 +96,8 @@ static void fail(struct handover *h, bool helper_stopped, const char *what, int 
 	log_err("upgrade failed (%s: %s): still serving with the running image", what,
 		strerror(-err));
 	handover_abort(h);
-	if (helper_stopped) {
-		spawner_start();
-		bpf_events_set_job_parent(spawner_job_parent());
-	}
+	if (helper_stopped && spawner_start() == 0)
+		spawner_await(); /* and the programs learn its pid */
 	resume_serving();
 }
 
