@@ -5,7 +5,7 @@
  * values a user types (env, rlimits, event lists, ports, job ids, umask),
  * each with its good forms, its bounds and typical mistakes.
  */
-// TEST_SRCS: user/ctl/args.c user/ctl/help.c user/ctl/values.c user/common/util.c
+// TEST_SRCS: user/ctl/args.c user/ctl/help.c user/ctl/values.c user/ctl/nodeset.c user/ctl/nodeset_fold.c user/common/util.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
@@ -34,6 +34,7 @@ static int parse_env(const char *env_socket, const char *env_host, const char **
 		argv[argc++] = (char *)*args++;
 	argv[argc] = NULL;
 	err[0] = '\0';
+	cli_args_free(&A);
 	return cli_parse(argc, argv,
 			 &(struct cli_env){
 				 .socket = env_socket, .host = env_host, .liveness = env_liveness },

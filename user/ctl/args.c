@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl/args.h"
@@ -36,7 +37,7 @@ enum opt_id {
 	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT, OPT_WAIT_TREE,
 	OPT_WAIT_LOG, OPT_WAIT_FILE, OPT_WAIT_SIZE, OPT_WAIT_ANY, OPT_KEEP_RUNNING,
 	OPT_NO_BACKLOG, OPT_MAIN_ONLY, OPT_GRACE, OPT_ADDR, OPT_NETNS, OPT_SIZE, OPT_EVENTS,
-	OPT_MAX_PROCS,
+	OPT_MAX_PROCS, OPT_FANOUT, OPT_SUMMARY, OPT_GATHER = 'b',
 };
 
 struct opt_def {
@@ -55,6 +56,9 @@ static const struct opt_def opt_defs[] = {
 	{ "tls-ca", OPT_TLS_CA, required_argument, ALL_CMDS },
 	{ "connect-timeout", OPT_CONNECT_TIMEOUT, required_argument, ALL_CMDS },
 	{ "liveness", OPT_LIVENESS, required_argument, ALL_CMDS },
+	{ "fanout", OPT_FANOUT, required_argument, ALL_CMDS },
+	{ "gather", OPT_GATHER, no_argument, ALL_CMDS },
+	{ "summary", OPT_SUMMARY, no_argument, ALL_CMDS },
 	{ "help", OPT_HELP, no_argument, ALL_CMDS },
 	{ "version", OPT_VERSION, no_argument, C(CLI_NONE) },
 	{ "name", OPT_NAME, required_argument, RUNLIKE },
@@ -125,7 +129,35 @@ static int check_regex(const char *pattern, char *err, size_t errlen)
 struct target_opts {
 	const char *socket;
 	bool hosts;
+	const struct cli_env *env;
+	struct nodeset names; /* of every -H */
 };
+
+/* -H NODESET or -H @FILE (one node set per line): the names are added. */
+static int add_node_set(struct target_opts *t, const char *val, char *err, size_t errlen)
+{
+	char *text = NULL;
+	int ret;
+
+	if (val[0] != '@') {
+		ret = nodeset_add(&t->names, val, err, errlen);
+		return ret == -ENOMEM ? errorf(err, errlen, -EINVAL, "out of memory") : ret;
+	}
+	if (!t->env->read_file)
+		return errorf(err, errlen, -EINVAL, "-H %s: no file can be read here", val);
+	if (t->env->read_file(val + 1, &text, err, errlen))
+		return -EINVAL;
+	ret = nodeset_add_lines(&t->names, text, err, errlen);
+	free(text);
+	if (ret == -ENOMEM)
+		return errorf(err, errlen, -EINVAL, "out of memory");
+	if (ret) {
+		size_t len = strlen(err);
+
+		snprintf(err + len, errlen - len, " in %s", val + 1);
+	}
+	return ret;
+}
 
 /* --wait-file PATH[:MIN_BYTES]: the part after the last ':' is a size when
  * it reads as one ("out.log:1K"); otherwise the whole text is the path
@@ -269,8 +301,22 @@ static int apply_opt(struct cli_args *a, struct target_opts *t, int id, const ch
 		return 0;
 	case OPT_HOST:
 		t->hosts = true;
-		return cli_parse_targets(val, a->targets, CLI_MAX_TARGETS, &a->ntargets, err,
-					 errlen);
+		return add_node_set(t, val, err, errlen);
+	case OPT_FANOUT: {
+		long n;
+
+		if (parse_long(val, 1, CLI_MAX_FANOUT, &n))
+			return errorf(err, errlen, -EINVAL, "--fanout: bad number '%s' (1..%d)", val,
+				      CLI_MAX_FANOUT);
+		a->fanout = (unsigned)n;
+		return 0;
+	}
+	case OPT_GATHER:
+		a->gather = true;
+		return 0;
+	case OPT_SUMMARY:
+		a->summary = true;
+		return 0;
 	case OPT_JSON:
 		a->json = true;
 		return 0;
@@ -492,26 +538,37 @@ static int finish_command(struct cli_args *a, char **ops, int nops, char *err, s
 	}
 }
 
+/* The nodes named, each once, become a->targets. */
+static int make_targets(struct cli_args *a, struct target_opts *t, char *err, size_t errlen)
+{
+	if (!(a->targets = calloc(t->names.count, sizeof(*a->targets))))
+		return errorf(err, errlen, -EINVAL, "out of memory for %zu hosts", t->names.count);
+	return cli_targets_of(&t->names, a->targets, t->names.count, &a->ntargets, err, errlen);
+}
+
 /* -S / -H from the command line, else $CTLD_HOST, else $CTLD_SOCKET, else the default. */
-static int settle_targets(struct cli_args *a, const struct target_opts *t,
-			  const struct cli_env *env, char *err, size_t errlen)
+static int settle_targets(struct cli_args *a, struct target_opts *t, const struct cli_env *env,
+			  char *err, size_t errlen)
 {
 	const char *socket = t->socket, *env_socket = env->socket, *env_host = env->host;
+	struct cli_target *u;
+	bool from_env;
 
 	if (t->socket && t->hosts)
 		return errorf(err, errlen, -EINVAL, "give either -S SOCKET or -H HOST:PORT, not both");
-	if (!t->socket && !t->hosts && env_host && *env_host) {
-		if (cli_parse_targets(env_host, a->targets, CLI_MAX_TARGETS, &a->ntargets, err,
-				      errlen)) {
-			size_t len = strlen(err);
+	from_env = !t->socket && !t->hosts && env_host && *env_host;
+	if ((from_env && add_node_set(t, env_host, err, errlen)) ||
+	    (t->names.count && make_targets(a, t, err, errlen))) {
+		size_t len = strlen(err);
 
+		if (from_env)
 			snprintf(err + len, errlen - len, " in $CTLD_HOST");
-			return -EINVAL;
-		}
+		return -EINVAL;
 	}
 	if (a->ntargets == 0) {
-		struct cli_target *u = &a->targets[a->ntargets++];
-
+		if (!(u = a->targets = calloc(1, sizeof(*a->targets))))
+			return errorf(err, errlen, -EINVAL, "out of memory");
+		a->ntargets = 1;
 		if (!socket)
 			socket = env_socket && *env_socket ? env_socket : CLI_DEFAULT_SOCKET;
 		*u = (struct cli_target){ .is_unix = true };
@@ -546,6 +603,7 @@ static int apply_env(struct cli_args *a, const struct cli_env *env, char *err, s
 	memset(a, 0, sizeof(*a));
 	a->connect_timeout_ms = CLI_DEFAULT_CONNECT_TIMEOUT_MS;
 	a->liveness_ms = CLI_DEFAULT_LIVENESS_MS;
+	a->fanout = CLI_DEFAULT_FANOUT;
 	if (!env->liveness || !*env->liveness ||
 	    !cli_parse_liveness(env->liveness, &a->liveness_ms, err, errlen))
 		return 0;
@@ -554,16 +612,22 @@ static int apply_env(struct cli_args *a, const struct cli_env *env, char *err, s
 	return -EINVAL;
 }
 
-int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args *a, char *err,
-	      size_t errlen)
+void cli_args_free(struct cli_args *a)
 {
-	struct target_opts t = { NULL, false };
+	free(a->targets);
+	a->targets = NULL;
+	a->ntargets = 0;
+}
+
+static int parse_all(int argc, char **argv, const struct cli_env *env, struct cli_args *a,
+		     struct target_opts *t, char *err, size_t errlen)
+{
 	int first, ops;
 	char **sub;
 
 	if (apply_env(a, env, err, errlen))
 		return -EINVAL;
-	first = parse_options(argc, argv, CLI_NONE, true, a, &t, err, errlen);
+	first = parse_options(argc, argv, CLI_NONE, true, a, t, err, errlen);
 	if (first < 0 || a->cmd == CLI_HELP || a->cmd == CLI_VERSION)
 		return first < 0 ? -EINVAL : 0;
 	if (first >= argc)
@@ -574,7 +638,7 @@ int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args 
 		return errorf(err, errlen, -EINVAL, "unknown command '%s'", argv[first]);
 	sub = argv + first;
 	ops = parse_options(argc - first, sub, a->cmd,
-			    a->cmd == CLI_RUN || a->cmd == CLI_START || a->cmd == CLI_HELP, a, &t,
+			    a->cmd == CLI_RUN || a->cmd == CLI_START || a->cmd == CLI_HELP, a, t,
 			    err, errlen);
 	if (ops < 0)
 		return -EINVAL;
@@ -584,5 +648,15 @@ int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args 
 		return parse_help_command(a, sub + ops, argc - first - ops, err, errlen);
 	if (finish_command(a, sub + ops, argc - first - ops, err, errlen))
 		return -EINVAL;
-	return settle_targets(a, &t, env, err, errlen);
+	return settle_targets(a, t, env, err, errlen);
+}
+
+int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args *a, char *err,
+	      size_t errlen)
+{
+	struct target_opts t = { .env = env };
+	int ret = parse_all(argc, argv, env, a, &t, err, errlen);
+
+	nodeset_free(&t.names);
+	return ret;
 }

@@ -292,6 +292,40 @@ void nodeset_free(struct nodeset *ns)
 	*ns = (struct nodeset){ 0 };
 }
 
+static int name_index_cmp(const void *a, const void *b, void *names)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int c = strcmp(((char **)names)[i], ((char **)names)[j]);
+
+	return c ? c : (i > j) - (i < j);
+}
+
+int nodeset_unique(struct nodeset *ns)
+{
+	size_t *order = malloc((ns->count ? ns->count : 1) * sizeof(*order)), kept = 0;
+
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < ns->count; i++)
+		order[i] = i;
+	qsort_r(order, ns->count, sizeof(*order), name_index_cmp, ns->names);
+	/* sorted by (name, position): a run of equal names starts with the first given */
+	for (size_t i = 1, first = 0; i < ns->count; i++) {
+		if (strcmp(ns->names[order[i]], ns->names[order[first]])) {
+			first = i;
+			continue;
+		}
+		free(ns->names[order[i]]);
+		ns->names[order[i]] = NULL;
+	}
+	for (size_t i = 0; i < ns->count; i++)
+		if (ns->names[i])
+			ns->names[kept++] = ns->names[i];
+	ns->count = kept;
+	free(order);
+	return 0;
+}
+
 int nodeset_canonical(struct nodeset *ns)
 {
 	struct nodeset sorted = { 0 };

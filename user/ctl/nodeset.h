@@ -41,6 +41,8 @@ void nodeset_free(struct nodeset *ns);
 /* The names folded as `nodeset -f` does ("node[1-3,5],gw1"): an allocated
  * string the caller frees, or NULL when out of memory. */
 char *nodeset_fold(char *const *names, size_t count);
+/* Keeps the first of equal names, in the order added. 0 or -ENOMEM. */
+int nodeset_unique(struct nodeset *ns);
 /* Makes *ns hold each name once, in `nodeset -e` order. 0 or -ENOMEM. */
 int nodeset_canonical(struct nodeset *ns);
 
