@@ -5,7 +5,7 @@
  * values a user types (env, rlimits, event lists, ports, job ids, umask),
  * each with its good forms, its bounds and typical mistakes.
  */
-// TEST_SRCS: user/ctl/args.c user/ctl/help.c user/ctl/values.c user/ctl/nodeset.c user/ctl/nodeset_fold.c user/common/util.c
+// TEST_SRCS: user/ctl/args.c user/ctl/help.c user/ctl/values.c user/ctl/targets.c user/ctl/nodeset.c user/ctl/nodeset_fold.c user/common/util.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>

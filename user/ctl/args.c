@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ctl/args.h"
+#include "ctl/args_priv.h"
 #include "common/util.h"
 
 #define C(cmd) (1u << (cmd))
@@ -125,39 +126,6 @@ static int check_regex(const char *pattern, char *err, size_t errlen)
 		      why);
 }
 
-/* Command-line targets before they are settled against the environment. */
-struct target_opts {
-	const char *socket;
-	bool hosts;
-	const struct cli_env *env;
-	struct nodeset names; /* of every -H */
-};
-
-/* -H NODESET or -H @FILE (one node set per line): the names are added. */
-static int add_node_set(struct target_opts *t, const char *val, char *err, size_t errlen)
-{
-	char *text = NULL;
-	int ret;
-
-	if (val[0] != '@') {
-		ret = nodeset_add(&t->names, val, err, errlen);
-		return ret == -ENOMEM ? errorf(err, errlen, -EINVAL, "out of memory") : ret;
-	}
-	if (!t->env->read_file)
-		return errorf(err, errlen, -EINVAL, "-H %s: no file can be read here", val);
-	if (t->env->read_file(val + 1, &text, err, errlen))
-		return -EINVAL;
-	ret = nodeset_add_lines(&t->names, text, err, errlen);
-	free(text);
-	if (ret == -ENOMEM)
-		return errorf(err, errlen, -EINVAL, "out of memory");
-	if (ret) {
-		size_t len = strlen(err);
-
-		snprintf(err + len, errlen - len, " in %s", val + 1);
-	}
-	return ret;
-}
 
 /* --wait-file PATH[:MIN_BYTES]: the part after the last ':' is a size when
  * it reads as one ("out.log:1K"); otherwise the whole text is the path
@@ -301,7 +269,7 @@ static int apply_opt(struct cli_args *a, struct target_opts *t, int id, const ch
 		return 0;
 	case OPT_HOST:
 		t->hosts = true;
-		return add_node_set(t, val, err, errlen);
+		return targets_add(t, val, err, errlen);
 	case OPT_FANOUT: {
 		long n;
 
@@ -538,52 +506,6 @@ static int finish_command(struct cli_args *a, char **ops, int nops, char *err, s
 	}
 }
 
-/* The nodes named, each once, become a->targets. */
-static int make_targets(struct cli_args *a, struct target_opts *t, char *err, size_t errlen)
-{
-	if (!(a->targets = calloc(t->names.count, sizeof(*a->targets))))
-		return errorf(err, errlen, -EINVAL, "out of memory for %zu hosts", t->names.count);
-	return cli_targets_of(&t->names, a->targets, t->names.count, &a->ntargets, err, errlen);
-}
-
-/* -S / -H from the command line, else $CTLD_HOST, else $CTLD_SOCKET, else the default. */
-static int settle_targets(struct cli_args *a, struct target_opts *t, const struct cli_env *env,
-			  char *err, size_t errlen)
-{
-	const char *socket = t->socket, *env_socket = env->socket, *env_host = env->host;
-	struct cli_target *u;
-	bool from_env;
-
-	if (t->socket && t->hosts)
-		return errorf(err, errlen, -EINVAL, "give either -S SOCKET or -H HOST:PORT, not both");
-	from_env = !t->socket && !t->hosts && env_host && *env_host;
-	if ((from_env && add_node_set(t, env_host, err, errlen)) ||
-	    (t->names.count && make_targets(a, t, err, errlen))) {
-		size_t len = strlen(err);
-
-		if (from_env)
-			snprintf(err + len, errlen - len, " in $CTLD_HOST");
-		return -EINVAL;
-	}
-	if (a->ntargets == 0) {
-		if (!(u = a->targets = calloc(1, sizeof(*a->targets))))
-			return errorf(err, errlen, -EINVAL, "out of memory");
-		a->ntargets = 1;
-		if (!socket)
-			socket = env_socket && *env_socket ? env_socket : CLI_DEFAULT_SOCKET;
-		*u = (struct cli_target){ .is_unix = true };
-		if (!*socket || !copy_str(u->path, sizeof(u->path), socket))
-			return errorf(err, errlen, -EINVAL, "bad socket path '%s' (empty or too long)",
-				    socket);
-		copy_str(u->name, sizeof(u->name), socket);
-	}
-	if ((a->tls_cert || a->tls_key || a->tls_ca) &&
-	    !(a->tls_cert && a->tls_key && a->tls_ca))
-		return errorf(err, errlen, -EINVAL, "TLS needs all of --tls-cert, --tls-key and --tls-ca");
-	if (a->tls_cert && a->targets[0].is_unix)
-		return errorf(err, errlen, -EINVAL, "TLS is for TCP daemons (-H), not the unix socket");
-	return 0;
-}
 
 static int parse_help_command(struct cli_args *a, char **ops, int nops, char *err, size_t errlen)
 {
@@ -648,7 +570,7 @@ static int parse_all(int argc, char **argv, const struct cli_env *env, struct cl
 		return parse_help_command(a, sub + ops, argc - first - ops, err, errlen);
 	if (finish_command(a, sub + ops, argc - first - ops, err, errlen))
 		return -EINVAL;
-	return settle_targets(a, t, env, err, errlen);
+	return targets_settle(a, t, env, err, errlen);
 }
 
 int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args *a, char *err,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * values.c - parsers for ctl's option values: targets (node sets, nodeset.c), KEY=VALUE, rlimits,
- * file event lists, job ids, ports, durations, liveness, umasks and paths. Each
+ * values.c - parsers for ctl's option values: targets (node sets are
+ * nodeset.c's), KEY=VALUE, rlimits, file event lists, job ids, ports,
+ * durations, liveness, umasks and paths. Each
  * returns 0 or -EINVAL with a reason; none does I/O.
  */
 #include <arpa/inet.h>
