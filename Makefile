@@ -34,7 +34,7 @@ endif
 SERVER_PACKAGES := redis-server redis-tools memcached nginx-light bpftrace
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev nanopb libnanopb-dev \
 	libcmocka-dev protobuf-compiler python3-protobuf libssl-dev openssl iproute2 python3 \
-	libclang-rt-14-dev valgrind $(SERVER_PACKAGES)
+	libclang-rt-14-dev valgrind clustershell $(SERVER_PACKAGES)
 
 # $(call install_packages,PACKAGES,WHO): installs what dpkg does not list as
 # installed, so a machine that has everything never calls apt. The one copy

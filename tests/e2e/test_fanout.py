@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import CTL, Daemon, VALGRIND, scaled, free_port, wait_for
+from harness import CTL, Daemon, VALGRIND, free_port, json_lines, scaled, wait_for
 from ClusterShell.NodeSet import NodeSet
 
 NODES = 8  # daemons in the shared tests (each one is a real ctld-bpf)
@@ -105,6 +105,28 @@ class Nodes(unittest.TestCase):
             "ctl: exit 137: %s (1)" % self.name_of(1),
         ])
         self.assertIn("cannot connect to %s: Connection refused" % refused, p.stderr)
+
+    def test_hosts_file_and_json(self):
+        """-H @FILE: one node set per line, comments skipped; --json names
+        the node on every line."""
+        with tempfile.NamedTemporaryFile("w", prefix="ctld-nodes-", delete=False) as f:
+            f.write("# the first three\n%s\n\n  %s  # and one more\n"
+                    % (fold(self.names[:3]), self.names[5]))
+        self.addCleanup(os.unlink, f.name)
+        p = self.ctl("--json", "run", "--", "true", hosts="@" + f.name)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        exited = [e for e in json_lines(p.stdout) if e["event"] == "exited"]
+        self.assertEqual(sorted(e["host"] for e in exited),
+                         sorted(self.names[:3] + [self.names[5]]))
+
+    def test_node_set_errors_are_usage_errors(self):
+        """A set too large, a bad range or a missing file: exit 64, why."""
+        for hosts, why in (("n[1-70000]:1", "node set too large (more than 65536 nodes)"),
+                           ("n[3-1]:1", "bad range '3-1'"),
+                           ("@/nonexistent/nodes", "-H @/nonexistent/nodes: No such file")):
+            p = self.ctl("list", hosts=hosts)
+            self.assertEqual(p.returncode, 64, p.stderr)
+            self.assertIn(why, p.stderr)
 
     def test_fanout_bounds_connections(self):
         """--fanout 3: the daemons never run more than 3 of the jobs at once.
