@@ -189,6 +189,18 @@ static int apply_ready_opt(ctld_Run *r, int id, const char *val, char *err, size
 	}
 }
 
+/* A number 1..max for option `what`. */
+static int parse_count(const char *val, long max, const char *what, uint32_t *out, char *err,
+		       size_t errlen)
+{
+	long n;
+
+	if (parse_long(val, 1, max, &n))
+		return errorf(err, errlen, -EINVAL, "%s: bad number '%s' (1..%ld)", what, val, max);
+	*out = (uint32_t)n;
+	return 0;
+}
+
 static int apply_run_opt(struct cli_args *a, int id, const char *val, char *err, size_t errlen)
 {
 	ctld_Run *r = &a->run;
@@ -227,15 +239,8 @@ static int apply_run_opt(struct cli_args *a, int id, const char *val, char *err,
 	case OPT_UMASK:
 		r->has_umask = true;
 		return cli_parse_umask(val, &r->umask, err, errlen);
-	case OPT_MAX_PROCS: {
-		long n;
-
-		if (parse_long(val, 1, 4194304, &n))
-			return errorf(err, errlen, -EINVAL, "--max-procs: bad number '%s' (1..4194304)",
-				      val);
-		r->max_procs = (uint32_t)n;
-		return 0;
-	}
+	case OPT_MAX_PROCS:
+		return parse_count(val, 4194304, "--max-procs", &r->max_procs, err, errlen);
 	case OPT_STDIN:
 		a->stdin_mode = CLI_STDIN_ON;
 		return 0;
@@ -270,15 +275,8 @@ static int apply_opt(struct cli_args *a, struct target_opts *t, int id, const ch
 	case OPT_HOST:
 		t->hosts = true;
 		return targets_add(t, val, err, errlen);
-	case OPT_FANOUT: {
-		long n;
-
-		if (parse_long(val, 1, CLI_MAX_FANOUT, &n))
-			return errorf(err, errlen, -EINVAL, "--fanout: bad number '%s' (1..%d)", val,
-				      CLI_MAX_FANOUT);
-		a->fanout = (unsigned)n;
-		return 0;
-	}
+	case OPT_FANOUT:
+		return parse_count(val, CLI_MAX_FANOUT, "--fanout", &a->fanout, err, errlen);
 	case OPT_GATHER:
 		a->gather = true;
 		return 0;

@@ -57,7 +57,7 @@ struct cli_args {
 	struct cli_target *targets; /* allocated: cli_args_free() */
 	size_t ntargets;
 	bool json;
-	unsigned fanout; /* at most this many connections at once */
+	uint32_t fanout; /* at most this many connections at once */
 	bool gather;	 /* -b: identical outputs once, headed by their node set */
 	bool summary;	 /* --summary: a table of node sets per status; the largest wins */
 	const char *tls_cert, *tls_key, *tls_ca;
