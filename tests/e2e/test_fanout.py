@@ -87,6 +87,31 @@ class Nodes(unittest.TestCase):
                                                           len(groups[parity]), SEP, parity)
         self.assertEqual(p.stdout, want)
 
+    def test_gather_keeps_at_most_64k_per_node(self):
+        """-b: a node's stdout beyond 64 KiB is dropped, and each such node is named."""
+        p = self.ctl("-b", "run", "--", "sh", "-c", "head -c 70000 /dev/zero | tr '\\0' a",
+                     hosts=fold(self.names[:2]))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        header = "%s\n%s (2)\n%s\n" % (SEP, fold(self.names[:2]), SEP)
+        self.assertEqual(p.stdout, header + "a" * 65536 + "\n")
+        for name in self.names[:2]:
+            self.assertIn("ctl: %s: output beyond 64 KiB is not gathered (-b)" % name, p.stderr)
+            self.assertIn("ctl: %s: its gathered output above was cut at 64 KiB" % name,
+                          p.stderr)
+
+    def test_stdin_with_hosts_waiting_their_turn(self):
+        """stdin goes to the running jobs only: with more hosts than --fanout,
+        --stdin is refused and the default does not forward it."""
+        hosts = fold(self.names[:3])
+        p = run_ctl([CTL, "-H", hosts, "--fanout", "2", "run", "--stdin", "--", "cat"],
+                    input="x\n")
+        self.assertEqual(p.returncode, 64, p.stderr)
+        self.assertIn("--stdin: 3 hosts but --fanout 2", p.stderr)
+        p = run_ctl([CTL, "-H", hosts, "--fanout", "2", "run", "--", "cat"], input="x\n")
+        self.assertEqual((p.returncode, p.stdout), (0, ""), p.stderr)
+        p = run_ctl([CTL, "-H", hosts, "--fanout", "3", "run", "--", "cat"], input="x\n")
+        self.assertEqual(sorted(p.stdout.splitlines()), sorted(n + ": x" for n in self.names[:3]))
+
     def test_summary_table_and_largest_status(self):
         """--summary: node sets per status (a job killed, one failing, one node
         refusing), each failure named, ctl exits with the largest status."""

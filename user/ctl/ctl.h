@@ -142,6 +142,12 @@ extern struct ctl G;
 /* Signals caught and not yet handled (set by the handler). */
 extern volatile sig_atomic_t signals_caught;
 
+/* ------------------------------------------------------------ main.c */
+
+/* --fanout: hosts that never got their turn end with `status` and never
+ * start (ctl is leaving: a signal, or nobody reads its stdout). */
+void skip_waiting_hosts(int status);
+
 /* ------------------------------------------------------------ host.c */
 
 void host_start(struct host *h);

@@ -70,8 +70,7 @@ static void start_hosts(size_t active)
 	}
 }
 
-/* Hosts that never got their turn: ctl is leaving (a signal). */
-static void skip_waiting_hosts(int status)
+void skip_waiting_hosts(int status)
 {
 	size_t skipped = G.nhosts - G.next_host;
 
@@ -412,6 +411,16 @@ static int setup(char *err, size_t errlen)
 				 a->targets[i].name);
 	}
 	fit_fanout();
+	if (G.stdin_forward && G.nhosts > G.args.fanout) {
+		/* ctl's stdin is read once and sent to the running jobs: hosts
+		 * that wait their turn would miss its beginning */
+		if (a->stdin_mode == CLI_STDIN_ON)
+			return errorf(err, errlen, -EINVAL,
+				      "--stdin: %zu hosts but --fanout %u; the later ones would miss "
+				      "the start of stdin",
+				      G.nhosts, G.args.fanout);
+		G.stdin_forward = false;
+	}
 	if ((ret = setup_signals()))
 		snprintf(err, errlen, "cannot set up signal handling: %s", strerror(-ret));
 	return ret;
