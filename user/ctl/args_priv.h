@@ -2,8 +2,9 @@
 /*
  * args_priv.h - shared by args.c and targets.c only: where ctl's targets
  * come from: -S, every -H (a node set or @FILE), else $CTLD_HOST, else
- * $CTLD_SOCKET, else the default socket. Node sets are expanded by nodeset.c; the file is read by the
- * callback main() hands in (struct cli_env), so this stays free of I/O.
+ * $CTLD_SOCKET, else the default socket. Node sets are expanded by
+ * nodeset.c; an @FILE is read by the callback main() hands in (struct
+ * cli_env), so this stays free of I/O.
  */
 #ifndef CTLD_CTL_ARGS_PRIV_H
 #define CTLD_CTL_ARGS_PRIV_H

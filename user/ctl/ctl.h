@@ -3,7 +3,8 @@
  * ctl.h - what the files of ctl/ share: the command line as parsed, one
  * struct host per target daemon, and the per-command table.
  *
- *   main.c       main(), set-up, the poll() loop, signals
+ *   main.c       main(), set-up, the poll() loop (--fanout), signals
+ *   args.c ...   the command line (args.h; targets.c: -H, nodeset.c: node sets)
  *   host.c       one daemon connection per target: requests in flight,
  *                replies matched to them, how a host ends
  *   output.c     writing job output and messages (host prefixes, --json)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * main.c - the ctl command: main(), set-up, the poll() loop that drives
- * one daemon connection per target together with the signal pipe and, for
- * run, ctl's stdin; and what signals mean (see ctl.h for the rest).
+ * one daemon connection per target (at most --fanout at once, the others
+ * waiting their turn) together with the signal pipe and, for run, ctl's
+ * stdin; and what signals mean (see ctl.h for the rest).
  *
  * Signals, for run and start (other commands just stop at the first):
  * SIGINT is forwarded to the jobs and ctl keeps waiting; a second one
@@ -320,12 +321,13 @@ too_long:
 	return -ENAMETOOLONG;
 }
 
-/* --fanout connections need as many fds: raise the soft RLIMIT_NOFILE to
- * the hard one when needed, and connect fewer at once if still short. */
+/* --fanout connections need as many fds: raise the soft RLIMIT_NOFILE as
+ * far as that needs (the hard limit at most), and connect to fewer at once
+ * when it is still short. */
 static void fit_fanout(void)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)G.args.fanout + CTL_RESERVED_FDS;
+	rlim_t want;
 	unsigned fit;
 
 	if (G.nhosts < G.args.fanout)
