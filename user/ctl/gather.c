@@ -8,8 +8,10 @@
  * Node sets are folded with nodeset_fold(), so headers read as ClusterShell
  * writes them ("localhost:[7001-7016] (16)"). Each node keeps at most
  * GATHER_MAX bytes of stdout: memory is bounded by the number of nodes, and
- * a node whose output was cut is named.
+ * a node whose output was cut is named. Hosts are grouped by sorting, not
+ * by comparing every pair, so 65536 nodes stay quick.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,37 +47,89 @@ int gather_add(struct host *h, const void *data, size_t len)
 	return 0;
 }
 
-static bool same_output(const struct host *a, const struct host *b)
+/* Hosts are grouped by sorting their indices (O(n log n) for 65536 nodes):
+ * equal hosts end up adjacent, each group in -H order (ties by index). */
+struct group {
+	size_t start, len; /* a run of sorted[] */
+};
+
+static int by_index(size_t a, size_t b)
 {
-	return a->gathered_len == b->gathered_len &&
-	       !memcmp(a->gathered, b->gathered, a->gathered_len);
+	return (a > b) - (a < b);
 }
 
-/* The names of the hosts that match(first, host), folded; NULL: no memory. */
-static char *fold_group(size_t first, bool (*match)(const struct host *, const struct host *),
-			size_t *count)
+/* Keys hosts are grouped by: 0 when hosts a and b belong together. */
+typedef int (*host_key)(size_t a, size_t b);
+
+static int output_key(size_t a, size_t b)
 {
-	char **names = malloc((G.nhosts - first) * sizeof(*names));
+	const struct host *x = &G.hosts[a], *y = &G.hosts[b];
+
+	if (x->gathered_len != y->gathered_len)
+		return x->gathered_len < y->gathered_len ? -1 : 1;
+	return memcmp(x->gathered, y->gathered, x->gathered_len);
+}
+
+static int end_key(size_t a, size_t b)
+{
+	const struct host *x = &G.hosts[a], *y = &G.hosts[b];
+
+	if (x->status != y->status)
+		return x->status < y->status ? -1 : 1;
+	return strcmp(x->failure, y->failure);
+}
+
+static int by_key_then_index(const void *pa, const void *pb, void *key)
+{
+	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+	int c = (*(host_key *)key)(a, b);
+
+	return c ? c : by_index(a, b);
+}
+
+/* The hosts keep(h) selects, sorted by key and cut into groups of equal
+ * ones. 0, or -ENOMEM. */
+static int group_hosts(bool (*keep)(const struct host *), host_key key, size_t **sorted,
+		       struct group **groups, size_t *ngroups)
+{
+	size_t n = 0;
+
+	*sorted = malloc((G.nhosts ? G.nhosts : 1) * sizeof(**sorted));
+	*groups = malloc((G.nhosts ? G.nhosts : 1) * sizeof(**groups));
+	*ngroups = 0;
+	if (!*sorted || !*groups) {
+		free(*sorted);
+		free(*groups);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < G.nhosts; i++)
+		if (keep(&G.hosts[i]))
+			(*sorted)[n++] = i;
+	qsort_r(*sorted, n, sizeof(**sorted), by_key_then_index, &key);
+	for (size_t i = 0; i < n; i++) {
+		struct group *last = *ngroups ? &(*groups)[*ngroups - 1] : NULL;
+
+		if (last && !key((*sorted)[last->start], (*sorted)[i]))
+			last->len++;
+		else
+			(*groups)[(*ngroups)++] = (struct group){ .start = i, .len = 1 };
+	}
+	return 0;
+}
+
+/* The names of a group, folded; NULL: no memory. */
+static char *fold_group(const size_t *sorted, const struct group *g)
+{
+	char **names = malloc(g->len * sizeof(*names));
 	char *folded;
 
-	*count = 0;
 	if (!names)
 		return NULL;
-	for (size_t i = first; i < G.nhosts; i++)
-		if (match(&G.hosts[first], &G.hosts[i]))
-			names[(*count)++] = (char *)G.hosts[i].target->name; /* fold only reads */
-	folded = nodeset_fold(names, *count);
+	for (size_t i = 0; i < g->len; i++)
+		names[i] = (char *)G.hosts[sorted[g->start + i]].target->name; /* fold only reads */
+	folded = nodeset_fold(names, g->len);
 	free(names);
 	return folded;
-}
-
-/* A group is printed at its first host; later members are skipped. */
-static bool printed_before(size_t i, bool (*match)(const struct host *, const struct host *))
-{
-	for (size_t j = 0; j < i; j++)
-		if (match(&G.hosts[j], &G.hosts[i]))
-			return true;
-	return false;
 }
 
 static void print_block(const char *nodes, size_t count, const struct host *h)
@@ -93,23 +147,42 @@ static void print_block(const char *nodes, size_t count, const struct host *h)
 		emit(NULL, STDOUT_FILENO, "\n", 1);
 }
 
+static bool has_output(const struct host *h)
+{
+	return h->gathered_len > 0; /* nodes without output print nothing, as with clush -b */
+}
+
+static int by_first_host(const void *pa, const void *pb, void *sorted)
+{
+	const struct group *a = pa, *b = pb;
+	const size_t *s = sorted;
+
+	return by_index(s[a->start], s[b->start]);
+}
+
 void gather_print(void)
 {
-	for (size_t i = 0; i < G.nhosts; i++) {
-		struct host *h = &G.hosts[i];
-		size_t count;
-		char *nodes;
+	size_t *sorted, ngroups;
+	struct group *groups;
 
-		/* nodes without output print nothing, as with clush -b */
-		if (!h->gathered_len || printed_before(i, same_output))
-			continue;
-		if (!(nodes = fold_group(i, same_output, &count))) {
+	if (group_hosts(has_output, output_key, &sorted, &groups, &ngroups)) {
+		say(NULL, "out of memory gathering outputs (-b)");
+		return;
+	}
+	/* blocks in the order of their first node */
+	qsort_r(groups, ngroups, sizeof(*groups), by_first_host, sorted);
+	for (size_t i = 0; i < ngroups; i++) {
+		char *nodes = fold_group(sorted, &groups[i]);
+
+		if (!nodes) {
 			say(NULL, "out of memory folding node sets (-b)");
-			return;
+			break;
 		}
-		print_block(nodes, count, h);
+		print_block(nodes, groups[i].len, &G.hosts[sorted[groups[i].start]]);
 		free(nodes);
 	}
+	free(sorted);
+	free(groups);
 	for (size_t i = 0; i < G.nhosts; i++)
 		if (G.hosts[i].gather_cut)
 			say(&G.hosts[i], "its gathered output above was cut at %d KiB",
@@ -118,37 +191,38 @@ void gather_print(void)
 
 /* ------------------------------------------------------------ --summary */
 
-static bool same_end(const struct host *a, const struct host *b)
+static bool any_host(const struct host *h)
 {
-	return a->status == b->status && !strcmp(a->failure, b->failure);
+	(void)h;
+	return true;
 }
 
-static void print_row(size_t i)
-{
-	const struct host *h = &G.hosts[i];
-	size_t count;
-	char *nodes = fold_group(i, same_end, &count);
-	char what[96];
-
-	if (h->failure[0])
-		snprintf(what, sizeof(what), "%s", h->failure);
-	else
-		snprintf(what, sizeof(what), "exit %d", h->status);
-	if (!nodes) {
-		say(NULL, "out of memory folding node sets (--summary)");
-		return;
-	}
-	say(NULL, "%s: %s (%zu)", what, nodes, count);
-	free(nodes);
-}
-
-/* Rows in order of status (the failures that share one by reason). */
+/* One line per exit status (failures of one status by reason), in status order. */
 void summary_print(void)
 {
-	for (int status = 0; status < 256; status++)
-		for (size_t i = 0; i < G.nhosts; i++)
-			if (G.hosts[i].status == status && !printed_before(i, same_end))
-				print_row(i);
+	size_t *sorted, ngroups;
+	struct group *groups;
+
+	if (group_hosts(any_host, end_key, &sorted, &groups, &ngroups)) {
+		say(NULL, "out of memory for the summary");
+		return;
+	}
+	for (size_t i = 0; i < ngroups; i++) {
+		const struct host *h = &G.hosts[sorted[groups[i].start]];
+		char *nodes = fold_group(sorted, &groups[i]);
+
+		if (!nodes) {
+			say(NULL, "out of memory folding node sets (--summary)");
+			break;
+		}
+		if (h->failure[0])
+			say(NULL, "%s: %s (%zu)", h->failure, nodes, groups[i].len);
+		else
+			say(NULL, "exit %d: %s (%zu)", h->status, nodes, groups[i].len);
+		free(nodes);
+	}
+	free(sorted);
+	free(groups);
 }
 
 int summary_status(void)
