@@ -147,11 +147,6 @@ static void print_block(const char *nodes, size_t count, const struct host *h)
 		emit(NULL, STDOUT_FILENO, "\n", 1);
 }
 
-static bool has_output(const struct host *h)
-{
-	return h->gathered_len > 0; /* nodes without output print nothing, as with clush -b */
-}
-
 static int by_first_host(const void *pa, const void *pb, void *sorted)
 {
 	const struct group *a = pa, *b = pb;
@@ -160,29 +155,45 @@ static int by_first_host(const void *pa, const void *pb, void *sorted)
 	return by_index(s[a->start], s[b->start]);
 }
 
-void gather_print(void)
+/* What is printed for one group: its folded node set, its size, its first host. */
+typedef void (*group_printer)(const char *nodes, size_t count, const struct host *first);
+
+/* Groups the hosts keep() selects by key, folds each group's names and
+ * prints it: in the order of their first host, or else of the key. */
+static void print_groups(bool (*keep)(const struct host *), host_key key, bool host_order,
+			 group_printer print, const char *what)
 {
 	size_t *sorted, ngroups;
 	struct group *groups;
 
-	if (group_hosts(has_output, output_key, &sorted, &groups, &ngroups)) {
-		say(NULL, "out of memory gathering outputs (-b)");
+	if (group_hosts(keep, key, &sorted, &groups, &ngroups)) {
+		say(NULL, "out of memory for %s", what);
 		return;
 	}
-	/* blocks in the order of their first node */
-	qsort_r(groups, ngroups, sizeof(*groups), by_first_host, sorted);
+	if (host_order)
+		qsort_r(groups, ngroups, sizeof(*groups), by_first_host, sorted);
 	for (size_t i = 0; i < ngroups; i++) {
 		char *nodes = fold_group(sorted, &groups[i]);
 
 		if (!nodes) {
-			say(NULL, "out of memory folding node sets (-b)");
+			say(NULL, "out of memory folding node sets for %s", what);
 			break;
 		}
-		print_block(nodes, groups[i].len, &G.hosts[sorted[groups[i].start]]);
+		print(nodes, groups[i].len, &G.hosts[sorted[groups[i].start]]);
 		free(nodes);
 	}
 	free(sorted);
 	free(groups);
+}
+
+static bool has_output(const struct host *h)
+{
+	return h->gathered_len > 0; /* nodes without output print nothing, as with clush -b */
+}
+
+void gather_print(void)
+{
+	print_groups(has_output, output_key, true, print_block, "-b");
 	for (size_t i = 0; i < G.nhosts; i++)
 		if (G.hosts[i].gather_cut)
 			say(&G.hosts[i], "its gathered output above was cut at %d KiB",
@@ -197,32 +208,18 @@ static bool any_host(const struct host *h)
 	return true;
 }
 
+static void print_row(const char *nodes, size_t count, const struct host *h)
+{
+	if (h->failure[0])
+		say(NULL, "%s: %s (%zu)", h->failure, nodes, count);
+	else
+		say(NULL, "exit %d: %s (%zu)", h->status, nodes, count);
+}
+
 /* One line per exit status (failures of one status by reason), in status order. */
 void summary_print(void)
 {
-	size_t *sorted, ngroups;
-	struct group *groups;
-
-	if (group_hosts(any_host, end_key, &sorted, &groups, &ngroups)) {
-		say(NULL, "out of memory for the summary");
-		return;
-	}
-	for (size_t i = 0; i < ngroups; i++) {
-		const struct host *h = &G.hosts[sorted[groups[i].start]];
-		char *nodes = fold_group(sorted, &groups[i]);
-
-		if (!nodes) {
-			say(NULL, "out of memory folding node sets (--summary)");
-			break;
-		}
-		if (h->failure[0])
-			say(NULL, "%s: %s (%zu)", h->failure, nodes, groups[i].len);
-		else
-			say(NULL, "exit %d: %s (%zu)", h->status, nodes, groups[i].len);
-		free(nodes);
-	}
-	free(sorted);
-	free(groups);
+	print_groups(any_host, end_key, false, print_row, "--summary");
 }
 
 int summary_status(void)
