@@ -5,7 +5,7 @@
  * values a user types (env, rlimits, event lists, ports, job ids, umask),
  * each with its good forms, its bounds and typical mistakes.
  */
-// TEST_SRCS: user/ctl/args.c user/ctl/help.c user/ctl/values.c user/common/util.c
+// TEST_SRCS: user/ctl/args.c user/ctl/help.c user/ctl/values.c user/ctl/targets.c user/ctl/nodeset.c user/ctl/nodeset_fold.c user/common/util.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -23,6 +24,15 @@ static struct cli_args A; /* ~100 KiB: not on the stack */
 static char err[512];
 
 static const char *env_liveness; /* $CTLD_LIVENESS for the next parse */
+static const char *file_text;	 /* what -H @FILE reads (NULL: the file is missing) */
+
+static int fake_read_file(const char *path, char **text, char *why, size_t whylen)
+{
+	if (!file_text)
+		return snprintf(why, whylen, "-H @%s: No such file or directory", path), -ENOENT;
+	*text = strdup(file_text);
+	return *text ? 0 : -ENOMEM;
+}
 
 /* Runs cli_parse on a NULL-terminated list (the program name is added). */
 static int parse_env(const char *env_socket, const char *env_host, const char **args)
@@ -34,9 +44,11 @@ static int parse_env(const char *env_socket, const char *env_host, const char **
 		argv[argc++] = (char *)*args++;
 	argv[argc] = NULL;
 	err[0] = '\0';
+	cli_args_free(&A);
 	return cli_parse(argc, argv,
 			 &(struct cli_env){
-				 .socket = env_socket, .host = env_host, .liveness = env_liveness },
+				 .socket = env_socket, .host = env_host, .liveness = env_liveness,
+				 .read_file = fake_read_file },
 			 &A, err, sizeof(err));
 }
 
@@ -579,6 +591,46 @@ static void cli_targets_too_many(void **state)
 	assert_non_null(strstr(err, "too many hosts"));
 }
 
+/* -H takes node sets and @FILE; each node once, in order; $CTLD_HOST too. */
+static void cli_node_sets(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("-H", "n[1-3]:7001,gw,n2:7001", "list"), 0);
+	assert_int_equal(A.ntargets, 4);
+	assert_string_equal(A.targets[0].name, "n1:7001");
+	assert_string_equal(A.targets[2].name, "n3:7001");
+	assert_string_equal(A.targets[3].name, "gw:7878");
+	assert_int_equal(PARSE_ENV(NULL, "h[1-2]:9", "list"), 0);
+	assert_int_equal(A.ntargets, 2);
+	file_text = "# nodes\nn[1-2]:1\n\nm:2 # last\n";
+	assert_int_equal(PARSE("-H", "@nodes", "-H", "x:3", "list"), 0);
+	assert_int_equal(A.ntargets, 4);
+	assert_string_equal(A.targets[2].name, "m:2");
+	assert_string_equal(A.targets[3].name, "x:3");
+	file_text = "a:1\nb[:2\n";
+	assert_usage_error(PARSE("-H", "@nodes", "list"), "(line 2) in nodes");
+	file_text = NULL;
+	assert_usage_error(PARSE("-H", "@nodes", "list"), "No such file");
+	assert_usage_error(PARSE("-H", "n[1-70000]:1", "list"), "too large");
+	assert_usage_error(PARSE("-H", "n[1-2]:99999", "list"), "bad host 'n1:99999'");
+	assert_usage_error(PARSE_ENV(NULL, "n[1-", "list"), "$CTLD_HOST");
+}
+
+/* --fanout 1..CLI_MAX_FANOUT (default 64), -b, --summary anywhere. */
+static void cli_fanout_gather_summary(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("list"), 0);
+	assert_int_equal(A.fanout, CLI_DEFAULT_FANOUT);
+	assert_false(A.gather);
+	assert_int_equal(PARSE("--fanout", "4", "-b", "run", "--summary", "--", "true"), 0);
+	assert_int_equal(A.fanout, 4);
+	assert_true(A.gather);
+	assert_true(A.summary);
+	assert_usage_error(PARSE("--fanout", "0", "list"), "--fanout: bad number");
+	assert_usage_error(PARSE("--fanout", "4097", "list"), "(1..4096)");
+}
+
 /* TLS takes all three files, and only makes sense over TCP. */
 static void cli_tls_options(void **state)
 {
@@ -712,6 +764,8 @@ int main(void)
 		cmocka_unit_test(cli_targets_good),
 		cmocka_unit_test(cli_targets_bad),
 		cmocka_unit_test(cli_targets_too_many),
+		cmocka_unit_test(cli_node_sets),
+		cmocka_unit_test(cli_fanout_gather_summary),
 		cmocka_unit_test(cli_tls_options),
 		cmocka_unit_test(cli_help_forms),
 		cmocka_unit_test(cli_texts_complete),

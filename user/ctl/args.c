@@ -17,9 +17,11 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl/args.h"
+#include "ctl/args_priv.h"
 #include "common/util.h"
 
 #define C(cmd) (1u << (cmd))
@@ -36,7 +38,7 @@ enum opt_id {
 	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT, OPT_WAIT_TREE,
 	OPT_WAIT_LOG, OPT_WAIT_FILE, OPT_WAIT_SIZE, OPT_WAIT_ANY, OPT_KEEP_RUNNING,
 	OPT_NO_BACKLOG, OPT_MAIN_ONLY, OPT_GRACE, OPT_ADDR, OPT_NETNS, OPT_SIZE, OPT_EVENTS,
-	OPT_MAX_PROCS,
+	OPT_MAX_PROCS, OPT_FANOUT, OPT_SUMMARY, OPT_GATHER = 'b',
 };
 
 struct opt_def {
@@ -55,6 +57,9 @@ static const struct opt_def opt_defs[] = {
 	{ "tls-ca", OPT_TLS_CA, required_argument, ALL_CMDS },
 	{ "connect-timeout", OPT_CONNECT_TIMEOUT, required_argument, ALL_CMDS },
 	{ "liveness", OPT_LIVENESS, required_argument, ALL_CMDS },
+	{ "fanout", OPT_FANOUT, required_argument, ALL_CMDS },
+	{ "gather", OPT_GATHER, no_argument, ALL_CMDS },
+	{ "summary", OPT_SUMMARY, no_argument, ALL_CMDS },
 	{ "help", OPT_HELP, no_argument, ALL_CMDS },
 	{ "version", OPT_VERSION, no_argument, C(CLI_NONE) },
 	{ "name", OPT_NAME, required_argument, RUNLIKE },
@@ -121,11 +126,6 @@ static int check_regex(const char *pattern, char *err, size_t errlen)
 		      why);
 }
 
-/* Command-line targets before they are settled against the environment. */
-struct target_opts {
-	const char *socket;
-	bool hosts;
-};
 
 /* --wait-file PATH[:MIN_BYTES]: the part after the last ':' is a size when
  * it reads as one ("out.log:1K"); otherwise the whole text is the path
@@ -189,6 +189,18 @@ static int apply_ready_opt(ctld_Run *r, int id, const char *val, char *err, size
 	}
 }
 
+/* A number 1..max for option `what`. */
+static int parse_count(const char *val, long max, const char *what, uint32_t *out, char *err,
+		       size_t errlen)
+{
+	long n;
+
+	if (parse_long(val, 1, max, &n))
+		return errorf(err, errlen, -EINVAL, "%s: bad number '%s' (1..%ld)", what, val, max);
+	*out = (uint32_t)n;
+	return 0;
+}
+
 static int apply_run_opt(struct cli_args *a, int id, const char *val, char *err, size_t errlen)
 {
 	ctld_Run *r = &a->run;
@@ -227,15 +239,8 @@ static int apply_run_opt(struct cli_args *a, int id, const char *val, char *err,
 	case OPT_UMASK:
 		r->has_umask = true;
 		return cli_parse_umask(val, &r->umask, err, errlen);
-	case OPT_MAX_PROCS: {
-		long n;
-
-		if (parse_long(val, 1, 4194304, &n))
-			return errorf(err, errlen, -EINVAL, "--max-procs: bad number '%s' (1..4194304)",
-				      val);
-		r->max_procs = (uint32_t)n;
-		return 0;
-	}
+	case OPT_MAX_PROCS:
+		return parse_count(val, 4194304, "--max-procs", &r->max_procs, err, errlen);
 	case OPT_STDIN:
 		a->stdin_mode = CLI_STDIN_ON;
 		return 0;
@@ -269,8 +274,15 @@ static int apply_opt(struct cli_args *a, struct target_opts *t, int id, const ch
 		return 0;
 	case OPT_HOST:
 		t->hosts = true;
-		return cli_parse_targets(val, a->targets, CLI_MAX_TARGETS, &a->ntargets, err,
-					 errlen);
+		return targets_add(t, val, err, errlen);
+	case OPT_FANOUT:
+		return parse_count(val, CLI_MAX_FANOUT, "--fanout", &a->fanout, err, errlen);
+	case OPT_GATHER:
+		a->gather = true;
+		return 0;
+	case OPT_SUMMARY:
+		a->summary = true;
+		return 0;
 	case OPT_JSON:
 		a->json = true;
 		return 0;
@@ -492,41 +504,6 @@ static int finish_command(struct cli_args *a, char **ops, int nops, char *err, s
 	}
 }
 
-/* -S / -H from the command line, else $CTLD_HOST, else $CTLD_SOCKET, else the default. */
-static int settle_targets(struct cli_args *a, const struct target_opts *t,
-			  const struct cli_env *env, char *err, size_t errlen)
-{
-	const char *socket = t->socket, *env_socket = env->socket, *env_host = env->host;
-
-	if (t->socket && t->hosts)
-		return errorf(err, errlen, -EINVAL, "give either -S SOCKET or -H HOST:PORT, not both");
-	if (!t->socket && !t->hosts && env_host && *env_host) {
-		if (cli_parse_targets(env_host, a->targets, CLI_MAX_TARGETS, &a->ntargets, err,
-				      errlen)) {
-			size_t len = strlen(err);
-
-			snprintf(err + len, errlen - len, " in $CTLD_HOST");
-			return -EINVAL;
-		}
-	}
-	if (a->ntargets == 0) {
-		struct cli_target *u = &a->targets[a->ntargets++];
-
-		if (!socket)
-			socket = env_socket && *env_socket ? env_socket : CLI_DEFAULT_SOCKET;
-		*u = (struct cli_target){ .is_unix = true };
-		if (!*socket || !copy_str(u->path, sizeof(u->path), socket))
-			return errorf(err, errlen, -EINVAL, "bad socket path '%s' (empty or too long)",
-				    socket);
-		copy_str(u->name, sizeof(u->name), socket);
-	}
-	if ((a->tls_cert || a->tls_key || a->tls_ca) &&
-	    !(a->tls_cert && a->tls_key && a->tls_ca))
-		return errorf(err, errlen, -EINVAL, "TLS needs all of --tls-cert, --tls-key and --tls-ca");
-	if (a->tls_cert && a->targets[0].is_unix)
-		return errorf(err, errlen, -EINVAL, "TLS is for TCP daemons (-H), not the unix socket");
-	return 0;
-}
 
 static int parse_help_command(struct cli_args *a, char **ops, int nops, char *err, size_t errlen)
 {
@@ -546,6 +523,7 @@ static int apply_env(struct cli_args *a, const struct cli_env *env, char *err, s
 	memset(a, 0, sizeof(*a));
 	a->connect_timeout_ms = CLI_DEFAULT_CONNECT_TIMEOUT_MS;
 	a->liveness_ms = CLI_DEFAULT_LIVENESS_MS;
+	a->fanout = CLI_DEFAULT_FANOUT;
 	if (!env->liveness || !*env->liveness ||
 	    !cli_parse_liveness(env->liveness, &a->liveness_ms, err, errlen))
 		return 0;
@@ -554,16 +532,22 @@ static int apply_env(struct cli_args *a, const struct cli_env *env, char *err, s
 	return -EINVAL;
 }
 
-int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args *a, char *err,
-	      size_t errlen)
+void cli_args_free(struct cli_args *a)
 {
-	struct target_opts t = { NULL, false };
+	free(a->targets);
+	a->targets = NULL;
+	a->ntargets = 0;
+}
+
+static int parse_all(int argc, char **argv, const struct cli_env *env, struct cli_args *a,
+		     struct target_opts *t, char *err, size_t errlen)
+{
 	int first, ops;
 	char **sub;
 
 	if (apply_env(a, env, err, errlen))
 		return -EINVAL;
-	first = parse_options(argc, argv, CLI_NONE, true, a, &t, err, errlen);
+	first = parse_options(argc, argv, CLI_NONE, true, a, t, err, errlen);
 	if (first < 0 || a->cmd == CLI_HELP || a->cmd == CLI_VERSION)
 		return first < 0 ? -EINVAL : 0;
 	if (first >= argc)
@@ -574,7 +558,7 @@ int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args 
 		return errorf(err, errlen, -EINVAL, "unknown command '%s'", argv[first]);
 	sub = argv + first;
 	ops = parse_options(argc - first, sub, a->cmd,
-			    a->cmd == CLI_RUN || a->cmd == CLI_START || a->cmd == CLI_HELP, a, &t,
+			    a->cmd == CLI_RUN || a->cmd == CLI_START || a->cmd == CLI_HELP, a, t,
 			    err, errlen);
 	if (ops < 0)
 		return -EINVAL;
@@ -584,5 +568,15 @@ int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args 
 		return parse_help_command(a, sub + ops, argc - first - ops, err, errlen);
 	if (finish_command(a, sub + ops, argc - first - ops, err, errlen))
 		return -EINVAL;
-	return settle_targets(a, &t, env, err, errlen);
+	return targets_settle(a, t, env, err, errlen);
+}
+
+int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args *a, char *err,
+	      size_t errlen)
+{
+	struct target_opts t = { .env = env };
+	int ret = parse_all(argc, argv, env, a, &t, err, errlen);
+
+	nodeset_free(&t.names);
+	return ret;
 }

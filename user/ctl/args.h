@@ -14,10 +14,13 @@
 #include <stdint.h>
 
 #include "ctld.pb.h"
+#include "ctl/nodeset.h"
 
 #define CLI_DEFAULT_SOCKET "/run/ctld-bpf.sock"
 #define CLI_DEFAULT_PORT "7878"
-#define CLI_MAX_TARGETS 64
+#define CLI_MAX_TARGETS NODESET_MAX
+#define CLI_DEFAULT_FANOUT 64 /* as clush */
+#define CLI_MAX_FANOUT 4096
 #define CLI_DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define CLI_DEFAULT_LIVENESS_MS 30000
 #define CLI_MIN_LIVENESS_MS 100
@@ -51,9 +54,12 @@ struct cli_target {
 };
 
 struct cli_args {
-	struct cli_target targets[CLI_MAX_TARGETS];
+	struct cli_target *targets; /* allocated: cli_args_free() */
 	size_t ntargets;
 	bool json;
+	uint32_t fanout; /* at most this many connections at once */
+	bool gather;	 /* -b: identical outputs once, headed by their node set */
+	bool summary;	 /* --summary: a table of node sets per status; the largest wins */
 	const char *tls_cert, *tls_key, *tls_ca;
 	uint32_t connect_timeout_ms;
 	uint32_t liveness_ms; /* give up on a daemon silent this long; 0: never */
@@ -84,6 +90,9 @@ struct cli_env {
 	const char *socket;   /* $CTLD_SOCKET, $CTLD_HOST: the target when the */
 	const char *host;     /* command line names none */
 	const char *liveness; /* $CTLD_LIVENESS: --liveness unless given */
+	/* -H @FILE: the file's text (allocated, the caller frees), or -errno
+	 * with a reason; NULL: @FILE is refused */
+	int (*read_file)(const char *path, char **text, char *err, size_t errlen);
 };
 
 /*
@@ -96,11 +105,18 @@ struct cli_env {
 int cli_parse(int argc, char **argv, const struct cli_env *env, struct cli_args *a, char *err,
 	      size_t errlen);
 
+/* Frees what cli_parse() allocated (the targets); a->targets is NULL after. */
+void cli_args_free(struct cli_args *a);
+
 /* The pieces cli_parse() is made of; each returns 0 or -EINVAL with err filled. */
 
-/* "a:1,b:2,[::1]:3", "node1" (port 7878): appends to out[*n] (at most max). */
+/* A node set: "a:1,b:2,[::1]:3", "node[1-8]:7979", "node1" (port 7878);
+ * appends each node once, in the order given, to out[*n] (at most max). */
 int cli_parse_targets(const char *list, struct cli_target *out, size_t max, size_t *n,
 		      char *err, size_t errlen);
+/* Each name of ns once, in order, as a target: out[*n] (at most max). */
+int cli_targets_of(struct nodeset *ns, struct cli_target *out, size_t max, size_t *n,
+		   char *err, size_t errlen);
 /* KEY=VALUE with a non-empty key; VALUE may be empty or contain '='. */
 int cli_check_env(const char *kv, char *err, size_t errlen);
 /* RES=SOFT[:HARD]; values are numbers (K/M/G suffixes) or "unlimited". */

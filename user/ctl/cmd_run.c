@@ -60,6 +60,7 @@ void stdout_failed(int err)
 	G.stdout_failed = true;
 	if (err != -EPIPE)
 		say(NULL, "cannot write to stdout: %s", strerror(-err));
+	skip_waiting_hosts(status);
 	for (size_t i = 0; i < G.nhosts; i++) {
 		struct host *h = &G.hosts[i];
 

@@ -3,10 +3,12 @@
  * ctl.h - what the files of ctl/ share: the command line as parsed, one
  * struct host per target daemon, and the per-command table.
  *
- *   main.c       main(), set-up, the poll() loop, signals
+ *   main.c       main(), set-up, the poll() loop (--fanout), signals
+ *   args.c ...   the command line (args.h; targets.c: -H, nodeset.c: node sets)
  *   host.c       one daemon connection per target: requests in flight,
  *                replies matched to them, how a host ends
  *   output.c     writing job output and messages (host prefixes, --json)
+ *   gather.c     what -b and --summary print at the end (node sets folded)
  *   cmd_run.c    run, start, wait, attach, kill (jobs and their events)
  *   ready.c      what run/start --wait-* say when the job is ready or not
  *   cmd_watch.c  watch-port, watch-file
@@ -49,6 +51,10 @@
  * (help.c and the README say 2s). */
 #define CTL_LEAVE_GRACE_MS 2000
 #define LINE_BUF 4096 /* a longer line is cut (multi-host output only) */
+/* -b keeps this much of each node's stdout; beyond it ctl says so */
+#define GATHER_MAX (64 * 1024)
+/* fds ctl keeps for itself (stdio, signal pipe, TLS, ...) beside --fanout */
+#define CTL_RESERVED_FDS 16
 
 enum req_kind {
 	REQ_NONE,
@@ -78,9 +84,14 @@ struct host {
 	const struct cli_target *target;
 	struct ctld_conn conn;
 	char prefix[sizeof(((struct cli_target *)0)->name) + 2]; /* "HOST:PORT: " or "" */
-	struct linebuf lines[2];				   /* partial stdout/stderr lines */
+	struct linebuf *lines; /* [2]: partial stdout/stderr lines, while connected */
 	struct pending pending[MAX_PENDING];
 	int pfd; /* index in the poll array, or -1 */
+	bool started; /* --fanout: hosts wait their turn */
+	char failure[64]; /* how the host failed, for --summary ("unreachable (...)") */
+	char *gathered;	     /* -b: its stdout so far (at most GATHER_MAX) */
+	size_t gathered_len;
+	bool gather_cut;
 	uint64_t job, watch;
 	int pending_signal; /* to send once the job id is known */
 	bool signal_answered; /* the daemon replied to a forwarded signal */
@@ -126,6 +137,8 @@ struct ctl {
 	struct host *hosts;
 	size_t nhosts;
 	bool multi;
+	size_t next_host;   /* --fanout: the next host to start */
+	bool stop_starting; /* ctl is leaving: hosts not started never will be */
 	struct tls_ctx *tls;
 	unsigned nsignals;    /* handled so far */
 	unsigned quit_after;  /* this many signals end ctl (2 for run: the first is forwarded) */
@@ -139,6 +152,12 @@ struct ctl {
 extern struct ctl G;
 /* Signals caught and not yet handled (set by the handler). */
 extern volatile sig_atomic_t signals_caught;
+
+/* ------------------------------------------------------------ main.c */
+
+/* --fanout: hosts that never got their turn end with `status` and never
+ * start (ctl is leaving: a signal, or nobody reads its stdout). */
+void skip_waiting_hosts(int status);
 
 /* ------------------------------------------------------------ host.c */
 
@@ -155,6 +174,17 @@ ctld_Request *request(pb_size_t which);
 /* Sends G.req and remembers what its reply will answer. 0 or -errno (the
  * host is finished then). */
 int host_send(struct host *h, enum req_kind kind);
+
+/* ------------------------------------------------------------ gather.c */
+
+/* -b: keeps the host's stdout (up to GATHER_MAX) for gather_print(). */
+int gather_add(struct host *h, const void *data, size_t len);
+/* -b: each distinct output once, headed by the folded node set that gave it. */
+void gather_print(void);
+/* --summary: the table of node sets per exit status on stderr. */
+void summary_print(void);
+/* The largest status of any host (--summary). */
+int summary_status(void);
 
 /* ------------------------------------------------------------ cmd_run.c */
 

@@ -14,7 +14,7 @@ static const struct {
 } cmd_texts[CLI_NCMDS] = {
 	[CLI_NONE] = {
 		"ctl",
-		"usage: ctl [-S SOCKET | -H HOST:PORT[,HOST:PORT...]] [--json] COMMAND [ARGS...]\n"
+		"usage: ctl [-S SOCKET | -H NODESET|@FILE] [-b] [--summary] [--json] COMMAND [ARGS...]\n"
 		"       ctl help [COMMAND]\n",
 		"Run and control processes through ctld-bpf daemons.\n"
 		"\n"
@@ -40,6 +40,17 @@ static const struct {
 		"                           for IPv6); default $CTLD_HOST, which wins over\n"
 		"                           $CTLD_SOCKET. Several hosts: the command runs on\n"
 		"                           each, concurrently; lines are prefixed HOST:PORT\n"
+		"                           A node set in ClusterShell's syntax: node[1-64],\n"
+		"                           r[1-2]n[01-10/2]:7979, gw1:7979,127.0.0.1:[7001-7016]\n"
+		"                           (a port is part of a node's name), or @FILE: one\n"
+		"                           set per line, # comments. Each node once, at most\n"
+		"                           65536; IPv6 only as [ADDR6]:PORT entries\n"
+		"      --fanout N           at most N connections at once (64; the others wait)\n"
+		"  -b, --gather             print each node's output at the end, identical ones\n"
+		"                           once under their folded node set (as clush -b;\n"
+		"                           stdout only, at most 64 KiB per node)\n"
+		"      --summary            at the end, node sets per exit status or failure\n"
+		"                           on stderr; exit with the largest status\n"
 		"      --json               one JSON object per line per event or result\n"
 		"      --tls-cert FILE      mutual TLS over TCP: this client's certificate,\n"
 		"      --tls-key FILE       its key,\n"
@@ -62,7 +73,8 @@ static const struct {
 		"  ended first\n"
 		"  130 interrupted (Ctrl-C)   143 / 129 left on SIGTERM / SIGHUP\n"
 		"  141 ctl's output was closed (broken pipe)\n"
-		"  With several hosts: the status of the first host (in -H order) that failed.\n"
+		"  With several hosts: the status of the first host (in -H order) that failed;\n"
+		"  with --summary the largest.\n"
 		"\n"
 		"Examples:\n"
 		"  ctl run -- make -j4          build here (the job runs in ctl's directory)\n"
@@ -72,6 +84,9 @@ static const struct {
 		"                                      start a server; return once it listens\n"
 		"  ctl start --wait-port 6379 --wait-log 'Ready to accept' -- sh -c redis-server\n"
 		"  ctl -H 10.0.0.1,10.0.0.2 run -- uname -r\n"
+		"  ctl -H 'node[1-64]' -b --summary run -- uname -r\n"
+		"                                      one block per distinct output, then a\n"
+		"                                      table such as \"exit 0: node[1-63] (63)\"\n"
 		"  ctl list --running && ctl kill 3 --signal KILL\n",
 	},
 	[CLI_HELP] = {

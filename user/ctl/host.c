@@ -18,11 +18,13 @@
  * with EXIT_UNAVAILABLE and a message naming the node and what ctl was
  * waiting for there; the other hosts go on.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "ctl/ctl.h"
 #include "ctl/output.h"
 
@@ -40,6 +42,8 @@ void host_finish(struct host *h, int status)
 	h->status = status;
 	/* closing the connection detaches from the job (and ends watches) */
 	ctld_conn_close(&h->conn);
+	free(h->lines);
+	h->lines = NULL;
 	free(h->jobs);
 	h->jobs = NULL;
 	free(h->ended_early);
@@ -54,7 +58,17 @@ void host_wind_up(struct host *h, int status)
 
 bool host_running(const struct host *h)
 {
-	return !h->done && !h->finishing;
+	return h->started && !h->done && !h->finishing;
+}
+
+/* For --summary: "unreachable (connection refused)" (glibc's text, lower case). */
+static void note_unreachable(struct host *h, int err)
+{
+	const char *desc = err < 0 ? strerrordesc_np(-err) : NULL;
+	int n = snprintf(h->failure, sizeof(h->failure), "unreachable (%s)", desc ? desc : "?");
+
+	if (n > 13)
+		h->failure[13] = (char)tolower((unsigned char)h->failure[13]);
 }
 
 /* The daemon answered once, then went silent: which node, for how long,
@@ -117,11 +131,13 @@ static void conn_failed(struct host *h, int err)
 	if (h->upgrading && reconnect(h) == 0)
 		return;
 	if (silent_ms) {
+		copy_str(h->failure, sizeof(h->failure), "silent (liveness)");
 		went_silent(h, silent_ms);
 	} else if (err == -EREMOTEIO) { /* the daemon refused Hello */
 		say(h, "%s", ctld_conn_error(&h->conn));
 		host_finish(h, EXIT_FAILURE_REPLY);
 	} else if (!ctld_conn_reached(&h->conn) || err == -ETIMEDOUT) {
+		note_unreachable(h, err);
 		say(NULL, "%s%s", ctld_conn_error(&h->conn),
 		    t->is_unix && (err == -ENOENT || err == -ECONNREFUSED)
 			    ? " (is ctld-bpf running? -S or $CTLD_SOCKET name its socket)"
@@ -237,6 +253,13 @@ void host_start(struct host *h)
 {
 	int err;
 
+	h->started = true;
+	ctld_conn_init(&h->conn, "ctl " CTLD_VERSION); /* host_finish() closes it */
+	if (G.multi && !(h->lines = calloc(2, sizeof(*h->lines)))) {
+		say(h, "out of memory");
+		host_finish(h, EXIT_FAILURE_REPLY);
+		return;
+	}
 	if ((err = connect_target(h))) {
 		conn_failed(h, err);
 		return;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * main.c - the ctl command: main(), set-up, the poll() loop that drives
- * one daemon connection per target together with the signal pipe and, for
- * run, ctl's stdin; and what signals mean (see ctl.h for the rest).
+ * one daemon connection per target (at most --fanout at once, the others
+ * waiting their turn) together with the signal pipe and, for run, ctl's
+ * stdin; and what signals mean (see ctl.h for the rest).
  *
  * Signals, for run and start (other commands just stop at the first):
  * SIGINT is forwarded to the jobs and ctl keeps waiting; a second one
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -54,6 +56,35 @@ static const struct command *command_of(enum cli_cmd cmd)
 	default: /* CLI_LIST, CLI_STATS, CLI_WATCHES */
 		return &cmd_query;
 	}
+}
+
+/* ------------------------------------------------------------ fan-out */
+
+/* --fanout: starts waiting hosts while fewer than that are connected. */
+static void start_hosts(size_t active)
+{
+	while (!G.stop_starting && active < G.args.fanout && G.next_host < G.nhosts) {
+		struct host *h = &G.hosts[G.next_host++];
+
+		host_start(h);
+		active += !h->done;
+	}
+}
+
+void skip_waiting_hosts(int status)
+{
+	size_t skipped = G.nhosts - G.next_host;
+
+	G.stop_starting = true;
+	if (!skipped)
+		return;
+	for (size_t i = G.next_host; i < G.nhosts; i++) {
+		copy_str(G.hosts[i].failure, sizeof(G.hosts[i].failure), "not started");
+		host_finish(&G.hosts[i], status);
+	}
+	G.next_host = G.nhosts;
+	say(NULL, "%zu host%s not started (--fanout %u)", skipped, skipped > 1 ? "s" : "",
+	    G.args.fanout);
 }
 
 /* ------------------------------------------------------------ signals */
@@ -155,6 +186,7 @@ static void handle_signal(int sig)
 	}
 	if (is_echo(sig))
 		return;
+	skip_waiting_hosts(128 + sig);
 	forward = ++G.nsignals < G.quit_after;
 	if (forward && sig == SIGINT)
 		say(NULL, "sent SIGINT to the job; press Ctrl-C again to detach");
@@ -198,14 +230,19 @@ static int min_timeout(int a, int b)
 
 static int poll_loop(void)
 {
-	struct pollfd pfd[CLI_MAX_TARGETS + 2];
+	/* at most --fanout hosts are connected at once */
+	struct pollfd *pfd = calloc(G.args.fanout + 2, sizeof(*pfd));
 
+	if (!pfd)
+		return -ENOMEM;
 	for (;;) {
 		uint64_t now = now_monotonic_ns();
 		int timeout = -1, stdin_slot = -1;
-		size_t n = 0;
-		bool active = false;
+		size_t n = 0, active = 0;
 
+		for (size_t i = 0; i < G.nhosts; i++)
+			active += G.hosts[i].started && !G.hosts[i].done;
+		start_hosts(active);
 		pfd[n++] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
 		if (stdin_wanted()) {
 			stdin_slot = (int)n;
@@ -215,18 +252,21 @@ static int poll_loop(void)
 			struct host *h = &G.hosts[i];
 
 			h->pfd = -1;
-			if (h->done)
+			if (h->done || !h->started)
 				continue;
-			active = true;
 			h->pfd = (int)n;
 			pfd[n++] = (struct pollfd){ .fd = h->conn.fd,
 						    .events = ctld_conn_poll_events(&h->conn) };
 			timeout = min_timeout(timeout, ctld_conn_poll_timeout(&h->conn, now));
 		}
-		if (!active)
-			return 0;
-		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
-			return -errno;
+		if (n == (size_t)(stdin_slot >= 0 ? 2 : 1) && G.next_host == G.nhosts)
+			break;
+		if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
+			int err = -errno;
+
+			free(pfd);
+			return err;
+		}
 		now = now_monotonic_ns();
 		if (pfd[0].revents)
 			read_signals();
@@ -236,6 +276,8 @@ static int poll_loop(void)
 			if (!G.hosts[i].done && G.hosts[i].pfd >= 0)
 				host_io(&G.hosts[i], pfd[G.hosts[i].pfd].revents, now);
 	}
+	free(pfd);
+	return 0;
 }
 
 /* ------------------------------------------------------------ setup */
@@ -279,6 +321,65 @@ too_long:
 	return -ENAMETOOLONG;
 }
 
+/* --fanout connections need as many fds: raise the soft RLIMIT_NOFILE as
+ * far as that needs (the hard limit at most), and connect to fewer at once
+ * when it is still short. */
+static void fit_fanout(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+	unsigned fit;
+
+	if (G.nhosts < G.args.fanout)
+		G.args.fanout = (unsigned)G.nhosts; /* the poll array's size */
+	want = (rlim_t)G.args.fanout + CTL_RESERVED_FDS;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur >= want)
+		return;
+	fit = rl.rlim_cur > CTL_RESERVED_FDS + 1 ? (unsigned)(rl.rlim_cur - CTL_RESERVED_FDS) : 1;
+	say(NULL, "warning: --fanout %u needs more file descriptors than allowed (%llu); "
+		  "connecting to %u at once",
+	    G.args.fanout, (unsigned long long)rl.rlim_cur, fit);
+	G.args.fanout = fit;
+}
+
+/* -H @FILE: the file's text, at most NODESET_FILE_MAX bytes. */
+static int read_nodes_file(const char *path, char **text, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+	size_t len = 0;
+	ssize_t n = 1;
+	char *buf;
+
+	if (fd < 0)
+		return errorf(err, errlen, -errno, "-H @%s: %s", path, strerror(errno));
+	if (!(buf = malloc(NODESET_FILE_MAX + 1))) {
+		close(fd);
+		return errorf(err, errlen, -ENOMEM, "-H @%s: out of memory", path);
+	}
+	while (len <= NODESET_FILE_MAX && (n = read(fd, buf + len, NODESET_FILE_MAX + 1 - len)) > 0)
+		len += (size_t)n;
+	if (n < 0)
+		ret = errorf(err, errlen, -errno, "-H @%s: %s", path, strerror(errno));
+	else if (len > NODESET_FILE_MAX)
+		ret = errorf(err, errlen, -EFBIG, "-H @%s: larger than %d bytes", path,
+			     NODESET_FILE_MAX);
+	else if (memchr(buf, '\0', len))
+		ret = errorf(err, errlen, -EINVAL, "-H @%s: not a text file", path);
+	close(fd);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	buf[len] = '\0';
+	*text = buf;
+	return 0;
+}
+
 static int setup(char *err, size_t errlen)
 {
 	const struct cli_args *a = &G.args;
@@ -306,18 +407,33 @@ static int setup(char *err, size_t errlen)
 	for (size_t i = 0; i < G.nhosts; i++) {
 		G.hosts[i].target = &a->targets[i];
 		G.hosts[i].pfd = -1;
+		ctld_conn_init(&G.hosts[i].conn, NULL); /* fd -1 until its turn */
 		if (G.multi)
 			snprintf(G.hosts[i].prefix, sizeof(G.hosts[i].prefix), "%s: ",
 				 a->targets[i].name);
+	}
+	fit_fanout();
+	if (G.stdin_forward && G.nhosts > G.args.fanout) {
+		/* ctl's stdin is read once and sent to the running jobs: hosts
+		 * that wait their turn would miss its beginning */
+		if (a->stdin_mode == CLI_STDIN_ON)
+			return errorf(err, errlen, -EINVAL,
+				      "--stdin: %zu hosts but --fanout %u; the later ones would miss "
+				      "the start of stdin",
+				      G.nhosts, G.args.fanout);
+		G.stdin_forward = false;
 	}
 	if ((ret = setup_signals()))
 		snprintf(err, errlen, "cannot set up signal handling: %s", strerror(-ret));
 	return ret;
 }
 
-/* The first host (in -H order) that failed decides, as the command line reads. */
+/* The first host (in -H order) that failed decides, as the command line
+ * reads; with --summary the largest status. */
 static int overall_status(void)
 {
+	if (G.args.summary)
+		return summary_status();
 	for (size_t i = 0; i < G.nhosts; i++)
 		if (G.hosts[i].status)
 			return G.hosts[i].status;
@@ -326,9 +442,12 @@ static int overall_status(void)
 
 static void cleanup(void)
 {
-	for (size_t i = 0; i < G.nhosts; i++)
+	for (size_t i = 0; i < G.nhosts; i++) {
 		host_finish(&G.hosts[i], G.hosts[i].status);
+		free(G.hosts[i].gathered);
+	}
 	free(G.hosts);
+	cli_args_free(&G.args);
 	json_free(&G.json);
 	tls_ctx_free(G.tls);
 	for (int i = 0; i < 2; i++)
@@ -350,7 +469,8 @@ int main(int argc, char **argv)
 {
 	struct cli_env env = { .socket = getenv("CTLD_SOCKET"),
 			       .host = getenv("CTLD_HOST"),
-			       .liveness = getenv("CTLD_LIVENESS") };
+			       .liveness = getenv("CTLD_LIVENESS"),
+			       .read_file = read_nodes_file };
 	char err[512];
 	int ret;
 
@@ -369,10 +489,12 @@ int main(int argc, char **argv)
 		cleanup();
 		return ret == -EINVAL ? EXIT_USAGE : EXIT_FAILURE_REPLY;
 	}
-	for (size_t i = 0; i < G.nhosts; i++)
-		host_start(&G.hosts[i]);
 	if ((ret = poll_loop()))
 		say(NULL, "poll failed: %s", strerror(-ret));
+	if (G.args.gather)
+		gather_print();
+	if (G.args.summary)
+		summary_print();
 	ret = ret ? EXIT_FAILURE_REPLY : overall_status();
 	cleanup();
 	return ret;

@@ -93,7 +93,9 @@ int emit(struct host *h, int fd, const void *data, size_t len)
 
 	if (fd == STDOUT_FILENO && G.stdout_failed)
 		return -EPIPE;
-	if (G.multi && h)
+	if (G.args.gather && h && fd == STDOUT_FILENO)
+		return gather_add(h, data, len);
+	if (G.multi && h && h->lines)
 		err = emit_lines(h, fd, data, len);
 	else
 		err = write_line(fd, "", data, len, NULL, 0);
@@ -108,7 +110,7 @@ int emit(struct host *h, int fd, const void *data, size_t len)
 
 void flush_lines(struct host *h)
 {
-	for (int s = 0; s < 2; s++) {
+	for (int s = 0; s < 2 && h->lines; s++) {
 		if (h->lines[s].len)
 			emit(h, s ? STDERR_FILENO : STDOUT_FILENO, "\n", 1);
 		h->lines[s].len = 0;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * values.c - parsers for ctl's option values: targets, KEY=VALUE, rlimits,
- * file event lists, job ids, ports, durations, liveness, umasks and paths. Each
+ * values.c - parsers for ctl's option values: targets (node sets are
+ * nodeset.c's), KEY=VALUE, rlimits, file event lists, job ids, ports,
+ * durations, liveness, umasks and paths. Each
  * returns 0 or -EINVAL with a reason; none does I/O.
  */
 #include <arpa/inet.h>
@@ -58,23 +59,33 @@ static int parse_one_target(const char *text, size_t len, struct cli_target *t, 
 	return 0;
 }
 
+int cli_targets_of(struct nodeset *ns, struct cli_target *out, size_t max, size_t *n,
+		   char *err, size_t errlen)
+{
+	if (nodeset_unique(ns))
+		return errorf(err, errlen, -EINVAL, "out of memory for the node set");
+	for (size_t i = 0; i < ns->count; i++) {
+		if (*n == max)
+			return errorf(err, errlen, -EINVAL, "too many hosts (at most %zu)", max);
+		if (parse_one_target(ns->names[i], strlen(ns->names[i]), &out[*n], err, errlen))
+			return -EINVAL;
+		(*n)++;
+	}
+	return 0;
+}
+
 int cli_parse_targets(const char *list, struct cli_target *out, size_t max, size_t *n,
 		      char *err, size_t errlen)
 {
-	const char *p = list;
+	struct nodeset ns = { 0 };
+	int ret = nodeset_add(&ns, list, err, errlen);
 
-	for (;;) {
-		size_t len = strcspn(p, ",");
-
-		if (*n == max)
-			return errorf(err, errlen, -EINVAL, "too many hosts (at most %zu)", max);
-		if (parse_one_target(p, len, &out[*n], err, errlen))
-			return -EINVAL;
-		(*n)++;
-		if (!p[len])
-			return 0;
-		p += len + 1;
-	}
+	if (ret == -ENOMEM)
+		ret = errorf(err, errlen, -EINVAL, "out of memory for the node set");
+	if (!ret)
+		ret = cli_targets_of(&ns, out, max, n, err, errlen);
+	nodeset_free(&ns);
+	return ret;
 }
 
 int cli_check_env(const char *kv, char *err, size_t errlen)
