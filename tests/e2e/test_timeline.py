@@ -78,6 +78,27 @@ class TimelineTest(DaemonsTestCase):
         wall = {r.host: r.terminal.exited.wall_ns for r in results}
         self.check_job_rows(doc, "exit 3", wall)
 
+    def test_ctl_timeline(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "trace.json")
+            p = subprocess.run([CTL, "-H", ",".join(self.nodes), "--timeline", path, "--json",
+                                "run", "--", "sh", "-c", "sleep 0.1; exit 3"],
+                               capture_output=True, text=True, timeout=scaled(30))
+            self.assertEqual(p.returncode, 3, p.stderr)
+            with open(path) as f:
+                doc = json.load(f)
+        self.assertEqual(validate(doc), [])
+        self.check_offsets(doc, 4)
+        exits = {json.loads(l)["host"]: json.loads(l) for l in p.stdout.splitlines()
+                 if json.loads(l).get("event") == "exited"}
+        for node, events in by_node(doc).items():
+            begin = [e for e in events if e["ph"] == "B"]
+            ended = [e for e in events if e["name"] == "exit 3"]
+            self.assertTrue(begin and ended, (node, events))
+            self.assertEqual(begin[0]["args"]["pid"], exits[node]["pid"])
+            span_ns = (ended[0]["ts"] - begin[0]["ts"]) * 1000
+            self.assertLess(abs(span_ns - exits[node]["wall_ns"]), 2e6, (node, span_ns))
+
     def test_picture(self):
         async def go():
             async with ctld.Cluster(self.nodes, timeline=True,

@@ -99,6 +99,7 @@ void ctld_conn_close(struct ctld_conn *c)
 {
 	char name[sizeof(c->client_name)];
 	uint32_t liveness_ms;
+	struct clock_offset clock = c->clock; /* what was measured stays known */
 
 	close_transport(c);
 	bytebuf_free(&c->in);
@@ -107,6 +108,7 @@ void ctld_conn_close(struct ctld_conn *c)
 	liveness_ms = c->liveness_ms;
 	ctld_conn_init(c, name);
 	c->liveness_ms = liveness_ms;
+	c->clock = clock;
 }
 
 void ctld_conn_sample_clock(struct ctld_conn *c, uint32_t period_ms)

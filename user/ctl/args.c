@@ -38,7 +38,7 @@ enum opt_id {
 	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT, OPT_WAIT_TREE,
 	OPT_WAIT_LOG, OPT_WAIT_FILE, OPT_WAIT_SIZE, OPT_WAIT_ANY, OPT_KEEP_RUNNING,
 	OPT_NO_BACKLOG, OPT_MAIN_ONLY, OPT_GRACE, OPT_ADDR, OPT_NETNS, OPT_SIZE, OPT_EVENTS,
-	OPT_MAX_PROCS, OPT_FANOUT, OPT_SUMMARY, OPT_GATHER = 'b',
+	OPT_MAX_PROCS, OPT_FANOUT, OPT_SUMMARY, OPT_TIMELINE, OPT_GATHER = 'b',
 };
 
 struct opt_def {
@@ -60,6 +60,7 @@ static const struct opt_def opt_defs[] = {
 	{ "fanout", OPT_FANOUT, required_argument, ALL_CMDS },
 	{ "gather", OPT_GATHER, no_argument, ALL_CMDS },
 	{ "summary", OPT_SUMMARY, no_argument, ALL_CMDS },
+	{ "timeline", OPT_TIMELINE, required_argument, ALL_CMDS },
 	{ "help", OPT_HELP, no_argument, ALL_CMDS },
 	{ "version", OPT_VERSION, no_argument, C(CLI_NONE) },
 	{ "name", OPT_NAME, required_argument, RUNLIKE },
@@ -282,6 +283,9 @@ static int apply_opt(struct cli_args *a, struct target_opts *t, int id, const ch
 		return 0;
 	case OPT_SUMMARY:
 		a->summary = true;
+		return 0;
+	case OPT_TIMELINE:
+		a->timeline = val;
 		return 0;
 	case OPT_JSON:
 		a->json = true;

@@ -60,6 +60,7 @@ struct cli_args {
 	uint32_t fanout; /* at most this many connections at once */
 	bool gather;	 /* -b: identical outputs once, headed by their node set */
 	bool summary;	 /* --summary: a table of node sets per status; the largest wins */
+	const char *timeline; /* --timeline FILE: every node's events on one time axis */
 	const char *tls_cert, *tls_key, *tls_ca;
 	uint32_t connect_timeout_ms;
 	uint32_t liveness_ms; /* give up on a daemon silent this long; 0: never */

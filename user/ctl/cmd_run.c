@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "ctl/ctl.h"
 #include "ctl/output.h"
+#include "ctl/timeline.h"
 
 #define STDIN_IN_FLIGHT 4 /* WriteStdin requests awaiting their reply, per host */
 
@@ -396,11 +397,26 @@ static void begin(struct host *h)
 	}
 }
 
+/* The job's row in --timeline: its command, as far as it fits. */
+static void name_job_row(const struct host *h)
+{
+	char name[64] = "";
+	size_t used = 0;
+
+	if (!timeline_enabled())
+		return;
+	for (pb_size_t i = 0; i < G.args.run.argv_count && used + 1 < sizeof(name); i++)
+		used += (size_t)snprintf(name + used, sizeof(name) - used, "%s%s", i ? " " : "",
+					 G.args.run.argv[i]);
+	timeline_job_name((size_t)(h - G.hosts), h->job, name);
+}
+
 static void on_reply(struct host *h, enum req_kind kind, const ctld_Reply *r)
 {
 	switch (kind) {
 	case REQ_RUN:
 		h->job = r->result.run.job;
+		name_job_row(h);
 		if (h->pending_signal)
 			send_signal(h, h->pending_signal);
 		h->pending_signal = 0;

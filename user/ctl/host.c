@@ -27,6 +27,7 @@
 #include "common/util.h"
 #include "ctl/ctl.h"
 #include "ctl/output.h"
+#include "ctl/timeline.h"
 
 /* Upgrades in place one ctl run follows on a host (a bound, not a policy). */
 #define MAX_RECONNECTS 16
@@ -92,8 +93,13 @@ static int connect_target(struct host *h)
 {
 	const struct cli_target *t = h->target;
 
+	struct clock_offset clock = h->conn.clock; /* measured before a reconnect */
+
 	ctld_conn_init(&h->conn, "ctl " CTLD_VERSION);
+	h->conn.clock = clock;
 	ctld_conn_set_liveness(&h->conn, G.args.liveness_ms);
+	if (timeline_enabled())
+		ctld_conn_sample_clock(&h->conn, TIMELINE_CLOCK_PERIOD_MS);
 	if (t->is_unix)
 		return ctld_conn_connect_unix(&h->conn, t->path, G.args.connect_timeout_ms);
 	return ctld_conn_connect_tcp(&h->conn, t->host, t->port, G.tls, G.args.connect_timeout_ms);
@@ -241,6 +247,8 @@ static void on_message(struct host *h, const ctld_Message *m)
 		h->upgrading = true; /* the connection ends next: see reconnect() */
 		return;
 	}
+	if (m->which_kind == ctld_Message_event_tag)
+		timeline_event((size_t)(h - G.hosts), &m->kind.event);
 	if (m->which_kind == ctld_Message_reply_tag)
 		on_reply(h, &m->kind.reply);
 	else if (m->which_kind == ctld_Message_event_tag && !h->finishing && G.cmd->on_event)

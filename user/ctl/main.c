@@ -34,6 +34,7 @@
 #include "common/wire.h"
 #include "ctl/ctl.h"
 #include "ctl/output.h"
+#include "ctl/timeline.h"
 
 #define SIGNAL_ECHO_MS 100
 
@@ -412,6 +413,8 @@ static int setup(char *err, size_t errlen)
 			snprintf(G.hosts[i].prefix, sizeof(G.hosts[i].prefix), "%s: ",
 				 a->targets[i].name);
 	}
+	if (a->timeline && (ret = timeline_open(a->timeline, err, errlen)))
+		return ret;
 	fit_fanout();
 	if (G.stdin_forward && G.nhosts > G.args.fanout) {
 		/* ctl's stdin is read once and sent to the running jobs: hosts
@@ -425,6 +428,28 @@ static int setup(char *err, size_t errlen)
 	}
 	if ((ret = setup_signals()))
 		snprintf(err, errlen, "cannot set up signal handling: %s", strerror(-ret));
+	return ret;
+}
+
+/* --timeline: every host's name and measured clock, then the file. */
+static int write_timeline(char *err, size_t errlen)
+{
+	const char **names = calloc(G.nhosts + 1, sizeof(*names));
+	struct clock_offset *clocks = calloc(G.nhosts + 1, sizeof(*clocks));
+	int ret;
+
+	if (!names || !clocks) {
+		free(names);
+		free(clocks);
+		return errorf(err, errlen, -ENOMEM, "--timeline: out of memory");
+	}
+	for (size_t i = 0; i < G.nhosts; i++) {
+		names[i] = G.hosts[i].target->name;
+		clocks[i] = G.hosts[i].conn.clock;
+	}
+	ret = timeline_write(names, clocks, G.nhosts, err, errlen);
+	free(names);
+	free(clocks);
 	return ret;
 }
 
@@ -496,6 +521,10 @@ int main(int argc, char **argv)
 	if (G.args.summary)
 		summary_print();
 	ret = ret ? EXIT_FAILURE_REPLY : overall_status();
+	if (G.args.timeline && write_timeline(err, sizeof(err))) {
+		fprintf(stderr, "ctl: %s\n", err);
+		ret = ret ? ret : EXIT_FAILURE_REPLY;
+	}
 	cleanup();
 	return ret;
 }
