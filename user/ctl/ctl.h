@@ -11,6 +11,7 @@
  *   ready.c      what run/start --wait-* say when the job is ready or not
  *   cmd_watch.c  watch-port, watch-file
  *   cmd_query.c  list, stats, watches
+ *   cmd_files.c  put, get (files_put.c, files_get.c; files.h)
  *
  * Each command is a small state machine per host: begin() queues its first
  * request behind Hello (no extra round trip), on_reply()/on_event() move
@@ -62,6 +63,10 @@ enum req_kind {
 	REQ_LIST,
 	REQ_STATS,
 	REQ_WATCHES,
+	REQ_PUT,	 /* put: PutFile */
+	REQ_PUT_DATA,
+	REQ_GET,	 /* get: GetFile */
+	REQ_FILE_CREDIT, /* get: GetCredit, its answer (even NOT_FOUND) needs nothing */
 };
 
 struct pending {
@@ -95,6 +100,7 @@ struct host {
 	unsigned watches_listed; /* pages of `watches` printed */
 	ctld_JobInfo *jobs;	 /* list */
 	size_t njobs;
+	struct xfer *xfer;	 /* put, get */
 };
 
 /* What every command is made of (see the top of this file). */
@@ -105,9 +111,11 @@ struct command {
 	void (*on_event)(struct host *h, const ctld_Event *ev);
 	/* What ctl waits for on this host, for a message ("job 3 was running") */
 	void (*doing)(const struct host *h, char *buf, size_t len);
+	/* the host is done (ok or not): leave nothing half-made behind */
+	void (*finished)(struct host *h);
 };
 
-extern const struct command cmd_run, cmd_watch, cmd_query;
+extern const struct command cmd_run, cmd_watch, cmd_query, cmd_files;
 
 /* The state of this ctl run. */
 struct ctl {
