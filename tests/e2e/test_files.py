@@ -430,7 +430,7 @@ class FilesTest(DaemonTestCase):
             with self.assertRaises(CtldError) as e:
                 c.request(put_file=pb.PutFile(path=self.path("t16"), mode=0o644, size=1))
             self.assertEqual(e.exception.code, pb.LIMIT)
-            self.assertIn("too many file transfers at once (16)", e.exception.text)
+            self.assertIn("too many file transfers at once (16 per connection)", e.exception.text)
         wait_for(lambda: not temp_files(self.tmp), timeout=scaled(10),
                  what="the temporary files to go with their client")
 

@@ -18,6 +18,7 @@
 #include "daemon/core/outbudget.h"
 #include "daemon/files/file_get.h"
 #include "daemon/files/file_put.h"
+#include "daemon/files/file_transfers.h"
 #include "daemon/jobs/jobs.h"
 #include "daemon/kernel/bpf_events.h"
 #include "daemon/watch/watch_file.h"
@@ -184,6 +185,5 @@ void dispatch_session_gone(uint64_t session)
 {
 	jobs_client_gone(session);
 	watch_registry_client_gone(session);
-	file_put_client_gone(session);
-	file_get_client_gone(session);
+	transfers_client_gone(session);
 }

@@ -18,38 +18,24 @@
 #include <unistd.h>
 
 #include "common/sha256.h"
-#include "daemon/core/idmap.h"
 #include "daemon/files/file_access.h"
 #include "daemon/files/file_get.h"
+#include "daemon/files/file_transfers.h"
 
 #define CHUNK sizeof(((ctld_FileData *)0)->data.bytes)
 
 struct get {
-	uint64_t id, session;
+	struct transfer t; /* first: the table's view of it */
 	int fd;
 	uint64_t sent, received, window;
 	struct sha256 sha;
 };
 
-static struct {
-	struct idmap gets;
-	uint64_t next_id;
-} G;
-
-static unsigned gets_of(uint64_t session)
+static void get_drop(struct transfer *t)
 {
-	unsigned n = 0;
-	uint64_t id;
-	void *v;
+	struct get *g = (struct get *)t;
 
-	for (size_t it = 0; idmap_next(&G.gets, &it, &id, &v);)
-		n += ((struct get *)v)->session == session;
-	return n;
-}
-
-static void get_drop(struct get *g)
-{
-	idmap_del(&G.gets, g->id);
+	transfer_remove(t);
 	close(g->fd);
 	free(g);
 }
@@ -66,7 +52,7 @@ static void get_end(struct get *g, int err)
 {
 	ctld_FileEnd *e = &event_begin(ctld_Event_file_end_tag)->kind.file_end;
 
-	e->transfer = g->id;
+	e->transfer = g->t.id;
 	e->size = g->sent;
 	if (err) {
 		e->has_error = true;
@@ -78,8 +64,8 @@ static void get_end(struct get *g, int err)
 		e->sha256.size = SHA256_DIGEST_LEN;
 		sha256_final(&g->sha, e->sha256.bytes);
 	}
-	event_send(g->session);
-	get_drop(g);
+	event_send(g->t.session);
+	get_drop(&g->t);
 }
 
 /* Sends what the window allows; ends the transfer at end of file. */
@@ -95,13 +81,13 @@ static void get_pump(struct get *g)
 			get_end(g, n < 0 ? errno : 0);
 			return;
 		}
-		d->transfer = g->id;
+		d->transfer = g->t.id;
 		d->offset = g->sent;
 		d->data.size = (pb_size_t)n;
 		sha256_update(&g->sha, d->data.bytes, (size_t)n);
 		g->sent += (uint64_t)n;
-		if (event_send(g->session) == -ENOENT) { /* the client is gone */
-			get_drop(g);
+		if (event_send(g->t.session) == -ENOENT) { /* the client is gone */
+			get_drop(&g->t);
 			return;
 		}
 	}
@@ -176,28 +162,23 @@ static int open_as(const ctld_GetFile *req, const struct file_user *u, struct st
 
 static void start_file(struct request_ctx *ctx, int fd, const struct stat *st, uint32_t window)
 {
-	struct get *g;
+	struct get *g = calloc(1, sizeof(*g));
 	ctld_Reply *r;
+	int err;
 
-	if (gets_of(ctx->session) >= FILE_GET_PER_CLIENT || G.gets.count >= FILE_GET_MAX) {
-		close(fd);
-		reply_error(ctx, ctld_ErrorCode_LIMIT, 0, "too many file transfers at once (%u)",
-			    FILE_GET_PER_CLIENT);
-		return;
-	}
-	g = calloc(1, sizeof(*g));
-	if (!g || idmap_put(&G.gets, G.next_id + 1, g)) {
+	if (!g || (err = transfer_add(&g->t, ctx->session))) {
 		free(g);
 		close(fd);
-		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
+		transfer_refused(ctx, g ? err : -ENOMEM);
 		return;
 	}
-	*g = (struct get){ .id = ++G.next_id, .session = ctx->session, .fd = fd,
-			   .window = window ? window : FILE_GET_WINDOW };
+	g->t.drop = get_drop;
+	g->fd = fd;
+	g->window = window ? window : FILE_GET_WINDOW;
 	sha256_init(&g->sha);
 	r = reply_begin(ctx);
 	r->which_result = ctld_Reply_get_file_tag;
-	r->result.get_file = (ctld_GetFileReply){ .transfer = g->id, .mode = st->st_mode & 07777,
+	r->result.get_file = (ctld_GetFileReply){ .transfer = g->t.id, .mode = st->st_mode & 07777,
 						  .size = (uint64_t)st->st_size,
 						  .mtime_ns = mtime_ns(st) };
 	reply_send(ctx);
@@ -248,9 +229,9 @@ void file_get_handle(struct request_ctx *ctx, const ctld_GetFile *req)
 
 void file_get_handle_credit(struct request_ctx *ctx, const ctld_GetCredit *req)
 {
-	struct get *g = idmap_get(&G.gets, req->transfer);
+	struct get *g = (struct get *)transfer_find(req->transfer, ctx->session, get_drop);
 
-	if (!g || g->session != ctx->session) {
+	if (!g) {
 		reply_error(ctx, ctld_ErrorCode_NOT_FOUND, 0, "no such transfer: %llu (it ended)",
 			    (unsigned long long)req->transfer);
 		return;
@@ -265,24 +246,4 @@ void file_get_handle_credit(struct request_ctx *ctx, const ctld_GetCredit *req)
 	g->received = req->received;
 	reply_ok(ctx);
 	get_pump(g);
-}
-
-void file_get_client_gone(uint64_t session)
-{
-	uint64_t id;
-	void *v;
-
-	for (size_t it = 0; idmap_next(&G.gets, &it, &id, &v);)
-		if (((struct get *)v)->session == session)
-			get_drop(v);
-}
-
-void file_get_shutdown(void)
-{
-	uint64_t id;
-	void *v;
-
-	for (size_t it = 0; idmap_next(&G.gets, &it, &id, &v);)
-		get_drop(v);
-	idmap_free(&G.gets);
 }

@@ -8,18 +8,12 @@
 #ifndef CTLD_FILE_GET_H
 #define CTLD_FILE_GET_H
 
-#include <stdint.h>
-
 #include "ctld.pb.h"
 #include "daemon/clients/reply.h"
 
-#define FILE_GET_PER_CLIENT 16
-#define FILE_GET_MAX 1024
 #define FILE_GET_WINDOW (1u << 20) /* default and largest window */
 
 void file_get_handle(struct request_ctx *ctx, const ctld_GetFile *req);
 void file_get_handle_credit(struct request_ctx *ctx, const ctld_GetCredit *req);
-void file_get_client_gone(uint64_t session);
-void file_get_shutdown(void);
 
 #endif

@@ -15,13 +15,13 @@
 #include <unistd.h>
 
 #include "common/sha256.h"
-#include "daemon/core/idmap.h"
 #include "daemon/core/log.h"
 #include "daemon/files/file_access.h"
 #include "daemon/files/file_put.h"
+#include "daemon/files/file_transfers.h"
 
 struct put {
-	uint64_t id, session;
+	struct transfer t; /* first: the table's view of it */
 	int dirfd, fd;
 	char path[sizeof(((ctld_PutFile *)0)->path)]; /* for messages */
 	char name[256], tmp[256];		      /* in dirfd */
@@ -31,26 +31,12 @@ struct put {
 	struct sha256 sha;
 };
 
-static struct {
-	struct idmap puts;
-	uint64_t next_id;
-} P;
-
-static unsigned puts_of(uint64_t session)
+/* Ends a transfer (one that did not commit: its temporary file goes). */
+static void put_drop(struct transfer *t)
 {
-	unsigned n = 0;
-	uint64_t id;
-	void *v;
+	struct put *p = (struct put *)t;
 
-	for (size_t it = 0; idmap_next(&P.puts, &it, &id, &v);)
-		n += ((struct put *)v)->session == session;
-	return n;
-}
-
-/* Ends a transfer that did not commit: the temporary file goes. */
-static void put_drop(struct put *p)
-{
-	idmap_del(&P.puts, p->id);
+	transfer_remove(t);
 	if (p->fd >= 0) {
 		close(p->fd);
 		unlinkat(p->dirfd, p->tmp, 0);
@@ -134,7 +120,7 @@ static struct put *put_new(const ctld_PutFile *req)
 
 	if (!p)
 		return NULL;
-	p->id = ++P.next_id;
+	p->t.drop = put_drop;
 	p->dirfd = p->fd = -1;
 	p->mode = req->mode;
 	p->size = req->size;
@@ -162,30 +148,24 @@ void file_put_handle(struct request_ctx *ctx, const ctld_PutFile *req)
 		put_directory(ctx, req, &u);
 		return;
 	}
-	if (puts_of(ctx->session) >= FILE_PUT_PER_CLIENT || P.puts.count >= FILE_PUT_MAX) {
-		reply_error(ctx, ctld_ErrorCode_LIMIT, 0, "too many file transfers at once (%u)",
-			    FILE_PUT_PER_CLIENT);
-		return;
-	}
-	if (!(p = put_new(req)) || idmap_put(&P.puts, p->id, p)) {
+	if (!(p = put_new(req)) || (ret = transfer_add(&p->t, ctx->session))) {
 		free(p);
-		reply_error(ctx, ctld_ErrorCode_SYSTEM, ENOMEM, "out of memory");
+		transfer_refused(ctx, p ? ret : -ENOMEM);
 		return;
 	}
-	p->session = ctx->session;
 	p->user = u;
 	if ((ret = split_path(req->path, dir, sizeof(dir), p->name, sizeof(p->name))) ||
 	    (snprintf(p->tmp, sizeof(p->tmp), ".%.200s.ctld-%d-%llu", p->name, (int)getpid(),
-		      (unsigned long long)p->id),
+		      (unsigned long long)p->t.id),
 	     (ret = put_open(p, dir)))) {
 		reply_errno(ctx, -ret, p->dirfd < 0 ? "open the directory of" : "create a file beside",
 			    req->path);
-		put_drop(p);
+		put_drop(&p->t);
 		return;
 	}
 	ctld_Reply *r = reply_begin(ctx);
 	r->which_result = ctld_Reply_put_file_tag;
-	r->result.put_file.transfer = p->id;
+	r->result.put_file.transfer = p->t.id;
 	reply_send(ctx);
 }
 
@@ -266,22 +246,22 @@ static void put_finish(struct request_ctx *ctx, struct put *p, const ctld_PutDat
 		log_info("%s put %s (%llu bytes)", reply_peer_name(ctx->session), p->path,
 			 (unsigned long long)p->written);
 	}
-	put_drop(p);
+	put_drop(&p->t);
 }
 
 void file_put_handle_data(struct request_ctx *ctx, const ctld_PutData *req)
 {
-	struct put *p = idmap_get(&P.puts, req->transfer);
+	struct put *p = (struct put *)transfer_find(req->transfer, ctx->session, put_drop);
 	int err;
 
-	if (!p || p->session != ctx->session) {
+	if (!p) {
 		reply_error(ctx, ctld_ErrorCode_NOT_FOUND, 0,
 			    "no such transfer: %llu (it ended, or was never started)",
 			    (unsigned long long)req->transfer);
 		return;
 	}
 	if (req->abort) {
-		put_drop(p);
+		put_drop(&p->t);
 		reply_ok(ctx);
 		return;
 	}
@@ -295,12 +275,12 @@ void file_put_handle_data(struct request_ctx *ctx, const ctld_PutData *req)
 				    : "more data than announced",
 			    (unsigned long long)req->offset, (unsigned)req->data.size,
 			    (unsigned long long)p->written, (unsigned long long)p->size);
-		put_drop(p);
+		put_drop(&p->t);
 		return;
 	}
 	if ((err = write_all(p->fd, req->data.bytes, req->data.size))) {
 		reply_errno(ctx, -err, "write", p->path);
-		put_drop(p);
+		put_drop(&p->t);
 		return;
 	}
 	sha256_update(&p->sha, req->data.bytes, req->data.size);
@@ -309,26 +289,4 @@ void file_put_handle_data(struct request_ctx *ctx, const ctld_PutData *req)
 		put_finish(ctx, p, req);
 	else
 		reply_ok(ctx);
-}
-
-/* ------------------------------------------------------------ ending */
-
-void file_put_client_gone(uint64_t session)
-{
-	uint64_t id;
-	void *v;
-
-	for (size_t it = 0; idmap_next(&P.puts, &it, &id, &v);)
-		if (((struct put *)v)->session == session)
-			put_drop(v);
-}
-
-void file_put_shutdown(void)
-{
-	uint64_t id;
-	void *v;
-
-	for (size_t it = 0; idmap_next(&P.puts, &it, &id, &v);)
-		put_drop(v);
-	idmap_free(&P.puts);
 }
