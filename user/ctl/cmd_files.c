@@ -54,6 +54,17 @@ bool expand_node(const struct host *h, const char *text, char *out, size_t len)
 	return true;
 }
 
+bool remote_path(const struct host *h, const char *text, char *out, size_t len)
+{
+	char expanded[PATH_MAX], cwd[PATH_MAX];
+
+	if (!expand_node(h, text, expanded, sizeof(expanded)))
+		return false;
+	if (expanded[0] != '/' && h->target->is_unix && getcwd(cwd, sizeof(cwd)))
+		return join(out, len, cwd, expanded);
+	return copy_str(out, len, expanded);
+}
+
 bool join(char *out, size_t len, const char *a, const char *b)
 {
 	char buf[PATH_MAX + 1024]; /* out may be a */

@@ -61,6 +61,10 @@ struct xfer {
 void node_name(const struct host *h, char *buf, size_t len);
 /* text with every %h replaced by the node's name (%% is a %). false: too long. */
 bool expand_node(const struct host *h, const char *text, char *out, size_t len);
+/* REMOTE as the daemon gets it: %h expanded, and on the unix socket (the
+ * same file system) a relative path made ctl's (the daemon wants absolute
+ * paths). false: too long. */
+bool remote_path(const struct host *h, const char *text, char *out, size_t len);
 void progress_total(uint64_t bytes);
 void progress_add(uint64_t bytes);
 /* a/b + name, false when it does not fit */

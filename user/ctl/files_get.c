@@ -79,7 +79,7 @@ void get_begin(struct host *h)
 	size_t n;
 
 	node_name(h, node, sizeof(node));
-	if (!expand_node(h, G.args.remote, x->remote, sizeof(x->remote)) ||
+	if (!remote_path(h, G.args.remote, x->remote, sizeof(x->remote)) ||
 	    !expand_node(h, G.args.local, dir, sizeof(dir)) || !join(dir, sizeof(dir), dir, node)) {
 		say(h, "get: a path is too long");
 		host_finish(h, EXIT_USAGE);

@@ -188,23 +188,17 @@ static void put_next(struct host *h)
 	host_send(h, REQ_PUT);
 }
 
-/* REMOTE with %h; "DIR/" means DIR/<basename of LOCAL>; relative REMOTE
- * is ctl's directory on the unix socket (the daemon wants absolute). */
+/* REMOTE as the daemon gets it; "DIR/" means DIR/<basename of LOCAL>. */
 static bool remote_base(struct host *h, char *out, size_t len)
 {
-	char expanded[sizeof(h->xfer->remote)], cwd[PATH_MAX], local[PATH_MAX];
+	char local[PATH_MAX];
 	size_t n;
 
-	if (!expand_node(h, G.args.remote, expanded, sizeof(expanded)))
-		return false;
-	n = strlen(expanded);
 	copy_str(local, sizeof(local), G.args.local);
-	if (n && expanded[n - 1] == '/' &&
-	    !join(expanded, sizeof(expanded), expanded, basename(local)))
+	if (!remote_path(h, G.args.remote, out, len))
 		return false;
-	if (expanded[0] != '/' && h->target->is_unix && getcwd(cwd, sizeof(cwd)))
-		return join(out, len, cwd, expanded);
-	return copy_str(out, len, expanded);
+	n = strlen(out);
+	return !(n && out[n - 1] == '/') || join(out, len, out, basename(local));
 }
 
 void put_begin(struct host *h)
