@@ -103,7 +103,7 @@ static int put_open(struct put *p, const char *dir)
 
 	if ((err = file_user_enter(&p->user)))
 		return err;
-	p->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	p->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
 	if (p->dirfd < 0)
 		err = -errno;
 	else if ((p->fd = openat(p->dirfd, p->tmp,
