@@ -166,6 +166,14 @@ static void start_file(struct request_ctx *ctx, int fd, const struct stat *st, u
 	ctld_Reply *r;
 	int err;
 
+	if (transfers_of_kind(get_drop) >= FILE_GETS_MAX) {
+		free(g);
+		close(fd);
+		reply_error(ctx, ctld_ErrorCode_LIMIT, 0,
+			    "too many gets at once (%u in the daemon, each holding up to its window)",
+			    FILE_GETS_MAX);
+		return;
+	}
 	if (!g || (err = transfer_add(&g->t, ctx->session))) {
 		free(g);
 		close(fd);

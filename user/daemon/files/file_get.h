@@ -12,6 +12,9 @@
 #include "daemon/clients/reply.h"
 
 #define FILE_GET_WINDOW (1u << 20) /* default and largest window */
+/* Gets at once in the daemon: what they hold in client queues together is
+ * at most this many windows (64 MiB, the size of the default output budget). */
+#define FILE_GETS_MAX 64
 
 void file_get_handle(struct request_ctx *ctx, const ctld_GetFile *req);
 void file_get_handle_credit(struct request_ctx *ctx, const ctld_GetCredit *req);

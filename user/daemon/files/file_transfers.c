@@ -26,6 +26,17 @@ static unsigned transfers_of(uint64_t session)
 	return n;
 }
 
+unsigned transfers_of_kind(void (*drop)(struct transfer *t))
+{
+	unsigned n = 0;
+	uint64_t id;
+	void *v;
+
+	for (size_t it = 0; idmap_next(&T.all, &it, &id, &v);)
+		n += ((struct transfer *)v)->drop == drop;
+	return n;
+}
+
 int transfer_add(struct transfer *t, uint64_t session)
 {
 	if (transfers_of(session) >= FILE_TRANSFERS_PER_CLIENT)
@@ -45,6 +56,7 @@ void transfer_refused(struct request_ctx *ctx, int err)
 		reply_error(ctx, ctld_ErrorCode_LIMIT, 0, "too many file transfers at once (%u %s)",
 			    err == -EUSERS ? FILE_TRANSFERS_PER_CLIENT : FILE_TRANSFERS_MAX,
 			    err == -EUSERS ? "per connection" : "in the daemon");
+
 	else
 		reply_error(ctx, ctld_ErrorCode_SYSTEM, -err, "cannot start a transfer: %s",
 			    strerror(-err));

@@ -28,6 +28,8 @@ struct transfer {
 int transfer_add(struct transfer *t, uint64_t session);
 /* Answers the request whose transfer_add() failed with err: LIMIT, SYSTEM. */
 void transfer_refused(struct request_ctx *ctx, int err);
+/* How many transfers of this kind (their drop function) there are. */
+unsigned transfers_of_kind(void (*drop)(struct transfer *t));
 /* The session's transfer with this id and kind (its drop function), or NULL. */
 struct transfer *transfer_find(uint64_t id, uint64_t session, void (*drop)(struct transfer *t));
 void transfer_remove(struct transfer *t);
