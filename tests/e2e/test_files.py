@@ -433,6 +433,29 @@ class FilesTest(DaemonTestCase):
             self.assertIn("too many file transfers at once (16 per connection)", e.exception.text)
         wait_for(lambda: not temp_files(self.tmp), timeout=scaled(10),
                  what="the temporary files to go with their client")
+        # gets: 64 in the daemon at most, whoever asks (each holds a window)
+        random_file(self.path("src"), MIB)
+        clients = [self.d.client() for _ in range(5)]
+        try:
+            for i in range(64):
+                clients[i // 16].request(get_file=pb.GetFile(path=self.path("src"),
+                                                             window=32768))
+            with self.assertRaises(CtldError) as e:
+                clients[4].request(get_file=pb.GetFile(path=self.path("src")))
+            self.assertEqual(e.exception.code, pb.LIMIT)
+            self.assertIn("too many gets at once (64 in the daemon", e.exception.text)
+        finally:
+            for c in clients:
+                c.close()
+        with self.d.client() as c:   # their clients gone, gets are possible again
+            def get_again():
+                try:
+                    return files.get(c, self.path("src"), self.path("again"))["files"]
+                except CtldError as e:
+                    self.assertEqual(e.code, pb.LIMIT)
+                    return None
+            wait_for(get_again, timeout=scaled(10), what="the gets of closed clients to end")
+        self.assertEqual(sha256_of(self.path("again", "src")), sha256_of(self.path("src")))
 
 
 if __name__ == "__main__":
