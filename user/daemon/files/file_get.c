@@ -166,18 +166,19 @@ static void start_file(struct request_ctx *ctx, int fd, const struct stat *st, u
 	ctld_Reply *r;
 	int err;
 
-	if (transfers_of_kind(get_drop) >= FILE_GETS_MAX) {
+	if (g && transfers_of_kind(get_drop) >= FILE_GETS_MAX)
+		err = -EMFILE;
+	else
+		err = g ? transfer_add(&g->t, ctx->session) : -ENOMEM;
+	if (err) {
 		free(g);
 		close(fd);
-		reply_error(ctx, ctld_ErrorCode_LIMIT, 0,
-			    "too many gets at once (%u in the daemon, each holding up to its window)",
-			    FILE_GETS_MAX);
-		return;
-	}
-	if (!g || (err = transfer_add(&g->t, ctx->session))) {
-		free(g);
-		close(fd);
-		transfer_refused(ctx, g ? err : -ENOMEM);
+		if (err == -EMFILE)
+			reply_error(ctx, ctld_ErrorCode_LIMIT, 0,
+				    "too many gets at once (%u in the daemon, each holding up to its "
+				    "window)", FILE_GETS_MAX);
+		else
+			transfer_refused(ctx, err);
 		return;
 	}
 	g->t.drop = get_drop;
@@ -193,6 +194,17 @@ static void start_file(struct request_ctx *ctx, int fd, const struct stat *st, u
 	get_pump(g); /* the reply comes before the first FileData */
 }
 
+static int get_check(const ctld_GetFile *req, struct file_user *u, char *err, size_t errlen)
+{
+	if (file_path_check(req->path, err, errlen))
+		return -EINVAL;
+	if (req->window > FILE_GET_WINDOW) {
+		snprintf(err, errlen, "window %u is above %u", req->window, FILE_GET_WINDOW);
+		return -EINVAL;
+	}
+	return file_user_resolve(req->user, u, err, errlen);
+}
+
 void file_get_handle(struct request_ctx *ctx, const ctld_GetFile *req)
 {
 	char err[200];
@@ -200,10 +212,7 @@ void file_get_handle(struct request_ctx *ctx, const ctld_GetFile *req)
 	struct stat st;
 	int fd;
 
-	if (file_path_check(req->path, err, sizeof(err)) ||
-	    (req->window > FILE_GET_WINDOW &&
-	     snprintf(err, sizeof(err), "window %u is above %u", req->window, FILE_GET_WINDOW)) ||
-	    file_user_resolve(req->user, &u, err, sizeof(err))) {
+	if (get_check(req, &u, err, sizeof(err))) {
 		reply_error(ctx, ctld_ErrorCode_BAD_REQUEST, EINVAL, "GetFile: %s", err);
 		return;
 	}

@@ -96,11 +96,18 @@ static void put_directory(struct request_ctx *ctx, const ctld_PutFile *req,
 	reply_send(ctx);
 }
 
-/* The directory and a new temporary file in it, with the user's rights. */
-static int put_open(struct put *p, const char *dir)
+/* The directory of path and a new temporary file in it, with the user's
+ * rights. The name has the daemon's pid and the transfer's id: no other
+ * transfer, now or after a restart, ever picks it. */
+static int put_open(struct put *p, const char *path)
 {
-	int err = 0;
+	char dir[sizeof(p->path)];
+	int err;
 
+	if ((err = split_path(path, dir, sizeof(dir), p->name, sizeof(p->name))))
+		return err;
+	snprintf(p->tmp, sizeof(p->tmp), ".%.200s.ctld-%d-%llu", p->name, (int)getpid(),
+		 (unsigned long long)p->t.id);
 	if ((err = file_user_enter(&p->user)))
 		return err;
 	p->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
@@ -130,17 +137,25 @@ static struct put *put_new(const ctld_PutFile *req)
 	return p;
 }
 
+static int put_check(const ctld_PutFile *req, struct file_user *u, char *err, size_t errlen)
+{
+	if (file_path_check(req->path, err, errlen))
+		return -EINVAL;
+	if (req->mode & ~07777u) {
+		snprintf(err, errlen, "mode %o is not 07777 or below", req->mode);
+		return -EINVAL;
+	}
+	return file_user_resolve(req->user, u, err, errlen);
+}
+
 void file_put_handle(struct request_ctx *ctx, const ctld_PutFile *req)
 {
-	char err[200], dir[sizeof(req->path)];
+	char err[200];
 	struct file_user u;
 	struct put *p;
 	int ret;
 
-	if (file_path_check(req->path, err, sizeof(err)) ||
-	    (req->mode & ~07777u && snprintf(err, sizeof(err), "mode %o is not 07777 or below",
-					     req->mode)) ||
-	    file_user_resolve(req->user, &u, err, sizeof(err))) {
+	if (put_check(req, &u, err, sizeof(err))) {
 		reply_error(ctx, ctld_ErrorCode_BAD_REQUEST, EINVAL, "PutFile: %s", err);
 		return;
 	}
@@ -148,16 +163,17 @@ void file_put_handle(struct request_ctx *ctx, const ctld_PutFile *req)
 		put_directory(ctx, req, &u);
 		return;
 	}
-	if (!(p = put_new(req)) || (ret = transfer_add(&p->t, ctx->session))) {
+	if (!(p = put_new(req))) {
+		transfer_refused(ctx, -ENOMEM);
+		return;
+	}
+	if ((ret = transfer_add(&p->t, ctx->session))) {
 		free(p);
-		transfer_refused(ctx, p ? ret : -ENOMEM);
+		transfer_refused(ctx, ret);
 		return;
 	}
 	p->user = u;
-	if ((ret = split_path(req->path, dir, sizeof(dir), p->name, sizeof(p->name))) ||
-	    (snprintf(p->tmp, sizeof(p->tmp), ".%.200s.ctld-%d-%llu", p->name, (int)getpid(),
-		      (unsigned long long)p->t.id),
-	     (ret = put_open(p, dir)))) {
+	if ((ret = put_open(p, req->path))) {
 		reply_errno(ctx, -ret, p->dirfd < 0 ? "open the directory of" : "create a file beside",
 			    req->path);
 		put_drop(&p->t);
