@@ -181,6 +181,12 @@ class FilesTest(DaemonTestCase):
         for n in names:
             with open(self.path("gathered", n, "conf-" + n)) as f:
                 self.assertEqual(f.read(), "conf\n")
+        # LOCALDIR with %h too, and parents that do not exist yet
+        self.d.ctl("get", self.path("nodes", "conf-%h"), self.path("deep", "run-%h"),
+                   target=target, check=0)
+        for n in names:
+            with open(self.path("deep", "run-" + n, n, "conf-" + n)) as f:
+                self.assertEqual(f.read(), "conf\n")
 
     @not_under_valgrind("a 64 MB file")
     def test_progress_on_a_terminal(self):

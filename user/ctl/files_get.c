@@ -71,12 +71,34 @@ static void get_next(struct host *h)
 	host_send(h, REQ_GET);
 }
 
+/* mkdir -p: dir and its missing parents (0777 minus the umask). */
+static int make_dirs(const char *dir)
+{
+	char path[PATH_MAX];
+
+	if (!copy_str(path, sizeof(path), dir))
+		return -ENAMETOOLONG;
+	for (char *p = path + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(path, 0777) < 0 && errno != EEXIST)
+			return -errno;
+		if (!c)
+			return 0;
+		*p = c;
+	}
+}
+
 /* LOCALDIR/<node>, made if needed, and the root below it. */
 void get_begin(struct host *h)
 {
 	struct xfer *x = h->xfer;
 	char dir[PATH_MAX], node[300], remote[sizeof(x->remote)];
 	size_t n;
+	int err;
 
 	node_name(h, node, sizeof(node));
 	if (!remote_path(h, G.args.remote, x->remote, sizeof(x->remote)) ||
@@ -88,9 +110,8 @@ void get_begin(struct host *h)
 	for (n = strlen(x->remote); n > 1 && x->remote[n - 1] == '/';)
 		x->remote[--n] = '\0';
 	copy_str(remote, sizeof(remote), x->remote);
-	if ((mkdir(G.args.local, 0777) < 0 && errno != EEXIST) ||
-	    (mkdir(dir, 0777) < 0 && errno != EEXIST)) {
-		say(h, "get: cannot make %s: %s", dir, strerror(errno));
+	if ((err = make_dirs(dir))) {
+		say(h, "get: cannot make %s: %s", dir, strerror(-err));
 		host_finish(h, EXIT_CANTCREAT);
 		return;
 	}
