@@ -14,6 +14,7 @@ import glob
 import hashlib
 import os
 import pty
+import re
 import shutil
 import signal
 import socket
@@ -220,7 +221,7 @@ class FilesTest(DaemonTestCase):
     # ------------------------------------------------------------ atomicity, restarts
 
     @not_under_valgrind("a 300 MB file")
-    def test_killed_put_leaves_old_file_then_restart_succeeds(self):
+    def test_killed_put_leaves_old_file_then_resumes(self):
         dest = self.path("dest.bin")
         with open(dest, "wb") as f:
             f.write(b"old contents\n")
@@ -249,18 +250,64 @@ class FilesTest(DaemonTestCase):
         finally:
             ctl.kill()
             ctl.wait()
-        wait_for(lambda: not temp_files(self.tmp), timeout=scaled(10),
-                 what="the temporary file of the killed put to go")
+        # the killed put waits, parked, for the same put to resume it
+        wait_for(lambda: len(temp_files(self.tmp)) == 1, timeout=scaled(10),
+                 what="one temporary file")
         with open(dest, "rb") as f:
             self.assertEqual(f.read(), b"old contents\n")
         self.assertDaemonServes()
-        # restartable: the same command again puts the whole file
-        self.d.ctl("put", src, dest, check=0, timeout=120)
+        p = self.d.ctl("put", src, dest, check=0, timeout=120)
+        m = re.search(r"put: resuming %s at (\d+) of %d bytes" % (re.escape(dest), 300 * MIB),
+                      p.stderr)
+        self.assertTrue(m, p.stderr)
+        self.assertGreater(int(m.group(1)), 20 * MIB)
         stop.set()
         t.join()
         self.assertEqual(sha256_of(dest), sha256_of(src))
         self.assertEqual(wrong, [])
         self.assertEqual(temp_files(self.tmp), [])
+
+    def test_resume_checks_the_start_is_the_same(self):
+        # a parked put of a file whose content changed (same size and mtime):
+        # the daemon's digest of what it has is not LOCAL's start, so ctl
+        # drops it and puts the whole file
+        src, dest = self.path("src"), self.path("dest")
+        with open(src, "wb") as f:
+            f.write(b"a" * 100000)
+        os.utime(src, ns=(1_700_000_000_000_000_000,) * 2)
+        with self.d.client() as c:
+            t = c.request(put_file=pb.PutFile(path=dest, mode=0o644, size=100000, resume=True,
+                                              mtime_ns=1_700_000_000_000_000_000)).put_file
+            c.request(put_data=pb.PutData(transfer=t.transfer, data=b"b" * 32768))
+        wait_for(lambda: len(temp_files(self.tmp)) == 1, timeout=scaled(10),
+                 what="the parked temporary file")
+        p = self.d.ctl("put", src, dest, check=0)
+        self.assertNotIn("resuming", p.stderr)
+        with open(dest, "rb") as f:
+            self.assertEqual(f.read(), b"a" * 100000)
+        self.assertEqual(temp_files(self.tmp), [])
+        # and a Python client resumes by hand: the reply says where and the digest
+        with open(src, "wb") as f:
+            f.write(b"c" * 100000)
+        with self.d.client() as c:
+            t = c.request(put_file=pb.PutFile(path=dest, mode=0o600, size=100000,
+                                              resume=True)).put_file
+            c.request(put_data=pb.PutData(transfer=t.transfer, data=b"c" * 32768))
+        with self.d.client() as c:
+            t = c.request(put_file=pb.PutFile(path=dest, mode=0o600, size=100000,
+                                              resume=True)).put_file
+            self.assertEqual(t.offset, 32768)
+            self.assertEqual(t.sha256, hashlib.sha256(b"c" * 32768).digest())
+            for off in (32768, 65536):
+                c.request(put_data=pb.PutData(transfer=t.transfer, offset=off,
+                                              data=b"c" * 32768))
+            done = c.request(put_data=pb.PutData(transfer=t.transfer, offset=98304,
+                                                 data=b"c" * (100000 - 98304), last=True,
+                                                 sha256=hashlib.sha256(b"c" * 100000).digest()))
+            self.assertEqual(done.file_done.size, 100000)
+        with open(dest, "rb") as f:
+            self.assertEqual(f.read(), b"c" * 100000)
+        self.assertEqual(os.stat(dest).st_mode & 0o777, 0o600)
 
     def test_client_gone_mid_put_and_mid_get(self):
         dest = self.path("half")

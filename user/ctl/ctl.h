@@ -65,6 +65,7 @@ enum req_kind {
 	REQ_WATCHES,
 	REQ_PUT,	 /* put: PutFile */
 	REQ_PUT_DATA,
+	REQ_PUT_ABORT,	 /* put: a resumed transfer whose start is not LOCAL's */
 	REQ_GET,	 /* get: GetFile */
 	REQ_FILE_CREDIT, /* get: GetCredit, its answer (even NOT_FOUND) needs nothing */
 };

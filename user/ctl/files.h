@@ -40,6 +40,7 @@ struct xfer {
 	size_t entry;		/* the local entry being sent */
 	unsigned in_flight;	/* PutData requests unanswered */
 	bool last_sent;
+	bool fresh;		/* PutFile without resume (what the daemon had was not ours) */
 	/* get */
 	char root[PATH_MAX];	/* LOCALDIR/<node>/<basename of REMOTE> */
 	char **todo;		/* relative paths still to get (a stack) */

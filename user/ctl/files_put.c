@@ -144,10 +144,35 @@ static void fill_window(struct host *h)
 		send_chunk(h);
 }
 
+/* The daemon resumed a transfer at r->offset: LOCAL's first bytes must have
+ * its digest (then x->sha goes on from there). 0, 1 (they differ), -errno. */
+static int check_prefix(struct xfer *x, const ctld_PutFileReply *r)
+{
+	uint8_t buf[FILE_CHUNK], digest[SHA256_DIGEST_LEN];
+	struct sha256 copy;
+
+	while (x->done < r->offset) {
+		size_t want = r->offset - x->done < sizeof(buf) ? r->offset - x->done : sizeof(buf);
+		ssize_t n = pread(x->fd, buf, want, (off_t)x->done);
+
+		if (n < 0)
+			return -errno;
+		if ((size_t)n < want)
+			return 1;
+		sha256_update(&x->sha, buf, (size_t)n);
+		x->done += (uint64_t)n;
+	}
+	copy = x->sha;
+	sha256_final(&copy, digest);
+	return r->sha256.size != SHA256_DIGEST_LEN ||
+	       memcmp(digest, r->sha256.bytes, SHA256_DIGEST_LEN) != 0;
+}
+
 static void start_file(struct host *h, const ctld_PutFileReply *r)
 {
 	struct xfer *x = h->xfer;
 	const struct entry *e = &L.v[x->entry];
+	int ret;
 
 	x->fd = open(e->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (x->fd < 0) {
@@ -160,6 +185,25 @@ static void start_file(struct host *h, const ctld_PutFileReply *r)
 	x->done = 0;
 	x->last_sent = false;
 	sha256_init(&x->sha);
+	if (r->offset && (ret = check_prefix(x, r))) {
+		if (ret < 0) {
+			say(h, "put: cannot read %s: %s", e->path, strerror(-ret));
+			host_finish(h, EXIT_NOINPUT);
+			return;
+		}
+		/* not LOCAL's start: drop it, then put it all afresh */
+		close(x->fd);
+		x->fd = -1;
+		request(ctld_Request_put_data_tag)->body.put_data =
+			(ctld_PutData){ .transfer = x->transfer, .abort = true };
+		host_send(h, REQ_PUT_ABORT);
+		return;
+	}
+	if (r->offset) {
+		say(h, "put: resuming %s at %llu of %llu bytes", x->remote,
+		    (unsigned long long)r->offset, (unsigned long long)x->size);
+		progress_add(r->offset);
+	}
 	fill_window(h);
 }
 
@@ -184,6 +228,7 @@ static void put_next(struct host *h)
 	pf->size = e->size;
 	pf->mtime_ns = e->mtime_ns;
 	pf->directory = e->dir;
+	pf->resume = !e->dir && !x->fresh;
 	copy_str(pf->user, sizeof(pf->user), G.args.run.user);
 	host_send(h, REQ_PUT);
 }
@@ -234,6 +279,11 @@ void put_on_reply(struct host *h, enum req_kind kind, const ctld_Reply *r)
 		put_next(h);
 		return;
 	}
+	if (kind == REQ_PUT_ABORT) {
+		x->fresh = true;
+		put_next(h);
+		return;
+	}
 	x->in_flight--;
 	if (r->which_result != ctld_Reply_file_done_tag) {
 		fill_window(h);
@@ -249,6 +299,7 @@ void put_on_reply(struct host *h, enum req_kind kind, const ctld_Reply *r)
 	close(x->fd);
 	x->fd = -1;
 	x->entry++;
+	x->fresh = false;
 	put_next(h);
 }
 

@@ -29,7 +29,11 @@ struct put {
 	uint32_t mode;
 	uint64_t size, written, mtime_ns;
 	struct sha256 sha;
+	bool resumable; /* PutFile.resume: parked, not dropped, when its client goes */
 };
+
+/* Parked puts kept at most in the daemon; the oldest goes for a newer one. */
+#define PUT_PARKED_MAX 16
 
 /* Ends a transfer (one that did not commit: its temporary file goes). */
 static void put_drop(struct transfer *t)
@@ -44,6 +48,74 @@ static void put_drop(struct transfer *t)
 	if (p->dirfd >= 0)
 		close(p->dirfd);
 	free(p);
+}
+
+/* The client went: a resumable put that has data waits (parked) for a
+ * PutFile{resume} of the same file; the others end. */
+static void put_client_gone(struct transfer *t)
+{
+	struct put *p = (struct put *)t, *oldest = NULL;
+	struct transfer *o;
+	unsigned parked = 0;
+
+	if (!p->resumable || !p->written) {
+		put_drop(t);
+		return;
+	}
+	for (size_t it = 0; (o = transfer_next(0, &it));) {
+		if (o->drop != put_drop)
+			continue;
+		parked++;
+		if (!oldest || o->id < oldest->t.id)
+			oldest = (struct put *)o;
+	}
+	if (oldest && parked >= PUT_PARKED_MAX)
+		put_drop(&oldest->t);
+	t->session = 0;
+}
+
+static bool same_user(const struct file_user *a, const struct file_user *b)
+{
+	return a->set == b->set && (!a->set || (a->uid == b->uid && a->gid == b->gid));
+}
+
+/* A parked put of this very file (path, size, mtime, user), or NULL. */
+static struct put *parked_put(const ctld_PutFile *req, const struct file_user *u)
+{
+	struct transfer *t;
+
+	for (size_t it = 0; (t = transfer_next(0, &it));) {
+		struct put *p = (struct put *)t;
+
+		if (t->drop == put_drop && !strcmp(p->path, req->path) && p->size == req->size &&
+		    p->mtime_ns == req->mtime_ns && same_user(&p->user, u))
+			return p;
+	}
+	return NULL;
+}
+
+/* Takes up a parked put: the reply says how far it got and the digest of
+ * that much, so the client can check it is the prefix of its file. */
+static void put_resume(struct request_ctx *ctx, struct put *p, const ctld_PutFile *req)
+{
+	struct sha256 prefix = p->sha; /* finishing a copy leaves the state going on */
+	ctld_Reply *r;
+	int err;
+
+	if ((err = transfer_adopt(&p->t, ctx->session))) {
+		transfer_refused(ctx, err);
+		return;
+	}
+	p->mode = req->mode;
+	r = reply_begin(ctx);
+	r->which_result = ctld_Reply_put_file_tag;
+	r->result.put_file.transfer = p->t.id;
+	r->result.put_file.offset = p->written;
+	r->result.put_file.sha256.size = SHA256_DIGEST_LEN;
+	sha256_final(&prefix, r->result.put_file.sha256.bytes);
+	reply_send(ctx);
+	log_info("%s resumes the put of %s at %llu bytes", reply_peer_name(ctx->session), p->path,
+		 (unsigned long long)p->written);
 }
 
 static void reply_errno(struct request_ctx *ctx, int err, const char *what, const char *path)
@@ -128,6 +200,8 @@ static struct put *put_new(const ctld_PutFile *req)
 	if (!p)
 		return NULL;
 	p->t.drop = put_drop;
+	p->t.client_gone = put_client_gone;
+	p->resumable = req->resume;
 	p->dirfd = p->fd = -1;
 	p->mode = req->mode;
 	p->size = req->size;
@@ -161,6 +235,10 @@ void file_put_handle(struct request_ctx *ctx, const ctld_PutFile *req)
 	}
 	if (req->directory) {
 		put_directory(ctx, req, &u);
+		return;
+	}
+	if (req->resume && (p = parked_put(req, &u))) {
+		put_resume(ctx, p, req);
 		return;
 	}
 	if (!(p = put_new(req))) {

@@ -50,6 +50,25 @@ int transfer_add(struct transfer *t, uint64_t session)
 	return 0;
 }
 
+struct transfer *transfer_next(uint64_t session, size_t *it)
+{
+	uint64_t id;
+	void *v;
+
+	while (idmap_next(&T.all, it, &id, &v))
+		if (((struct transfer *)v)->session == session)
+			return v;
+	return NULL;
+}
+
+int transfer_adopt(struct transfer *t, uint64_t session)
+{
+	if (transfers_of(session) >= FILE_TRANSFERS_PER_CLIENT)
+		return -EUSERS;
+	t->session = session;
+	return 0;
+}
+
 void transfer_refused(struct request_ctx *ctx, int err)
 {
 	if (err == -EUSERS || err == -ENFILE)
@@ -79,9 +98,16 @@ void transfers_client_gone(uint64_t session)
 	uint64_t id;
 	void *v;
 
-	for (size_t it = 0; idmap_next(&T.all, &it, &id, &v);)
-		if (((struct transfer *)v)->session == session)
-			((struct transfer *)v)->drop(v);
+	for (size_t it = 0; idmap_next(&T.all, &it, &id, &v);) {
+		struct transfer *t = v;
+
+		if (t->session != session)
+			continue;
+		if (t->client_gone)
+			t->client_gone(t);
+		else
+			t->drop(t);
+	}
 }
 
 void transfers_shutdown(void)
