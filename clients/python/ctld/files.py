@@ -19,7 +19,8 @@ directory are skipped (returned in the result's "skipped").
 Errors: ctld_client.CtldError for a refusal by the daemon (its .code and
 .text: NOT_FOUND, PERMISSION, SYSTEM with sys_errno ENOSPC, ...), OSError for
 local files, TransferError when what arrived is not what the daemon read.
-A failed transfer leaves no partial file on either side; run it again.
+A failed transfer leaves no partial file on either side; run it again (put
+asks for no resume, so it starts from the beginning: see PutFile.resume).
 """
 import hashlib
 import os
