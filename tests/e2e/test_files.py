@@ -49,7 +49,7 @@ def random_file(path, size):
 
 
 def temp_files(directory):
-    """The daemon's temporary files of a put in directory (.NAME.ctld-PID-ID)."""
+    """The daemon's temporary files of a put in directory (.NAME.ctld-PID.RANDOM-ID)."""
     return glob.glob(os.path.join(directory, ".*.ctld-*"))
 
 

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/sha256.h"
+#include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/files/file_access.h"
 #include "daemon/files/file_put.h"
@@ -168,9 +170,24 @@ static void put_directory(struct request_ctx *ctx, const ctld_PutFile *req,
 	reply_send(ctx);
 }
 
+/* This daemon instance, in temporary names: its pid and a random number
+ * (an upgrade in place keeps the pid and starts transfer ids again). */
+static const char *instance_tag(void)
+{
+	static char tag[32];
+	uint32_t nonce = 0;
+
+	if (!tag[0]) {
+		if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce))
+			nonce = (uint32_t)now_monotonic_ns();
+		snprintf(tag, sizeof(tag), "%d.%08x", (int)getpid(), nonce);
+	}
+	return tag;
+}
+
 /* The directory of path and a new temporary file in it, with the user's
- * rights. The name has the daemon's pid and the transfer's id: no other
- * transfer, now or after a restart, ever picks it. */
+ * rights. The name has this instance's tag and the transfer's id: no
+ * other transfer, now or after a restart, ever picks it. */
 static int put_open(struct put *p, const char *path)
 {
 	char dir[sizeof(p->path)];
@@ -178,7 +195,7 @@ static int put_open(struct put *p, const char *path)
 
 	if ((err = split_path(path, dir, sizeof(dir), p->name, sizeof(p->name))))
 		return err;
-	snprintf(p->tmp, sizeof(p->tmp), ".%.200s.ctld-%d-%llu", p->name, (int)getpid(),
+	snprintf(p->tmp, sizeof(p->tmp), ".%.200s.ctld-%s-%llu", p->name, instance_tag(),
 		 (unsigned long long)p->t.id);
 	if ((err = file_user_enter(&p->user)))
 		return err;
