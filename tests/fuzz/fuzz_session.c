@@ -5,7 +5,10 @@
  * served by the real loop, dispatcher, job table and watch modules.
  *
  * Process creation is wrapped out (-Wl,--wrap=spawn_process fails with
- * EAGAIN), so a fuzzed Run never executes anything on the fuzzing machine.
+ * EAGAIN), so a fuzzed Run never executes anything on the fuzzing machine,
+ * and so is taking on a file request's rights (file_user_enter fails with
+ * EPERM, and every path operation of PutFile and GetFile comes after it),
+ * so a fuzzed PutFile never creates, chmods or replaces a file.
  * The daemon is put together as main() does it, with --no-bpf.
  */
 #include <errno.h>
@@ -20,11 +23,19 @@
 #include "daemon/clients/session.h"
 #include "daemon/core/loop.h"
 #include "daemon/daemon.h"
+#include "daemon/files/file_access.h"
 #include "spawner/spawn.h"
 #include "daemon/options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int __wrap_spawn_process(const struct spawn_request *req, struct spawn_result *result);
+int __wrap_file_user_enter(const struct file_user *u);
+
+int __wrap_file_user_enter(const struct file_user *u)
+{
+	(void)u;
+	return -EPERM;
+}
 
 int __wrap_spawn_process(const struct spawn_request *req, struct spawn_result *result)
 {

@@ -38,6 +38,11 @@ def requests():
     yield pb.Request(id=12, unwatch_file=pb.UnwatchFile(watch=1))
     yield pb.Request(id=13, stats=pb.Stats())
     yield pb.Request(id=14, ping=pb.Ping(token=1))
+    yield pb.Request(id=15, put_file=pb.PutFile(path="/tmp/seed-put", mode=0o644, size=3))
+    yield pb.Request(id=16, put_data=pb.PutData(transfer=1, offset=0, data=b"abc", last=True,
+                                                sha256=bytes(32)))
+    yield pb.Request(id=17, get_file=pb.GetFile(path="/tmp", skip=1, window=65536))
+    yield pb.Request(id=18, get_credit=pb.GetCredit(transfer=1, received=0))
 
 
 def main():

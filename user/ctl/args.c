@@ -71,7 +71,7 @@ static const struct opt_def opt_defs[] = {
 	  RUNLIKE | C(CLI_WATCH_PORT) | C(CLI_WATCH_FILE) },
 	{ "stdout", OPT_STDOUT, required_argument, RUNLIKE },
 	{ "stderr", OPT_STDERR, required_argument, RUNLIKE },
-	{ "user", OPT_USER, required_argument, RUNLIKE },
+	{ "user", OPT_USER, required_argument, RUNLIKE | C(CLI_PUT) | C(CLI_GET) },
 	{ "group", OPT_GROUP, required_argument, RUNLIKE },
 	{ "rlimit", OPT_RLIMIT, required_argument, RUNLIKE },
 	{ "umask", OPT_UMASK, required_argument, RUNLIKE },
@@ -417,6 +417,7 @@ static int want_operands(enum cli_cmd cmd, int n, int want, char *err, size_t er
 	static const char *const what[CLI_NCMDS] = {
 		[CLI_WAIT] = "a job id", [CLI_ATTACH] = "a job id", [CLI_KILL] = "a job id",
 		[CLI_WATCH_PORT] = "a port", [CLI_WATCH_FILE] = "a path",
+		[CLI_PUT] = "LOCAL or REMOTE", [CLI_GET] = "REMOTE or LOCALDIR",
 	};
 
 	if (n < want)
@@ -467,7 +468,7 @@ static int finish_command(struct cli_args *a, char **ops, int nops, char *err, s
 {
 	static const int operands[CLI_NCMDS] = {
 		[CLI_WAIT] = 1, [CLI_ATTACH] = 1,     [CLI_KILL] = 1,
-		[CLI_WATCH_PORT] = 1, [CLI_WATCH_FILE] = 1,
+		[CLI_WATCH_PORT] = 1, [CLI_WATCH_FILE] = 1, [CLI_PUT] = 2, [CLI_GET] = 2,
 	};
 	uint16_t port = 0;
 
@@ -503,6 +504,12 @@ static int finish_command(struct cli_args *a, char **ops, int nops, char *err, s
 			a->watch_file.kinds |= ctld_FileEventKind_FILE_SIZE_REACHED;
 		return cli_set_str(a->watch_file.path, sizeof(a->watch_file.path), ops[0], "the path",
 			       err, errlen);
+	case CLI_PUT:
+	case CLI_GET:
+		a->local = ops[a->cmd == CLI_GET];
+		a->remote = ops[a->cmd == CLI_PUT];
+		return *a->local && *a->remote ? 0 : errorf(err, errlen, -EINVAL, "%s: empty path",
+							    cli_cmd_name(a->cmd));
 	default:
 		return 0;
 	}
@@ -556,7 +563,7 @@ static int parse_all(int argc, char **argv, const struct cli_env *env, struct cl
 		return first < 0 ? -EINVAL : 0;
 	if (first >= argc)
 		return errorf(err, errlen, -EINVAL, "missing command (run, start, wait, attach, kill, list, "
-					 "stats, watch-port, watch-file, watches)");
+					 "stats, watch-port, watch-file, watches, put, get)");
 	a->cmd = find_cmd(argv[first]);
 	if (a->cmd == CLI_NONE)
 		return errorf(err, errlen, -EINVAL, "unknown command '%s'", argv[first]);

@@ -39,6 +39,8 @@ enum cli_cmd {
 	CLI_WATCH_PORT,
 	CLI_WATCH_FILE,
 	CLI_WATCHES,
+	CLI_PUT,
+	CLI_GET,
 	CLI_NCMDS,
 };
 
@@ -84,6 +86,8 @@ struct cli_args {
 	ctld_WatchPort watch_port;
 	ctld_WatchFile watch_file;
 	bool follow;
+	/* put LOCAL REMOTE, get REMOTE LOCALDIR (run.user: --user) */
+	const char *local, *remote;
 };
 
 /* The environment variables ctl reads (NULL when unset). */

@@ -13,6 +13,7 @@
  *   ready.c      what run/start --wait-* say when the job is ready or not
  *   cmd_watch.c  watch-port, watch-file
  *   cmd_query.c  list, stats, watches
+ *   cmd_files.c  put, get (files_put.c, files_get.c; files.h)
  *
  * Each command is a small state machine per host: begin() queues its first
  * request behind Hello (no extra round trip), on_reply()/on_event() move
@@ -68,6 +69,11 @@ enum req_kind {
 	REQ_LIST,
 	REQ_STATS,
 	REQ_WATCHES,
+	REQ_PUT,	 /* put: PutFile */
+	REQ_PUT_DATA,
+	REQ_PUT_ABORT,	 /* put: a resumed transfer whose start is not LOCAL's */
+	REQ_GET,	 /* get: GetFile */
+	REQ_FILE_CREDIT, /* get: GetCredit, its answer (even NOT_FOUND) needs nothing */
 };
 
 struct pending {
@@ -112,6 +118,7 @@ struct host {
 	unsigned watches_listed; /* pages of `watches` printed */
 	ctld_JobInfo *jobs;	 /* list */
 	size_t njobs;
+	struct xfer *xfer;	 /* put, get */
 };
 
 /* What every command is made of (see the top of this file). */
@@ -126,9 +133,11 @@ struct command {
 	 * was (NULL: the connection ending is an error as usual). 0, or -1
 	 * when it cannot (then it is the usual error). */
 	int (*reconnected)(struct host *h);
+	/* the host is done (ok or not): leave nothing half-made behind */
+	void (*finished)(struct host *h);
 };
 
-extern const struct command cmd_run, cmd_watch, cmd_query;
+extern const struct command cmd_run, cmd_watch, cmd_query, cmd_files;
 
 /* The state of this ctl run. */
 struct ctl {

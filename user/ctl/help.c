@@ -30,6 +30,8 @@ static const struct {
 		"  watch-port PORT             wait until something listens on a TCP port\n"
 		"  watch-file PATH             wait for a change of a file\n"
 		"  watches                     list every watch of the daemon, by client\n"
+		"  put LOCAL REMOTE            copy a file or directory to the node(s)\n"
+		"  get REMOTE LOCALDIR         copy one from each node to LOCALDIR/<node>/\n"
 		"  help [COMMAND]              help on a command (same as ctl COMMAND --help)\n"
 		"\n"
 		"Options (also accepted after the command name):\n"
@@ -77,6 +79,8 @@ static const struct {
 		"  ended first\n"
 		"  130 interrupted (Ctrl-C)   143 / 129 left on SIGTERM / SIGHUP\n"
 		"  141 ctl's output was closed (broken pipe)\n"
+		"  put, get: 65 what arrived does not match the daemon's sha256, 66 LOCAL\n"
+		"  cannot be read, 73 LOCALDIR cannot be written\n"
 		"  With several hosts: the status of the first host (in -H order) that failed;\n"
 		"  with --summary the largest.\n"
 		"\n"
@@ -306,6 +310,54 @@ static const struct {
 		"  ctl watch-file --size 1M /var/log/app.log\n"
 		"  ctl watch-file --events created,moved --timeout 1m /srv/ready\n"
 		"  ctl watch-file --follow /etc/hosts\n",
+	},
+	[CLI_PUT] = {
+		"put",
+		"usage: ctl put [--user U] LOCAL REMOTE\n",
+		"Copies LOCAL, a file or a directory with everything below it, to REMOTE on\n"
+		"each node (-H). REMOTE is the new name; ending in /, it is the directory to\n"
+		"copy into. %h in REMOTE is the node's name. Each file is written under a\n"
+		"temporary name beside REMOTE and renamed once complete, synced and its\n"
+		"SHA-256 checked, with its mode and mtime: a reader sees the old file or the\n"
+		"new one, never a part. An interrupted put run again resumes where the\n"
+		"daemon stopped writing, once the SHA-256 of what it has is that of LOCAL's\n"
+		"start. Symbolic links and special files below LOCAL are skipped. The\n"
+		"progress shows on a terminal. REMOTE must be absolute over TCP (on the unix\n"
+		"socket, relative to ctl's directory).\n"
+		"\n"
+		"Options:\n"
+		"      --user U             write as user U (name or uid): its rights, its\n"
+		"                           ownership (default: the daemon's, root)\n"
+		"\n"
+		"Exit status: 0 done, 1 the daemon refused (no such directory, permission,\n"
+		"disk full: the message says), 66 LOCAL cannot be read.\n"
+		"\n"
+		"Examples:\n"
+		"  ctl -H n1,n2 put ./build/server /opt/bin/server\n"
+		"  ctl -H n1,n2 put conf/ /etc/app/\n"
+		"  ctl -H n1,n2 put data-%h.csv /srv/data.csv\n",
+	},
+	[CLI_GET] = {
+		"get",
+		"usage: ctl get [--user U] REMOTE LOCALDIR\n",
+		"Copies REMOTE, a file or a directory with everything below it, from each\n"
+		"node (-H) to LOCALDIR/<node>/<name of REMOTE> (<node>: the host as given to\n"
+		"-H, with :PORT unless it is 7878; this machine's name on the unix socket).\n"
+		"%h in REMOTE or LOCALDIR is the node's name; LOCALDIR is made if needed.\n"
+		"Each file is written under a temporary name and renamed once complete,\n"
+		"synced and its SHA-256 equal to the daemon's, with its mode and mtime. The\n"
+		"daemon reads only as fast as ctl writes. The progress shows on a terminal.\n"
+		"\n"
+		"Options:\n"
+		"      --user U             read as user U (name or uid): its rights\n"
+		"\n"
+		"Exit status: 0 done, 1 the daemon refused (no such file, permission: the\n"
+		"message says), 65 what arrived does not match the daemon's sha256,\n"
+		"73 LOCALDIR cannot be written.\n"
+		"\n"
+		"Examples:\n"
+		"  ctl -H n1,n2 get /var/log/app.log results/    results/n1/app.log, ...\n"
+		"  ctl -H n1,n2 get /srv/run-%h/ results/\n",
 	},
 };
 

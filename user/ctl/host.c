@@ -40,6 +40,8 @@ void host_finish(struct host *h, int status)
 		return;
 	flush_lines(h);
 	h->done = true;
+	if (G.cmd && G.cmd->finished)
+		G.cmd->finished(h);
 	h->status = status;
 	/* closing the connection detaches from the job (and ends watches) */
 	ctld_conn_close(&h->conn);
@@ -217,6 +219,8 @@ static void on_reply(struct host *h, const ctld_Reply *r)
 	}
 	kind = p->kind;
 	*p = (struct pending){ .id = 0 };
+	if (kind == REQ_FILE_CREDIT) /* the transfer may have ended since: nothing to do */
+		return;
 	if (kind == REQ_STDIN) {
 		h->stdin_in_flight--;
 		h->stdin_done |= failed; /* the job closed its stdin or ended: stop feeding it */

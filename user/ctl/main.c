@@ -54,6 +54,9 @@ static const struct command *command_of(enum cli_cmd cmd)
 	case CLI_WATCH_PORT:
 	case CLI_WATCH_FILE:
 		return &cmd_watch;
+	case CLI_PUT:
+	case CLI_GET:
+		return &cmd_files;
 	default: /* CLI_LIST, CLI_STATS, CLI_WATCHES */
 		return &cmd_query;
 	}

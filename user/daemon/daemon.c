@@ -8,6 +8,7 @@
 #include "daemon/core/outbudget.h"
 #include "daemon/daemon.h"
 #include "daemon/dispatch.h"
+#include "daemon/files/file_transfers.h"
 #include "daemon/jobs/jobs.h"
 #include "daemon/jobs/spawner.h"
 #include "daemon/kernel/bpf_events.h"
@@ -102,6 +103,7 @@ void daemon_shutdown(void)
 {
 	daemon_stop_jobs();
 	session_shutdown();
+	transfers_shutdown(); /* after the sessions: no chunk can come any more */
 	watch_registry_shutdown();
 	port_monitor_shutdown();
 	file_follow_shutdown();

@@ -17,6 +17,9 @@
 #include "daemon/clients/session.h"
 #include "daemon/core/log_limit.h"
 #include "daemon/core/outbudget.h"
+#include "daemon/files/file_get.h"
+#include "daemon/files/file_put.h"
+#include "daemon/files/file_transfers.h"
 #include "daemon/jobs/jobs.h"
 #include "daemon/kernel/bpf_events.h"
 #include "daemon/watch/watch_file.h"
@@ -162,6 +165,18 @@ void dispatch_request(struct request_ctx *ctx, const ctld_Request *req)
 	case ctld_Request_ping_tag:
 		handle_ping(ctx, &req->body.ping);
 		break;
+	case ctld_Request_put_file_tag:
+		file_put_handle(ctx, &req->body.put_file);
+		break;
+	case ctld_Request_put_data_tag:
+		file_put_handle_data(ctx, &req->body.put_data);
+		break;
+	case ctld_Request_get_file_tag:
+		file_get_handle(ctx, &req->body.get_file);
+		break;
+	case ctld_Request_get_credit_tag:
+		file_get_handle_credit(ctx, &req->body.get_credit);
+		break;
 	default:
 		/* A newer client's request: say so, keep the connection. */
 		reply_error(ctx, ctld_ErrorCode_UNSUPPORTED, 0,
@@ -174,4 +189,5 @@ void dispatch_session_gone(uint64_t session)
 {
 	jobs_client_gone(session);
 	watch_registry_client_gone(session);
+	transfers_client_gone(session);
 }

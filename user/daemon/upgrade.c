@@ -19,6 +19,7 @@
 #include "daemon/clients/reply.h"
 #include "daemon/clients/session.h"
 #include "daemon/core/handover.h"
+#include "daemon/files/file_transfers.h"
 #include "daemon/core/log.h"
 #include "daemon/core/loop.h"
 #include "daemon/jobs/jobs.h"
@@ -122,6 +123,9 @@ static void execute(void)
 	snprintf(count, sizeof(count), "%u", U.count + 1);
 	setenv(UPGRADES_ENV, count, 1);
 	spawner_stop();
+	/* file transfers end with their connections; parked puts are not
+	 * handed over: their temporary files go now, not left behind */
+	transfers_shutdown();
 	log_info("upgrade: executing %s (%u job(s) running)", U.exe, jobs_running());
 	log_close(); /* what waits is written now; the next image opens its own */
 	execve(U.exe, U.argv, environ);

@@ -32,9 +32,10 @@ int frame_encode(ctld_Message *msg, struct frame *f)
 	size_t len;
 	int err;
 
-	/* Output, the most frequent message, carries bytes only */
+	/* Output, the most frequent message, and FileData carry bytes only */
 	if (!(msg->which_kind == ctld_Message_event_tag &&
-	      msg->kind.event.which_kind == ctld_Event_output_tag))
+	      (msg->kind.event.which_kind == ctld_Event_output_tag ||
+	       msg->kind.event.which_kind == ctld_Event_file_data_tag)))
 		wire_sanitize_strings(ctld_Message_fields, msg);
 	err = wire_encode(ctld_Message_fields, msg, R.frame_buf, sizeof(R.frame_buf), &len);
 
