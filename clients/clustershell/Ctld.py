@@ -30,33 +30,53 @@ Settings (task.info, or the environment for clush): ctld_path / CTLD_CTL
 ctl options, e.g. "--tls-cert c.pem --tls-key c.key --tls-ca ca.pem"); the
 task's connect_timeout becomes ctl's --connect-timeout.
 
-Copy (--copy/--rcopy) needs the daemon's file transfer and is refused with
-that reason until it exists.
+Copy: --copy runs `ctl put SOURCE DEST/` per node (DEST a directory there;
+clush's default is the source's own directory), --rcopy `ctl get SOURCE
+DEST` (DEST/<node>/<name>, one directory per node as `ctl get` makes them):
+atomic, SHA-256 checked, modes and mtimes kept.
 """
 import os
 import shlex
 
-from ClusterShell.Worker.Exec import ExecClient, ExecWorker
-from ClusterShell.Worker.Worker import WorkerError
+from ClusterShell.Worker.Exec import CopyClient, ExecClient, ExecWorker
+
+
+def _ctl(client):
+    """ctl's command line up to its command, for one node (client.key)."""
+    task = client.worker.task
+    ctl = task.info("ctld_path") or os.environ.get("CTLD_CTL") or "ctl"
+    options = task.info("ctld_options") or os.environ.get("CTLD_OPTIONS") or ""
+    cmd = shlex.split(ctl) + ["-H", str(client.key)] + shlex.split(options)
+    connect_timeout = task.info("connect_timeout", 0)
+    if connect_timeout and connect_timeout > 0:
+        cmd.append("--connect-timeout=%dms" % max(1, connect_timeout * 1000))
+    return cmd
 
 
 class CtldClient(ExecClient):
     """The engine client of one node: a ctl process."""
 
     def _build_cmd(self):
-        task = self.worker.task
-        ctl = task.info("ctld_path") or os.environ.get("CTLD_CTL") or "ctl"
-        options = task.info("ctld_options") or os.environ.get("CTLD_OPTIONS") or ""
-        cmd = shlex.split(ctl) + ["-H", str(self.key)] + shlex.split(options)
-        connect_timeout = task.info("connect_timeout", 0)
-        if connect_timeout and connect_timeout > 0:
-            cmd.append("--connect-timeout=%dms" % max(1, connect_timeout * 1000))
         # The command goes to the node's shell as it is, as with ssh (Exec's
         # %h/%n substitution would make every '%' in it an error); the job
         # learns its node and rank from its environment instead.
-        cmd += ["run", "--kill-on-disconnect", "--env", "CTLD_NODE=%s" % self.key,
-                "--env", "CTLD_RANK=%d" % (self.rank or 0), "--", "sh", "-c", self.command]
-        return cmd, None
+        return _ctl(self) + ["run", "--kill-on-disconnect", "--env", "CTLD_NODE=%s" % self.key,
+                             "--env", "CTLD_RANK=%d" % (self.rank or 0), "--", "sh", "-c",
+                             self.command], None
+
+
+class CtldCopyClient(CopyClient):
+    """--copy: `ctl put SOURCE DEST/` (DEST is a directory on the node, as
+    clush's default, the source's own directory); --rcopy: `ctl get SOURCE
+    DEST`, which writes DEST/<node>/<name> (not ClusterShell's DEST/name.node:
+    one directory per node, as `ctl get`). Both atomic and SHA-256 checked;
+    modes and mtimes are always kept."""
+
+    def _build_cmd(self):
+        if self.reverse:
+            return _ctl(self) + ["get", self.source, self.dest], None
+        dest = self.dest if self.dest.endswith("/") else self.dest + "/"
+        return _ctl(self) + ["put", self.source, dest], None
 
 
 class WorkerCtld(ExecWorker):
@@ -72,12 +92,7 @@ class WorkerCtld(ExecWorker):
     """
 
     SHELL_CLASS = CtldClient
-
-    def __init__(self, nodes, handler, timeout=None, **kwargs):
-        if kwargs.get("source"):
-            raise WorkerError("ctld worker: --copy/--rcopy need the daemon's file transfer "
-                              "(put/get), which this protocol version does not have yet")
-        ExecWorker.__init__(self, nodes, handler, timeout=timeout, **kwargs)
+    COPY_CLASS = CtldCopyClient
 
 
 WORKER_CLASS = WorkerCtld

@@ -2,7 +2,7 @@
 """ClusterShell (Debian's clustershell) through ctld daemons: `clush -R
 ctld` with node names that carry ports, gathered output (-b), exit codes
 (-S), stderr per node, an unreachable node, a command timeout (-u) that
-leaves nothing running, copy refused with its reason, and ClusterShell's
+leaves nothing running, --copy and --rcopy (ctl put / get), and ClusterShell's
 Python Task API with the WorkerCtld worker.
 
 The worker comes from the tree (PYTHONPATH=clients/clustershell:
@@ -78,10 +78,28 @@ class ClushTestCase(DaemonsTestCase):
             ev = c.wait(job, timeout=scaled(10))  # the daemon killed it when ctl went
         self.assertEqual(ev.exited.signal, signal.SIGKILL)
 
-    def test_copy_is_refused_with_its_reason(self):
-        p = self.clush("--copy", "/etc/hostname", "--dest", "/tmp")
-        self.assertNotEqual(p.returncode, 0)
-        self.assertIn("need the daemon's file transfer", p.stdout + p.stderr)
+    def test_copy_and_rcopy(self):
+        """--copy puts a file into a directory on every node (ctl put), --rcopy
+        fetches it back into DEST/<node>/ (ctl get): same bytes, same mode."""
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "conf.txt")
+            with open(src, "wb") as f:
+                f.write(os.urandom(70000))
+            os.chmod(src, 0o600)
+            remote, back = os.path.join(d, "remote"), os.path.join(d, "back")
+            os.mkdir(remote)
+            os.mkdir(back)
+            p = self.clush("--copy", src, "--dest", remote)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            placed = os.path.join(remote, "conf.txt")
+            self.assertEqual(os.stat(placed).st_mode & 0o777, 0o600)
+            p = self.clush("--rcopy", placed, "--dest", back)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            with open(src, "rb") as f:
+                want = f.read()
+            for n in self.nodes:
+                with open(os.path.join(back, n, "conf.txt"), "rb") as f:
+                    self.assertEqual(f.read(), want, n)
 
     def test_installed_where_clustershell_looks(self):
         """`make install-python` puts the package and the worker where `clush

@@ -266,6 +266,38 @@ class ClusterTestCase(DaemonsTestCase):
             self.assertEqual(w.event.WhichOneof("kind"), "watch_timeout")
 
     # ------------------------------------------------------------ fixture, example
+    def test_put_and_get_on_every_node(self):
+        """Cluster.put sends a file to every node (%h: the node's name), get
+        fetches it into localdir/<node>/; an unreachable node is named."""
+        dead = "127.0.0.1:%d" % free_port()
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "data.bin")
+            with open(src, "wb") as f:
+                f.write(os.urandom(300000))
+            os.chmod(src, 0o640)
+            remote_dir = os.path.join(d, "remote")
+            os.mkdir(remote_dir)
+            remote = os.path.join(remote_dir, "%h.bin")
+
+            async def go():
+                async with self.cluster(self.nodes + [dead]) as c:
+                    put_failed = await c.put(src, remote)
+                    got, get_failed = await c.get(remote, os.path.join(d, "back"))
+                    return put_failed, got, get_failed
+            put_failed, got, get_failed = run_async(go())
+            self.assertEqual(set(put_failed), {dead})
+            self.assertIn("refused", put_failed[dead])
+            self.assertEqual(set(get_failed), {dead})
+            with open(src, "rb") as f:
+                want = f.read()
+            for node in self.nodes:
+                placed = remote.replace("%h", node)
+                self.assertEqual(os.stat(placed).st_mode & 0o777, 0o640)
+                [path] = got[node]
+                self.assertEqual(path, os.path.join(d, "back", node, node + ".bin"))
+                with open(path, "rb") as f:
+                    self.assertEqual(f.read(), want)
+
     def test_pytest_fixture(self):
         tmp = tempfile.mkdtemp(prefix="ctld-pytest-")
         self.addCleanup(shutil.rmtree, tmp, True)

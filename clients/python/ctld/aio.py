@@ -24,6 +24,7 @@ from typing import Optional
 
 from .proto import (TERMINAL, CtldError, ProtocolError, event_job, event_watch, frame,
                     hello_request, parse_frame, pb, ready_conditions, split_host, tls_context)
+from . import files
 from .timeline import Timeline
 
 
@@ -431,6 +432,54 @@ class Cluster:
 
     async def kill_started(self):
         await asyncio.gather(*(c.kill_started() for c in self.conns.values()))
+
+    # ------------------------------------------------------------ files
+    def _sync_client(self, host):
+        """A ctld.Client of its own to host (file transfers are the sync
+        ctld.files functions, run in a thread per node)."""
+        from .client import Client
+        if host.startswith("unix:"):
+            return Client(unix=host[5:], timeout=self.connect_timeout, name=self.name)
+        return Client(tcp=host, tls=self.tls, timeout=self.connect_timeout, name=self.name)
+
+    async def _transfer(self, fn, nodes):
+        """fn(client, host) on every node (at most fanout at once), each in a
+        thread with a connection of its own; {host: error} for the failed."""
+        failed = {}
+
+        def one_sync(host):
+            with self._sync_client(host) as c:
+                return fn(c, host)
+
+        async def one(host):
+            if host in self.errors:
+                failed[host] = self.errors[host]
+                return None
+            try:
+                return await asyncio.to_thread(one_sync, host)
+            except (OSError, CtldError, NodeError, ProtocolError, ValueError,
+                    files.TransferError) as e:
+                failed[host] = describe(e)
+                return None
+        results = await self._each(self._targets(nodes), one)
+        return dict(zip(self._targets(nodes), results)), failed
+
+    async def put(self, local, remote, nodes=None, user=""):
+        """Copies local (a file or a directory tree) to remote (absolute; %h
+        is the node's name) on every node, atomically (ctld.files.put).
+        Returns {host: error} for the nodes where it failed."""
+        _, failed = await self._transfer(
+            lambda c, host: files.put(c, local, remote.replace("%h", host), user=user), nodes)
+        return failed
+
+    async def get(self, remote, localdir, nodes=None, user=""):
+        """Copies remote (%h: the node's name) from every node into
+        localdir/<node>/ (ctld.files.get). Returns ({host: files written},
+        {host: error})."""
+        def one(c, host):
+            return files.get(c, remote.replace("%h", host),
+                             os.path.join(localdir, host.replace("/", "_")), user=user)["files"]
+        return await self._transfer(one, nodes)
 
     def timeline(self):
         """The ctld.timeline.Timeline of this cluster (Cluster(timeline=True)):

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""ctld.files - copy files to and from a ctld-bpf node over a ctld_client.Client.
+"""ctld.files - copy files to and from a ctld-bpf node over a ctld.Client (or ctld_client.Client).
 
     from ctld_client import Client
     from ctld import files
@@ -26,7 +26,7 @@ import hashlib
 import os
 import stat
 
-from ctld_client import CtldError, pb
+from .proto import CtldError, pb
 
 CHUNK = 32768
 WINDOW = 12                # put: chunks in flight
