@@ -324,11 +324,12 @@ class NetLab:
         """"10.77.0.2:7878,10.77.0.3:7878" for -H."""
         return ",".join(self.nodes[n].target for n in (nodes or self.nodes))
 
-    def ctl_argv(self, *args, nodes=None, where=CONTROLLER, wrapper=()):
+    def ctl_argv(self, *args, nodes=None, where=CONTROLLER, wrapper=(), hosts=None):
         """The command line of ctl run in member `where` against nodes
-        (all by default), under wrapper (e.g. ["timeout", "5"])."""
+        (all by default; or hosts: a -H value such as a node set), under
+        wrapper (e.g. ["timeout", "5"])."""
         return (["ip", "netns", "exec", self.member(where).ns] + list(wrapper)
-                + [CTL, "-H", self.targets(nodes)] + self.tls_args() + list(args))
+                + [CTL, "-H", hosts or self.targets(nodes)] + self.tls_args() + list(args))
 
     def _ctl_env(self, env):
         full = {k: v for k, v in os.environ.items()
@@ -336,10 +337,10 @@ class NetLab:
         full.update(env or {})
         return full
 
-    def start_ctl(self, *args, nodes=None, where=CONTROLLER, wrapper=(), env=None):
+    def start_ctl(self, *args, nodes=None, where=CONTROLLER, wrapper=(), env=None, hosts=None):
         """ctl in the background (a CtlProcess, killed at close() if still running)."""
-        p = CtlProcess(self.ctl_argv(*args, nodes=nodes, where=where, wrapper=wrapper),
-                       self._ctl_env(env))
+        p = CtlProcess(self.ctl_argv(*args, nodes=nodes, where=where, wrapper=wrapper,
+                                     hosts=hosts), self._ctl_env(env))
         self._ctls.append(p)
         return p
 

@@ -173,8 +173,9 @@ class Timeline:
 
 def validate(doc):
     """Checks a trace the way a reader depends on it; returns a list of
-    problems (empty: fine): every node named, every B closed by an E on the
-    same row, no E before its B, times non-negative, offsets recorded."""
+    problems (empty: fine): every node named, no E without its B on the same
+    row nor before it, times non-negative, offsets recorded. A B left open
+    is a job still running (or whose node was lost) when the trace ended."""
     problems, open_spans = [], {}
     names = {e["pid"] for e in doc["traceEvents"] if e.get("name") == "process_name"}
     for e in doc["traceEvents"]:
