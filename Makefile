@@ -173,6 +173,7 @@ endif
 
 # ------------------------------------------------------------------ demo, bench
 include bench/bench.mk
+include packaging/packaging.mk
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -153,10 +153,14 @@ static void helper_gone(const char *why)
 	snprintf(SP.status, sizeof(SP.status), "jobs are spawned by the daemon itself (%s)", why);
 }
 
-/* ctld-spawner next to our own executable (a build tree, or an install
- * that keeps both in one place), else in CTLD_LIBEXECDIR. */
+/* ctld-spawner next to our own executable (a build tree), else where an
+ * install under any prefix puts it relative to the daemon
+ * (PREFIX/sbin/ctld-bpf and PREFIX/libexec/ctld-bpf/ctld-spawner, see
+ * packaging/install.sh), so a staged or relocated tree finds its own helper,
+ * else in CTLD_LIBEXECDIR. */
 static int find_helper(char *path, size_t size)
 {
+	static const char *const beside_exe[] = { "", "/../libexec/ctld-bpf" };
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *slash;
@@ -165,9 +169,12 @@ static int find_helper(char *path, size_t size)
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/'))) {
 			*slash = '\0';
-			if (snprintf(path, size, "%s/" HELPER_NAME, self) < (int)size &&
-			    access(path, X_OK) == 0)
-				return 0;
+			for (size_t i = 0; i < ARRAY_SIZE(beside_exe); i++) {
+				if (snprintf(path, size, "%s%s/" HELPER_NAME, self, beside_exe[i]) <
+					    (int)size &&
+				    access(path, X_OK) == 0)
+					return 0;
+			}
 		}
 	}
 	snprintf(path, size, CTLD_LIBEXECDIR "/" HELPER_NAME);
