@@ -49,7 +49,7 @@ deb: package-deps
 	$(Q)cd $(DEB_DIR)/src/ctld-bpf-$(VERSION) && \
 		dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
 		{ tail -40 ../build.log >&2; echo "make deb: dpkg-buildpackage failed, see $(DEB_DIR)/src/build.log" >&2; exit 1; }
-	$(Q)mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.ddeb $(DEB_DIR)/src/*.buildinfo \
+	$(Q)mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.buildinfo \
 		$(DEB_DIR)/src/*.changes $(DEB_DIR)/
 	$(Q)lintian --info --fail-on error,warning $(DEB_DIR)/*.changes
 	$(Q)ls -1 $(DEB_DIR)/*.deb
