@@ -1,0 +1,141 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
+# test_deb.sh - the Debian packages on a fresh Debian 12 booted with systemd
+# (`make test-deb`): install with apt, the service starts, ctl and the Python
+# client work, a job survives a crash of the daemon (KillMode=process, then
+# adopted), purge stops everything and leaves nothing behind.
+#
+#   packaging/test_deb.sh DEB_DIR VERSION
+#
+# The guest is a minimal bookworm made once by debootstrap (cached in
+# DEB_DIR/../deb-test/base; the only downloads, from the host) and copied
+# afresh for every run. The packages' dependencies are resolved and
+# downloaded by apt in a chroot of the copy (host network), then the copy
+# boots under systemd-nspawn with a private network (no network at all) and
+# installs them with apt --no-download. Commands run in it through nsenter.
+set -euo pipefail
+
+deb_dir=$(cd "${1:?usage: test_deb.sh DEB_DIR VERSION}" && pwd)
+version=${2:?usage: test_deb.sh DEB_DIR VERSION}
+work=$(dirname "$deb_dir")/deb-test
+base=$work/base
+guest=$work/guest
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+nspawn_pid=
+t0=$SECONDS
+
+say() { printf '  %-8s %s\n' TEST-DEB "$*"; }
+fail() { echo "test-deb: FAIL: $*" >&2; exit 1; }
+
+cleanup() {
+	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+		kill -KILL "$nspawn_pid" 2>/dev/null || true
+		wait "$nspawn_pid" 2>/dev/null || true
+	fi
+	for m in proc dev/pts dev; do umount "$guest/$m" 2>/dev/null || true; done
+	rm -rf "$guest"
+}
+trap cleanup EXIT
+
+# ------------------------------------------------------------ the guest
+if [ ! -e "$base/.complete" ]; then
+	say "debootstrap bookworm (once, cached in $base)"
+	rm -rf "$base"
+	debootstrap --variant=minbase --include=systemd,systemd-sysv bookworm "$base" "$mirror" \
+		>"$work/debootstrap.log" 2>&1 || fail "debootstrap failed, see $work/debootstrap.log"
+	touch "$base/.complete"
+fi
+cleanup
+cp -a "$base" "$guest"
+mkdir -p "$guest/root/debs"
+cp "$deb_dir/ctld-bpf_${version}_"*.deb "$deb_dir/python3-ctld_${version}_all.deb" "$guest/root/debs/"
+echo ctld-guest >"$guest/etc/hostname"
+
+say "apt resolves and downloads the dependencies (chroot, host network)"
+cp /etc/resolv.conf "$guest/etc/resolv.conf"
+mount -t proc proc "$guest/proc"
+chroot "$guest" apt-get update -qq >/dev/null
+chroot "$guest" sh -c 'apt-get install -qq --download-only -y /root/debs/*.deb' >/dev/null
+umount "$guest/proc"
+
+# ------------------------------------------------------------ boot
+say "boot it under systemd-nspawn (private network)"
+# The daemon loads eBPF programs: nspawn's default filter refuses bpf(),
+# and its default capabilities lack CAP_BPF and CAP_PERFMON.
+systemd-nspawn -q -D "$guest" -b --private-network --register=no --console=passive \
+	--capability=CAP_BPF,CAP_PERFMON,CAP_SYS_RESOURCE --system-call-filter='bpf perf_event_open' \
+	--bind=/sys/fs/bpf >"$work/console.log" 2>&1 &
+nspawn_pid=$!
+
+leader=
+for _ in $(seq 100); do
+	leader=$(cat /proc/$nspawn_pid/task/*/children 2>/dev/null | awk '{print $1; exit}')
+	[ -n "$leader" ] && break
+	sleep 0.1
+done
+[ -n "$leader" ] || fail "the container did not start, see $work/console.log"
+in_guest() { nsenter --target "$leader" --all --wd=/ env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+state=$(in_guest timeout 60 systemctl is-system-running --wait || true)
+say "guest systemd: $state"
+case $state in running | degraded) ;; *) fail "guest did not boot: $state" ;; esac
+
+# ------------------------------------------------------------ install
+say "apt-get install ./ctld-bpf_${version}_*.deb ./python3-ctld_${version}_all.deb (no network)"
+in_guest sh -c 'apt-get install -qq --no-download -y /root/debs/*.deb' >"$work/install.log" 2>&1 ||
+	{ cat "$work/install.log" >&2; fail "apt-get install failed"; }
+for _ in $(seq 50); do
+	in_guest systemctl is-active -q ctld-bpf && break
+	sleep 0.2
+done
+in_guest systemctl is-active -q ctld-bpf ||
+	{ in_guest journalctl -u ctld-bpf --no-pager >&2; fail "ctld-bpf.service is not active"; }
+in_guest systemctl is-enabled -q ctld-bpf || fail "ctld-bpf.service is not enabled"
+bpf=$(in_guest ctl stats | awk -F': ' '$1 == "bpf" { print $2 }')
+say "service active; ctl stats: bpf: $bpf"
+[ "$(in_guest ctl run -- /bin/echo hi)" = hi ] || fail "ctl run -- /bin/echo hi"
+in_guest ctl stats | grep -q '^spawner: spawner helper pid' || fail "the daemon has no spawner helper"
+in_guest python3 -c 'import ctld_client
+with ctld_client.Client(unix="/run/ctld-bpf.sock") as c:
+    out, _, ev = c.run_and_wait(["/bin/echo", "from-python"], timeout=10)
+assert out == b"from-python\n" and ev.exited.exit_code == 0, (out, ev)' ||
+	fail "the Python client"
+in_guest man -w ctl ctld-bpf >/dev/null 2>&1 || in_guest test -e /usr/share/man/man8/ctld-bpf.8.gz ||
+	fail "man pages missing"
+
+# ------------------------------------------------------------ a crash keeps the jobs
+say "kill -9 the daemon: systemd restarts it, the job survives and is adopted"
+job=$(in_guest ctl start --name survivor -- /bin/sleep 600)
+sleep 0.3 # a job is recorded once it has run 100 ms
+main=$(in_guest systemctl show -p MainPID --value ctld-bpf)
+in_guest kill -KILL "$main"
+for _ in $(seq 100); do
+	now=$(in_guest systemctl show -p MainPID --value ctld-bpf)
+	[ "$now" != 0 ] && [ "$now" != "$main" ] && in_guest ctl stats >/dev/null 2>&1 && break
+	sleep 0.1
+done
+[ "$now" != "$main" ] || fail "the daemon was not restarted after kill -9"
+in_guest ctl list --running | grep -q "^$job .*adopted" ||
+	{ in_guest ctl list >&2; fail "job $job was not adopted by the restarted daemon"; }
+
+# ------------------------------------------------------------ purge
+say "apt-get purge: the service stops, the jobs end, nothing is left"
+sleeper=$(in_guest ctl --json list --running | sed -n 's/.*"pid":\([0-9]*\).*/\1/p' | head -1)
+[ -n "$sleeper" ] || fail "no pid for job $job"
+in_guest apt-get purge -qq -y ctld-bpf python3-ctld >"$work/purge.log" 2>&1 ||
+	{ cat "$work/purge.log" >&2; fail "apt-get purge failed"; }
+left=$(in_guest sh -c 'for f in /usr/sbin/ctld-bpf /usr/bin/ctl /usr/libexec/ctld-bpf \
+	/lib/systemd/system/ctld-bpf.service /etc/default/ctld-bpf /var/lib/ctld-bpf \
+	/run/ctld-bpf.sock /sys/fs/bpf/ctld /usr/lib/python3/dist-packages/ctld \
+	/usr/lib/python3/dist-packages/ctld_client.py /etc/systemd/system/multi-user.target.wants/ctld-bpf.service; do
+	[ -e "$f" ] && echo "$f"; done; true')
+[ -z "$left" ] || fail "left after purge: $left"
+procs=$(in_guest sh -c 'for p in /proc/[0-9]*; do c=$(cat $p/comm 2>/dev/null) || continue;
+	case $c in ctld-*) echo "${p#/proc/} $c";; esac; done; true')
+[ -z "$procs" ] || fail "processes left after purge: $procs"
+in_guest kill -0 "$sleeper" 2>/dev/null && fail "job $job (pid $sleeper) still runs after purge"
+in_guest sh -c 'dpkg -l ctld-bpf python3-ctld 2>/dev/null | grep -E "^(ii|rc)"' &&
+	fail "dpkg still lists the packages"
+
+in_guest systemctl poweroff || true
+for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+say "OK ($((SECONDS - t0)) s)"
