@@ -12,7 +12,9 @@
 # afresh for every run. The packages' dependencies are resolved and
 # downloaded by apt in a chroot of the copy (host network), then the copy
 # boots under systemd-nspawn with a private network (no network at all) and
-# installs them with apt --no-download. Commands run in it through nsenter.
+# installs them with apt from a local repository. Commands run in it through nsenter.
+# --register=no --keep-unit: no machined or host systemd is needed (a host
+# whose PID 1 is not systemd, like CI containers, boots it as well).
 set -euo pipefail
 
 deb_dir=$(cd "${1:?usage: test_deb.sh DEB_DIR VERSION}" && pwd)
@@ -20,19 +22,29 @@ version=${2:?usage: test_deb.sh DEB_DIR VERSION}
 work=$(dirname "$deb_dir")/deb-test
 base=$work/base
 guest=$work/guest
+bpffs=$work/bpffs
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 nspawn_pid=
+leader=
 t0=$SECONDS
 
 say() { printf '  %-8s %s\n' TEST-DEB "$*"; }
 fail() { echo "test-deb: FAIL: $*" >&2; exit 1; }
 
+# A container that did not power off: SIGKILL to its init ends its whole pid
+# namespace (killing nspawn alone would leave the container running).
 cleanup() {
-	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
-		kill -KILL "$nspawn_pid" 2>/dev/null || true
-		wait "$nspawn_pid" 2>/dev/null || true
+	if [ -n "$leader" ] && kill -0 "$leader" 2>/dev/null; then
+		kill -KILL "$leader" 2>/dev/null || true
 	fi
-	for m in proc dev/pts dev; do umount "$guest/$m" 2>/dev/null || true; done
+	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+		for _ in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$nspawn_pid" 2>/dev/null || true
+	fi
+	[ -z "$nspawn_pid" ] || wait "$nspawn_pid" 2>/dev/null || true
+	umount "$guest/proc" 2>/dev/null || true
+	if mountpoint -q "$bpffs"; then umount "$bpffs"; fi
+	[ ! -d "$bpffs" ] || rmdir "$bpffs"
 	rm -rf "$guest"
 }
 trap cleanup EXIT
@@ -51,37 +63,54 @@ mkdir -p "$guest/root/debs"
 cp "$deb_dir/ctld-bpf_${version}_"*.deb "$deb_dir/python3-ctld_${version}_all.deb" "$guest/root/debs/"
 echo ctld-guest >"$guest/etc/hostname"
 
+# The packages as a local apt repository (apt 2.6 cannot install local .deb
+# files with --no-download: "Pathname to install is not absolute").
+(cd "$guest/root/debs" && dpkg-scanpackages --multiversion . >Packages 2>/dev/null)
+echo 'deb [trusted=yes] file:/root/debs ./' >"$guest/etc/apt/sources.list.d/ctld.list"
+
 say "apt resolves and downloads the dependencies (chroot, host network)"
 cp /etc/resolv.conf "$guest/etc/resolv.conf"
 mount -t proc proc "$guest/proc"
 chroot "$guest" apt-get update -qq >/dev/null
-chroot "$guest" sh -c 'apt-get install -qq --download-only -y /root/debs/*.deb' >/dev/null
+chroot "$guest" apt-get install -qq --download-only -y ctld-bpf python3-ctld >/dev/null
 umount "$guest/proc"
 
 # ------------------------------------------------------------ boot
 say "boot it under systemd-nspawn (private network)"
 # The daemon loads eBPF programs: nspawn's default filter refuses bpf(),
-# and its default capabilities lack CAP_BPF and CAP_PERFMON.
-systemd-nspawn -q -D "$guest" -b --private-network --register=no --console=passive \
+# and its default capabilities lack CAP_BPF and CAP_PERFMON. Its /sys has
+# no /sys/fs/bpf: the guest gets a bpffs instance of its own (a new mount is
+# a new, empty instance), so its pins never meet the host's.
+mkdir -p "$bpffs"
+mount -t bpf bpf "$bpffs"
+systemd-nspawn -q -D "$guest" -b --private-network --register=no --keep-unit --console=passive \
 	--capability=CAP_BPF,CAP_PERFMON,CAP_SYS_RESOURCE --system-call-filter='bpf perf_event_open' \
-	--bind=/sys/fs/bpf >"$work/console.log" 2>&1 &
+	--bind="$bpffs:/sys/fs/bpf" >"$work/console.log" 2>&1 &
 nspawn_pid=$!
 
-leader=
-for _ in $(seq 100); do
-	leader=$(cat /proc/$nspawn_pid/task/*/children 2>/dev/null | awk '{print $1; exit}')
-	[ -n "$leader" ] && break
+# the container's init: nspawn's child once it is systemd (before that, the
+# child is nspawn's own set-up process)
+for _ in $(seq 200); do
+	pid=$(cat /proc/$nspawn_pid/task/*/children 2>/dev/null | awk '{print $1; exit}' || true)
+	if [ -n "$pid" ] && [ "$(cat /proc/$pid/comm 2>/dev/null)" = systemd ]; then
+		leader=$pid && break
+	fi
 	sleep 0.1
 done
 [ -n "$leader" ] || fail "the container did not start, see $work/console.log"
-in_guest() { nsenter --target "$leader" --all --wd=/ env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
-state=$(in_guest timeout 60 systemctl is-system-running --wait || true)
+in_guest() { nsenter --target "$leader" --all --root --wd env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+# systemd answers once its private socket is up; then wait for the boot to end
+state=
+for _ in $(seq 300); do
+	state=$(in_guest timeout 60 systemctl is-system-running --wait 2>/dev/null || true)
+	case $state in '' | offline) sleep 0.2 ;; *) break ;; esac
+done
 say "guest systemd: $state"
 case $state in running | degraded) ;; *) fail "guest did not boot: $state" ;; esac
 
 # ------------------------------------------------------------ install
-say "apt-get install ./ctld-bpf_${version}_*.deb ./python3-ctld_${version}_all.deb (no network)"
-in_guest sh -c 'apt-get install -qq --no-download -y /root/debs/*.deb' >"$work/install.log" 2>&1 ||
+say "apt-get install ctld-bpf python3-ctld $version (no network: the local repository and the cache)"
+in_guest apt-get install -y ctld-bpf python3-ctld >"$work/install.log" 2>&1 ||
 	{ cat "$work/install.log" >&2; fail "apt-get install failed"; }
 for _ in $(seq 50); do
 	in_guest systemctl is-active -q ctld-bpf && break
@@ -92,6 +121,8 @@ in_guest systemctl is-active -q ctld-bpf ||
 in_guest systemctl is-enabled -q ctld-bpf || fail "ctld-bpf.service is not enabled"
 bpf=$(in_guest ctl stats | awk -F': ' '$1 == "bpf" { print $2 }')
 say "service active; ctl stats: bpf: $bpf"
+[ "$bpf" = on ] || fail "the service runs without eBPF: $(in_guest journalctl -u ctld-bpf \
+	--no-pager -o cat | grep -m1 'eBPF is off')"
 [ "$(in_guest ctl run -- /bin/echo hi)" = hi ] || fail "ctl run -- /bin/echo hi"
 in_guest ctl stats | grep -q '^spawner: spawner helper pid' || fail "the daemon has no spawner helper"
 in_guest python3 -c 'import ctld_client
@@ -107,7 +138,7 @@ say "kill -9 the daemon: systemd restarts it, the job survives and is adopted"
 job=$(in_guest ctl start --name survivor -- /bin/sleep 600)
 sleep 0.3 # a job is recorded once it has run 100 ms
 main=$(in_guest systemctl show -p MainPID --value ctld-bpf)
-in_guest kill -KILL "$main"
+in_guest sh -c "kill -KILL $main"
 for _ in $(seq 100); do
 	now=$(in_guest systemctl show -p MainPID --value ctld-bpf)
 	[ "$now" != 0 ] && [ "$now" != "$main" ] && in_guest ctl stats >/dev/null 2>&1 && break
@@ -132,7 +163,7 @@ left=$(in_guest sh -c 'for f in /usr/sbin/ctld-bpf /usr/bin/ctl /usr/libexec/ctl
 procs=$(in_guest sh -c 'for p in /proc/[0-9]*; do c=$(cat $p/comm 2>/dev/null) || continue;
 	case $c in ctld-*) echo "${p#/proc/} $c";; esac; done; true')
 [ -z "$procs" ] || fail "processes left after purge: $procs"
-in_guest kill -0 "$sleeper" 2>/dev/null && fail "job $job (pid $sleeper) still runs after purge"
+in_guest sh -c "kill -0 $sleeper" 2>/dev/null && fail "job $job (pid $sleeper) still runs after purge"
 in_guest sh -c 'dpkg -l ctld-bpf python3-ctld 2>/dev/null | grep -E "^(ii|rc)"' &&
 	fail "dpkg still lists the packages"
 
