@@ -3,7 +3,7 @@
 # test_deb.sh - the Debian packages on a fresh Debian 12 booted with systemd
 # (`make test-deb`): install with apt, the service starts, ctl and the Python
 # client work, a job survives a crash of the daemon (KillMode=process, then
-# adopted), purge stops everything and leaves nothing behind.
+# adopted) and a reload, purge stops everything and leaves nothing behind.
 #
 #   packaging/test_deb.sh DEB_DIR VERSION
 #
@@ -147,6 +147,16 @@ done
 [ "$now" != "$main" ] || fail "the daemon was not restarted after kill -9"
 in_guest ctl list --running | grep -q "^$job .*adopted" ||
 	{ in_guest ctl list >&2; fail "job $job was not adopted by the restarted daemon"; }
+
+say "systemctl reload (upgrade in place, SIGUSR2): the job keeps running"
+in_guest systemctl reload ctld-bpf
+for _ in $(seq 100); do
+	in_guest systemctl is-active -q ctld-bpf && in_guest ctl stats >/dev/null 2>&1 && break
+	sleep 0.1
+done
+in_guest ctl list --running | grep -q "^$job " ||
+	{ in_guest ctl list >&2; fail "job $job is gone after systemctl reload"; }
+[ "$(in_guest ctl run -- /bin/echo after-reload)" = after-reload ] || fail "ctl run after reload"
 
 # ------------------------------------------------------------ purge
 say "apt-get purge: the service stops, the jobs end, nothing is left"
