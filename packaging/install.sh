@@ -12,10 +12,15 @@
 #   LIBEXECDIR   PREFIX/libexec/ctld-bpf: ctld-spawner and every BUILD/*.so
 #   MANDIR       PREFIX/share/man            COMPLETIONDIR PREFIX/share/bash-completion/completions
 #   UNITDIR      PREFIX/lib/systemd/system   SYSCONFDIR /etc
-#   PYTHONDIR    PREFIX/lib/python3/dist-packages: ctld/, ctld_client.py, ctld_pb2.py
-#   CLUSTERSHELL_WORKER_DIR  PYTHONDIR/ClusterShell/Worker, where ClusterShell
-#                looks for `clush -R ctld` (clients/clustershell/Ctld.py, only
-#                when that file exists)
+#   PYTHONDIR    ctld/, ctld_client.py, ctld_pb2.py: /usr/lib/python3/dist-packages
+#                for PREFIX=/usr (Debian's), else PREFIX/lib/python3.X/dist-packages
+#                (what Debian's python3 searches below /usr/local)
+#   CLUSTERSHELL_WORKER_DIR  clients/clustershell/Ctld.py, only when that file
+#                exists: `clush -R ctld` imports ClusterShell.Worker.Ctld, a
+#                module of the ClusterShell.Worker package, so the directory of
+#                the ClusterShell that python3 imports (Debian's
+#                python3-clustershell: /usr/lib/python3/dist-packages/ClusterShell/Worker),
+#                else PYTHONDIR/ClusterShell/Worker
 #
 # Why LIBEXECDIR is PREFIX/libexec/ctld-bpf, with no choice of its own: the
 # daemon finds its helper at ../libexec/ctld-bpf/ from its own executable
@@ -32,8 +37,18 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 LIBEXECDIR=$PREFIX/libexec/ctld-bpf
 : "${COMPLETIONDIR:=$PREFIX/share/bash-completion/completions}"
 : "${UNITDIR:=$PREFIX/lib/systemd/system}" "${SYSCONFDIR:=/etc}"
-: "${PYTHONDIR:=$PREFIX/lib/python3/dist-packages}"
-: "${CLUSTERSHELL_WORKER_DIR:=$PYTHONDIR/ClusterShell/Worker}"
+python=/usr/bin/python3
+if [ -z "${PYTHONDIR:-}" ]; then
+	if [ "$PREFIX" = /usr ]; then
+		PYTHONDIR=/usr/lib/python3/dist-packages
+	else
+		PYTHONDIR=$PREFIX/lib/python$($python -c 'import sys; print("%d.%d" % sys.version_info[:2])')/dist-packages
+	fi
+fi
+if [ -z "${CLUSTERSHELL_WORKER_DIR:-}" ]; then
+	CLUSTERSHELL_WORKER_DIR=$($python -c 'import os, ClusterShell.Worker as w
+print(os.path.dirname(w.__file__))' 2>/dev/null) || CLUSTERSHELL_WORKER_DIR=$PYTHONDIR/ClusterShell/Worker
+fi
 
 # Every installed file: "MODE SOURCE DESTINATION" (the unit is rewritten
 # for the directories chosen, see install_one).
