@@ -149,7 +149,7 @@ in_guest ctl list --running | grep -q "^$job .*adopted" ||
 	{ in_guest ctl list >&2; fail "job $job was not adopted by the restarted daemon"; }
 
 say "systemctl reload (upgrade in place, SIGUSR2): the job keeps running"
-in_guest systemctl reload ctld-bpf
+in_guest systemctl reload ctld-bpf || fail "systemctl reload ctld-bpf"
 for _ in $(seq 100); do
 	in_guest systemctl is-active -q ctld-bpf && in_guest ctl stats >/dev/null 2>&1 && break
 	sleep 0.1
