@@ -3,7 +3,8 @@
 # test_deb.sh - the Debian packages on a fresh Debian 12 booted with systemd
 # (`make test-deb`): install with apt, the service starts, ctl and the Python
 # client work, a job survives a crash of the daemon (KillMode=process, then
-# adopted) and a reload, purge stops everything and leaves nothing behind.
+# adopted), a reload is an upgrade in place, purge stops everything and
+# leaves nothing behind.
 #
 #   packaging/test_deb.sh DEB_DIR VERSION
 #
@@ -148,20 +149,25 @@ done
 in_guest ctl list --running | grep -q "^$job .*adopted" ||
 	{ in_guest ctl list >&2; fail "job $job was not adopted by the restarted daemon"; }
 
-say "systemctl reload (upgrade in place, SIGUSR2): the job keeps running"
+say "systemctl reload: upgrade in place (SIGUSR2): same process, the job handed over"
+job2=$(in_guest ctl start --name handed-over -- /bin/sleep 600)
+main=$(in_guest systemctl show -p MainPID --value ctld-bpf)
 in_guest systemctl reload ctld-bpf || fail "systemctl reload ctld-bpf"
 for _ in $(seq 100); do
-	in_guest systemctl is-active -q ctld-bpf && in_guest ctl stats >/dev/null 2>&1 && break
+	in_guest ctl stats >/dev/null 2>&1 && break
 	sleep 0.1
 done
-in_guest ctl list --running | grep -q "^$job " ||
-	{ in_guest ctl list >&2; fail "job $job is gone after systemctl reload"; }
+now=$(in_guest systemctl show -p MainPID --value ctld-bpf)
+[ "$now" = "$main" ] || fail "reload replaced the daemon (pid $main, now $now): no upgrade in place"
+line=$(in_guest ctl --json list --running | grep "\"job\":$job2[,}]" || true)
+[ -n "$line" ] || { in_guest ctl list >&2; fail "job $job2 is gone after systemctl reload"; }
+case $line in *'"adopted":true'*) fail "job $job2 was adopted, not handed over: $line" ;; esac
 [ "$(in_guest ctl run -- /bin/echo after-reload)" = after-reload ] || fail "ctl run after reload"
 
 # ------------------------------------------------------------ purge
 say "apt-get purge: the service stops, the jobs end, nothing is left"
-sleeper=$(in_guest ctl --json list --running | sed -n 's/.*"pid":\([0-9]*\).*/\1/p' | head -1)
-[ -n "$sleeper" ] || fail "no pid for job $job"
+sleepers=$(in_guest ctl --json list --running | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
+[ "$(echo "$sleepers" | wc -w)" = 2 ] || fail "not the two running jobs: $sleepers"
 in_guest apt-get purge -qq -y ctld-bpf python3-ctld >"$work/purge.log" 2>&1 ||
 	{ cat "$work/purge.log" >&2; fail "apt-get purge failed"; }
 left=$(in_guest sh -c 'for f in /usr/sbin/ctld-bpf /usr/bin/ctl /usr/libexec/ctld-bpf \
@@ -178,7 +184,9 @@ procs=$(in_guest sh -c 'for p in /proc/[0-9]*; do c=$(cat $p/comm 2>/dev/null) |
 # nspawn mounts read-only)
 groups=$(in_guest find /sys/fs/cgroup -maxdepth 4 -type d -name 'ctld-*')
 [ -z "$groups" ] || fail "cgroups left after purge: $groups"
-in_guest sh -c "kill -0 $sleeper" 2>/dev/null && fail "job $job (pid $sleeper) still runs after purge"
+for pid in $sleepers; do
+	in_guest sh -c "kill -0 $pid" 2>/dev/null && fail "a job (pid $pid) still runs after purge"
+done
 in_guest sh -c 'dpkg -l ctld-bpf python3-ctld 2>/dev/null | grep -E "^(ii|rc)"' &&
 	fail "dpkg still lists the packages"
 
