@@ -152,7 +152,8 @@ in_guest ctl list --running | grep -q "^$job .*adopted" ||
 say "systemctl reload: upgrade in place (SIGUSR2): same process, the job handed over"
 job2=$(in_guest ctl start --name handed-over -- /bin/sleep 600)
 main=$(in_guest systemctl show -p MainPID --value ctld-bpf)
-in_guest systemctl reload ctld-bpf || fail "systemctl reload ctld-bpf"
+in_guest systemctl reload ctld-bpf ||
+	{ in_guest journalctl -u ctld-bpf --no-pager -n 20 >&2; fail "systemctl reload ctld-bpf"; }
 for _ in $(seq 100); do
 	in_guest ctl stats >/dev/null 2>&1 && break
 	sleep 0.1

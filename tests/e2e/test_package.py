@@ -106,7 +106,7 @@ class InstalledTree(unittest.TestCase):
         self.assertIn("\nExecStart=%s/sbin/ctld-bpf $CTLD_BPF_OPTS\n" % PREFIX, unit)
         self.assertIn("\nEnvironmentFile=-/etc/default/ctld-bpf\n", unit)
         self.assertIn("\nKillMode=process\n", unit)  # jobs survive a crash (ctld-bpf(8))
-        self.assertIn("\nExecReload=/bin/kill -USR2 $MAINPID\n", unit)  # upgrade in place
+        self.assertIn("\nExecReload=/bin/sh -c 'kill -USR2 ${MAINPID}'\n", unit)  # upgrade in place
         self.assertNotIn("@", unit.split("[Unit]")[1])  # every placeholder replaced
         with open(self.root + "/etc/default/ctld-bpf") as f:
             self.assertRegex(f.read(), r'(?m)^CTLD_BPF_OPTS=""$')
