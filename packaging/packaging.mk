@@ -22,7 +22,7 @@ LIBEXECDIR    := $(PREFIX)/libexec/ctld-bpf
 INSTALL_VARS  := DESTDIR PREFIX SBINDIR BINDIR MANDIR COMPLETIONDIR UNITDIR SYSCONFDIR PYTHONDIR \
 	CLUSTERSHELL_WORKER_DIR
 install_env    = $(foreach v,$(INSTALL_VARS),$(if $(value $(v)),$(v)='$($(v))'))
-PACKAGE_DEB_PACKAGES := debhelper dpkg-dev fakeroot lintian debootstrap systemd-container man-db
+PACKAGE_DEB_PACKAGES := debhelper dh-python dpkg-dev fakeroot lintian debootstrap systemd-container man-db
 DEB_DIR       := $(BUILD)/deb
 DEB_ARCH       = $(shell dpkg --print-architecture)
 
