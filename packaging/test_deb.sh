@@ -3,8 +3,8 @@
 # test_deb.sh - the Debian packages on a fresh Debian 12 booted with systemd
 # (`make test-deb`): install with apt, the service starts, ctl and the Python
 # client work, a job survives a crash of the daemon (KillMode=process, then
-# adopted), a reload is an upgrade in place, purge stops everything and
-# leaves nothing behind.
+# adopted), a reload and a package upgrade are an upgrade in place, purge
+# stops everything and leaves nothing behind.
 #
 #   packaging/test_deb.sh DEB_DIR VERSION
 #
@@ -30,7 +30,15 @@ leader=
 t0=$SECONDS
 
 say() { printf '  %-8s %s\n' TEST-DEB "$*"; }
-fail() { echo "test-deb: FAIL: $*" >&2; exit 1; }
+# a failure once the guest runs shows the service's journal too
+fail() {
+	echo "test-deb: FAIL: $*" >&2
+	if [ -n "$leader" ]; then
+		echo "--- journalctl -u ctld-bpf (last 30 lines):" >&2
+		in_guest journalctl -u ctld-bpf --no-pager -n 30 >&2 || true
+	fi
+	exit 1
+}
 
 # A container that did not power off: SIGKILL to its init ends its whole pid
 # namespace (killing nspawn alone would leave the container running).
@@ -117,8 +125,7 @@ for _ in $(seq 50); do
 	in_guest systemctl is-active -q ctld-bpf && break
 	sleep 0.2
 done
-in_guest systemctl is-active -q ctld-bpf ||
-	{ in_guest journalctl -u ctld-bpf --no-pager >&2; fail "ctld-bpf.service is not active"; }
+in_guest systemctl is-active -q ctld-bpf || fail "ctld-bpf.service is not active"
 in_guest systemctl is-enabled -q ctld-bpf || fail "ctld-bpf.service is not enabled"
 bpf=$(in_guest ctl stats | awk -F': ' '$1 == "bpf" { print $2 }')
 say "service active; ctl stats: bpf: $bpf"
@@ -152,8 +159,7 @@ in_guest ctl list --running | grep -q "^$job .*adopted" ||
 say "systemctl reload: upgrade in place (SIGUSR2): same process, the job handed over"
 job2=$(in_guest ctl start --name handed-over -- /bin/sleep 600)
 main=$(in_guest systemctl show -p MainPID --value ctld-bpf)
-in_guest systemctl reload ctld-bpf ||
-	{ in_guest journalctl -u ctld-bpf --no-pager -n 20 >&2; fail "systemctl reload ctld-bpf"; }
+in_guest systemctl reload ctld-bpf || fail "systemctl reload ctld-bpf"
 for _ in $(seq 100); do
 	in_guest ctl stats >/dev/null 2>&1 && break
 	sleep 0.1
@@ -164,6 +170,30 @@ line=$(in_guest ctl --json list --running | grep "\"job\":$job2[,}]" || true)
 [ -n "$line" ] || { in_guest ctl list >&2; fail "job $job2 is gone after systemctl reload"; }
 case $line in *'"adopted":true'*) fail "job $job2 was adopted, not handed over: $line" ;; esac
 [ "$(in_guest ctl run -- /bin/echo after-reload)" = after-reload ] || fail "ctl run after reload"
+
+say "package upgrade: postinst reloads, the job goes on in the same daemon, now the new file"
+# The same build repacked with a higher version: dpkg replaces every file
+# and runs the maintainer scripts of an upgrade.
+mkdir -p "$guest/root/upgrade"
+for deb in "$guest"/root/debs/*.deb; do
+	rm -rf "$work/repack"
+	dpkg-deb -R "$deb" "$work/repack"
+	sed -i "s/^Version: .*/Version: $version+upgrade/" "$work/repack/DEBIAN/control"
+	dpkg-deb -b "$work/repack" "$guest/root/upgrade/${deb##*/}" >/dev/null
+done
+rm -rf "$work/repack"
+in_guest sh -c 'dpkg -i /root/upgrade/*.deb' >"$work/upgrade.log" 2>&1 ||
+	{ cat "$work/upgrade.log" >&2; fail "dpkg -i of the upgrade failed"; }
+for _ in $(seq 100); do
+	exe=$(in_guest sh -c 'readlink /proc/$(systemctl show -p MainPID --value ctld-bpf)/exe' || true)
+	case $exe in *deleted*) sleep 0.1 ;; *) break ;; esac
+done
+in_guest ctl stats >/dev/null || fail "no daemon after the upgrade"
+now=$(in_guest systemctl show -p MainPID --value ctld-bpf)
+[ "$now" = "$main" ] || fail "the upgrade replaced the daemon (pid $main, now $now)"
+exe=$(in_guest readlink /proc/$now/exe)
+[ "$exe" = /usr/sbin/ctld-bpf ] || fail "after the upgrade the daemon still runs the old file: $exe"
+in_guest ctl --json list --running | grep -q "\"job\":$job2[,}]" || fail "job $job2 is gone after the upgrade"
 
 # ------------------------------------------------------------ purge
 say "apt-get purge: the service stops, the jobs end, nothing is left"

@@ -103,7 +103,8 @@ class InstalledTree(unittest.TestCase):
     def test_unit_starts_the_installed_daemon(self):
         with open(self.root + PREFIX + "/lib/systemd/system/ctld-bpf.service") as f:
             unit = f.read()
-        self.assertIn("\nExecStart=%s/sbin/ctld-bpf $CTLD_BPF_OPTS\n" % PREFIX, unit)
+        self.assertIn("\nExecStart=%s/sbin/ctld-bpf --ready-file /run/ctld-bpf/ready $CTLD_BPF_OPTS\n"
+                      % PREFIX, unit)
         self.assertIn("\nEnvironmentFile=-/etc/default/ctld-bpf\n", unit)
         self.assertIn("\nKillMode=process\n", unit)  # jobs survive a crash (ctld-bpf(8))
         self.assertIn("\nExecReload=/bin/sh -c 'kill -USR2 ${MAINPID}'\n", unit)  # upgrade in place
