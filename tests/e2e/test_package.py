@@ -4,7 +4,9 @@ under test into a fresh DESTDIR tree (PREFIX=/usr, as the Debian package
 does), and everything is checked there, as a user gets it:
 
 - the installed daemon finds the installed ctld-spawner (../libexec/ctld-bpf
-  from its executable), runs jobs through it, and the installed ctl talks to it;
+  from its executable), runs jobs through it, and the installed ctl talks to
+  it, also over TCP with TLS (a module found the same way where the build
+  makes one);
 - the installed Python client imports from the install alone and runs a job;
 - the man pages render without warnings and name every option of
   `ctld-bpf --help`, every command and option of `ctl help [COMMAND]` and
@@ -21,7 +23,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BUILD, MODE, PY, ROOT, Daemon  # noqa: F401
+from harness import BUILD, MODE, PY, ROOT, make_certs
 import ctld.testing
 
 PREFIX = "/usr"
@@ -87,6 +89,19 @@ class InstalledTree(unittest.TestCase):
             self.assertEqual((p.returncode, p.stdout), (0, "hi\n"), p.stderr)
             p = run([self.ctl, "-S", d.socket, "stats"])
             self.assertRegex(p.stdout, r"(?m)^spawner: spawner helper pid %d$" % stats.spawner_pid)
+
+    def test_installed_ctl_and_daemon_speak_tls(self):
+        # where TLS is a module of its own (ctld-tls.so), both programs find
+        # it in the installed libexec directory
+        certs = os.path.join(self.root, "certs")
+        make_certs(certs)
+        tls = ["--tls-cert", certs + "/server.pem", "--tls-key", certs + "/server.key",
+               "--tls-ca", certs + "/ca.pem"]
+        with self.installed_daemon(*tls) as d:
+            p = run([self.ctl, "-H", d.tcp, "--tls-cert", certs + "/client.pem",
+                     "--tls-key", certs + "/client.key", "--tls-ca", certs + "/ca.pem",
+                     "run", "--", "/bin/echo", "over-tls"])
+            self.assertEqual((p.returncode, p.stdout), (0, "over-tls\n"), p.stderr + d.log())
 
     def test_installed_python_client_imports_from_the_install_alone(self):
         with self.installed_daemon() as d:
