@@ -23,9 +23,10 @@
 #                else PYTHONDIR/ClusterShell/Worker
 #
 # Why LIBEXECDIR is PREFIX/libexec/ctld-bpf, with no choice of its own: the
-# daemon finds its helper at ../libexec/ctld-bpf/ from its own executable
-# (user/daemon/jobs/spawner.c), so any PREFIX and any DESTDIR tree work
-# without compiling a path in.
+# programs find their companions (the spawner helper, a TLS module) at
+# ../libexec/ctld-bpf/ from their own executable (see ctld-bpf(8),
+# DESCRIPTION), so any PREFIX and any DESTDIR tree work without compiling a
+# path in.
 set -eu
 
 uninstall=
