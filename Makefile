@@ -2,6 +2,7 @@
 # ctld-bpf build. Everything generated lands in build/ (BUILD=...).
 #   make            daemon + CLI          make test    unit + end-to-end tests
 #   make demo       scripted session      make bench   benchmark harness
+#   make install    PREFIX, DESTDIR       make deb     Debian packages (packaging/packaging.mk)
 #   make deps       install missing Debian packages (idempotent; test, demo
 #                   and bench run it first, a plain `make` does not)
 #   V=1             show full commands    SAN=1        ASan+UBSan build
@@ -221,6 +222,7 @@ endif
 
 # ------------------------------------------------------------------ demo, bench
 include bench/bench.mk
+include packaging/packaging.mk
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
