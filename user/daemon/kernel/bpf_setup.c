@@ -11,6 +11,11 @@
  * handle_sock_state is loaded but not attached here: it runs on every TCP
  * state change in the system, so bpf_events.c attaches it only while some
  * port is watched.
+ *
+ * Of the two fexit variants on inet_csk_listen_start, the one matching the
+ * kernel's BTF is loaded (features.c found the argument count and that
+ * trampolines work); when none is wanted, or loading it fails anyway, both
+ * stay unloaded and the tracepoint reports LISTEN candidates again.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -160,16 +165,34 @@ static int pin_all(struct bpf_setup *b)
 
 /* ------------------------------------------------------------ load */
 
-static int load_and_attach(struct bpf_setup *b, pid_t job_parent, char *why, size_t whylen)
+static int open_and_load(struct bpf_setup *b, int listen_args)
 {
-	int err;
-
 	b->skel = ctld__open();
 	if (!b->skel)
-		return errorf(why, whylen, -errno ? -errno : -EINVAL, "open failed");
+		return -errno ? -errno : -EINVAL;
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
-	if ((err = ctld__load(b->skel)))
-		return errorf(why, whylen, err, "load failed: %s", strerror(-err));
+	bpf_program__set_autoload(b->skel->progs.handle_listen_done, listen_args == 1);
+	bpf_program__set_autoload(b->skel->progs.handle_listen_done_backlog, listen_args == 2);
+	b->skel->rodata->listen_by_fexit = listen_args != 0;
+	b->listen_by_fexit = listen_args != 0;
+	return ctld__load(b->skel);
+}
+
+static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_args, char *why,
+			   size_t whylen)
+{
+	int err = open_and_load(b, listen_args);
+
+	if (err && listen_args) {
+		log_warn("loading the fexit on inet_csk_listen_start failed (%s); confirming "
+			 "listeners with sock_diag instead",
+			 strerror(-err));
+		ctld__destroy(b->skel);
+		err = open_and_load(b, 0);
+	}
+	if (err)
+		return errorf(why, whylen, err, "%s failed: %s", b->skel ? "load" : "open",
+			      strerror(-err));
 	b->skel->bss->job_parent_tgid = (__u32)job_parent;
 	if ((err = ctld__attach(b->skel)))
 		return errorf(why, whylen, err, "attach failed: %s", strerror(-err));
@@ -179,8 +202,8 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, char *why, siz
 	return 0;
 }
 
-int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, char *why,
-		   size_t whylen)
+int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, int listen_args,
+		   char *why, size_t whylen)
 {
 	int err;
 
@@ -193,7 +216,7 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, c
 	if ((err = lock_pin_dir(b, why, whylen)))
 		return err;
 	libbpf_set_print(libbpf_log);
-	if ((err = load_and_attach(b, job_parent, why, whylen)))
+	if ((err = load_and_attach(b, job_parent, listen_args, why, whylen)))
 		bpf_setup_close(b);
 	return err;
 }
