@@ -159,11 +159,11 @@ void features_format(const struct kernel_features *f, char *out, size_t len)
 	int n;
 
 	if (!f->probed_bpf)
-		snprintf(fexit, sizeof(fexit), "not probed");
+		snprintf(fexit, sizeof(fexit), "not-probed");
 	else if (f->fexit_err)
 		snprintf(fexit, sizeof(fexit), "no(%s)", err_name(f->fexit_err));
 	else
-		snprintf(fexit, sizeof(fexit), "yes(%d args)", f->listen_args);
+		snprintf(fexit, sizeof(fexit), "yes(%s)", f->listen_args == 2 ? "sk,backlog" : "sk");
 	if (f->sock_diag_err)
 		snprintf(diag, sizeof(diag), "no(%s)", err_name(f->sock_diag_err));
 	else

@@ -38,7 +38,8 @@ struct kernel_features {
  * be probed counts as missing. */
 void features_probe(struct kernel_features *f, bool bpf);
 
-/* "btf=yes ringbuf=yes fexit=no(EPERM) ..." for the log and `ctl stats`. */
+/* "btf=yes ringbuf=yes fexit=no(EPERM) ..." for the log and `ctl stats`: one
+ * key=value per word; fexit=yes(sk) or yes(sk,backlog) names the variant. */
 void features_format(const struct kernel_features *f, char *out, size_t len);
 
 /* Whether the fexit program can be used; why[] says why not. */
