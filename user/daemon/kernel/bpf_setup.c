@@ -15,7 +15,9 @@
  * Of the two fexit variants on inet_csk_listen_start, the one matching the
  * kernel's BTF is loaded (features.c found the argument count and that
  * trampolines work); when none is wanted, or loading it fails anyway, both
- * stay unloaded and the tracepoint reports LISTEN candidates again.
+ * stay unloaded and the tracepoint reports LISTEN candidates again. The
+ * fexit stays attached while no port is watched: listen() is rare, and it
+ * then costs one map lookup.
  */
 #include <dirent.h>
 #include <errno.h>
