@@ -300,6 +300,7 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 	features_probe(&B.features, !cfg->disabled && geteuid() == 0);
 	features_format(&B.features, B.features_text, sizeof(B.features_text));
 	log_info("kernel features: %s", B.features_text);
+	log_debug("kernel features probed in %.1f ms", (now_monotonic_ns() - t0) / 1e6);
 	listen_args = choose_listen_path(cfg);
 	if (cfg->disabled) {
 		snprintf(B.status, sizeof(B.status), "off (--no-bpf)");
