@@ -9,6 +9,8 @@
  *                               submit its group exit status
  *   tp_btf/inet_sock_set_state  a socket on a watched port enters LISTEN
  *                               (a candidate) or leaves it
+ *   fexit/inet_csk_listen_start listen() on a watched port returned: listening,
+ *                               or the exact errno (where trampolines work)
  *
  * Everything a client did not ask about costs a field read or one map
  * lookup and is never submitted: a ring-buffer wake-up costs the event's
@@ -16,11 +18,15 @@
  *
  * A LISTEN transition is only a candidate: a listen() that fails with
  * EADDRINUSE enters LISTEN and goes back to CLOSE inside
- * inet_csk_listen_start(). An fexit on that function would see the return
- * value, but BPF trampolines (fentry/fexit/lsm) are refused with EPERM on
- * the kernels this runs on, so user space confirms each candidate with a
- * sock_diag dump of its port (a socket is in the listening hash only once
- * listen() succeeded) and drops it when its CLOSE arrives first.
+ * inet_csk_listen_start(). Where the kernel allows BPF trampolines, an
+ * fexit on that function sees its return value: the daemon loads one of
+ * the two handle_listen_done* variants (the function lost its backlog
+ * argument in 5.11) and sets listen_by_fexit, and the tracepoint then
+ * reports only LISTEN -> CLOSE. Where trampolines are refused (EPERM on
+ * some kernels, e.g. the build machine's), user space confirms each
+ * candidate with a sock_diag dump of its port (a socket is in the
+ * listening hash only once listen() succeeded) and drops it when its
+ * CLOSE arrives first.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -47,6 +53,10 @@ __u32 job_parent_tgid = 0;
  * in .bss is memory-mapped by the skeleton, so the daemon checks for losses
  * after every batch without a system call. */
 __u64 ring_drops_total = 0;
+
+/* Set before load when an fexit program reports listen()'s result: the
+ * tracepoint's LISTEN candidates are then not needed. */
+const volatile bool listen_by_fexit = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -297,7 +307,7 @@ static __always_inline void read_owner_job(struct ctld_event *ev, __u32 tgid)
  * CLOSE (a listener has no peer, so no softirq moves it). So the current
  * task is the owner, and the socket still has its inode. */
 static __always_inline void submit_listener(const struct sock *sk, const struct port_key *key,
-					    __u32 kind, struct ctld_stats *st)
+					    __u32 kind, int ret, struct ctld_stats *st)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct ctld_event *ev = event_reserve(st);
@@ -320,6 +330,8 @@ static __always_inline void submit_listener(const struct sock *sk, const struct 
 	 * listener looks like the latter, but only matters in that window). */
 	if (kind == CTLD_EV_CLOSE)
 		ev->status = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) != 0;
+	else if (kind == CTLD_EV_LISTEN_DONE)
+		ev->status = (__u32)-ret;
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
 	/* Always wake the daemon: a client is waiting for this one. The
 	 * default (adaptive) wake-up only fires when the daemon has read
@@ -340,11 +352,45 @@ int BPF_PROG(handle_sock_state, const struct sock *sk, int oldstate, int newstat
 		st->sock_runs++;
 	if (newstate != TCP_LISTEN && oldstate != TCP_LISTEN)
 		return 0;
+	if (newstate == TCP_LISTEN && listen_by_fexit)
+		return 0; /* handle_listen_done reports the outcome instead */
 	if (!port_watched(sk, &key))
 		return 0;
 	/* A LISTEN -> CLOSE is reported for every listener of a watched port,
 	 * also one that was listening before the port was watched: user space
 	 * matches it by socket inode. */
-	submit_listener(sk, &key, newstate == TCP_LISTEN ? CTLD_EV_LISTEN : CTLD_EV_CLOSE, st);
+	submit_listener(sk, &key, newstate == TCP_LISTEN ? CTLD_EV_LISTEN : CTLD_EV_CLOSE, 0, st);
 	return 0;
+}
+
+/* listen() on a watched port returned ret (0 or -errno). Runs in the
+ * listening task, after the socket was hashed (success) or put back to
+ * CLOSE (failure), so no sock_diag round trip is needed either way. */
+static __always_inline int listen_done(const struct sock *sk, int ret)
+{
+	struct ctld_stats *st = this_cpu_stats();
+	struct port_key key = {};
+
+	if (st)
+		st->listen_runs++;
+	if (!port_watched(sk, &key))
+		return 0;
+	submit_listener(sk, &key, CTLD_EV_LISTEN_DONE, ret, st);
+	return 0;
+}
+
+/* Linux >= 5.11: int inet_csk_listen_start(struct sock *sk) */
+SEC("fexit/inet_csk_listen_start")
+int BPF_PROG(handle_listen_done, struct sock *sk, int ret)
+{
+	return listen_done(sk, ret);
+}
+
+/* Linux 5.8-5.10: int inet_csk_listen_start(struct sock *sk, int backlog);
+ * read with the one-argument layout, ret would be the backlog. */
+SEC("fexit/inet_csk_listen_start")
+int BPF_PROG(handle_listen_done_backlog, struct sock *sk, int backlog, int ret)
+{
+	(void)backlog;
+	return listen_done(sk, ret);
 }

@@ -36,6 +36,7 @@ enum ctld_event_kind {
 	CTLD_EV_FORK = 2,   /* a tracked process created a process */
 	CTLD_EV_LISTEN = 3, /* a socket on a watched port entered LISTEN (candidate) */
 	CTLD_EV_CLOSE = 4,  /* a socket on a watched port left LISTEN (closed, or listen() failed) */
+	CTLD_EV_LISTEN_DONE = 5, /* fexit: listen() on a watched port returned; status = its errno */
 };
 
 struct ctld_event {
@@ -48,7 +49,8 @@ struct ctld_event {
 	__u32 root_pid;  /* the job's main pid (0: the process is not tracked) */
 	__u32 status;    /* EXIT: wait status, (code << 8) | signal | 0x80 core;
 			  * CLOSE: 1 if the socket was shut down first (close(),
-			  * exit: a listener closing), 0 if not (listen() failed) */
+			  * exit: a listener closing), 0 if not (listen() failed);
+			  * LISTEN_DONE: 0 (listening) or listen()'s errno */
 	__u32 netns;     /* LISTEN/CLOSE: network namespace inode */
 	__u16 port;      /* LISTEN/CLOSE: host byte order */
 	__u16 family;    /* AF_INET or AF_INET6 */
@@ -76,6 +78,7 @@ struct ctld_stats {
 	__u64 fork_runs;     /* program invocations, for `ctl stats` */
 	__u64 exit_runs;
 	__u64 sock_runs;
+	__u64 listen_runs;   /* the fexit on inet_csk_listen_start, when chosen */
 };
 
 #endif

@@ -165,16 +165,22 @@ class PortReadyTest(ReadyTestCase):
         listened on it: its listen() fails with EADDRINUSE. With eBPF this is
         seen as it happens (the job lives on)."""
         port = free_port()
+        bound = os.path.join(self.d.dir, "bound-%d" % port)
+        # In this order whatever the speed (python under emulation starts in
+        # seconds): the job binds, we listen, the job sees us and listens.
         with listening_socket(port, reuse=True) as s, self.d.client() as c:
             job = self.start(c, [PY, "-c", "import socket,time,sys\n"
                                  "s=socket.socket()\n"
                                  "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
                                  "s.bind(('127.0.0.1', %d))\n"
-                                 "time.sleep(1)\n"
+                                 "open(%r, 'w').close()\n"
+                                 "for _ in range(6000):\n"
+                                 "    try: socket.create_connection(('127.0.0.1', %d)); break\n"
+                                 "    except OSError: time.sleep(0.05)\n"
                                  "try: s.listen()\n"
                                  "except OSError as e: print(e, file=sys.stderr, flush=True)\n"
-                                 "time.sleep(60)\n" % port], [port_ready(port)])
-            time.sleep(0.3)
+                                 "time.sleep(600)\n" % (port, bound, port)], [port_ready(port)])
+            wait_for(lambda: os.path.exists(bound), timeout=20, what="the job's bind")
             s.listen()
             kind, nr, _ = self.outcome(c, job)
             self.assertEqual(kind, "not_ready", nr)

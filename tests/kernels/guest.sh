@@ -10,6 +10,10 @@
 #                     names (test_jobs.JobsTest.test_x), these run together in one process
 #   CTK_TIME_FACTOR   CTLD_TIME_FACTOR for the tests (emulation is slower)
 #   CTK_SUITE_TIMEOUT seconds one unittest run may take before it is killed
+#   CTK_BENCH         non-empty: after the tests, bench/kernel_listen.py with this
+#                     many trials (fexit vs sock_diag) into OUT_DIR/bench.json
+#   CTK_NO_MODULES    non-empty: kernel.modules_disabled=1 before the tests, so
+#                     inet_diag/tcp_diag cannot load (the daemon must do without)
 # and writes into OUT_DIR:
 #   features.txt      key=value: release, BTF, LSMs, cgroup2 controllers, *_diag modules, ...
 #   probe.txt         tests/kernels/probe output (ringbuf, fentry/fexit/lsm/tp_btf/kprobe)
@@ -53,6 +57,17 @@ main() {
     else
         echo "probe=missing" > "$OUT/probe.txt"
     fi
+
+    # What the tests compare the daemon's own probe with (test_listen_confirm.py).
+    CTLD_TEST_TRAMPOLINES=$(grep -q '^fexit=ok' "$OUT/probe.txt" && echo yes || echo no)
+    CTLD_TEST_NO_DIAG=no
+    if [ -n "${CTK_NO_MODULES:-}" ]; then
+        echo 1 > /proc/sys/kernel/modules_disabled
+        [ "$(modstate inet_diag)" = absent ] && CTLD_TEST_NO_DIAG=yes
+        echo "modules_disabled=$(cat /proc/sys/kernel/modules_disabled)" >> "$OUT/features.txt"
+    fi
+    export CTLD_TEST_TRAMPOLINES CTLD_TEST_NO_DIAG
+    echo "CTK: trampolines=$CTLD_TEST_TRAMPOLINES no_diag=$CTLD_TEST_NO_DIAG"
 
     # One unittest process per glob pattern (discover -p), and one for all the
     # plain file and test names together (python under emulation takes ~10 s
@@ -115,6 +130,13 @@ main() {
             echo "CTK: e2e mode=$mode pattern=$pat rc=$r wall=${wall}s: $(grep -E '^(Ran |OK|FAILED)' "$log" | tr '\n' ' ')"
         done
     done
+
+    if [ -n "${CTK_BENCH:-}" ]; then
+        echo "CTK: bench: kernel_listen.py, $CTK_BENCH trials"
+        CTLD_TIME_FACTOR=$CTK_TIME_FACTOR timeout 1800 /usr/bin/python3 bench/kernel_listen.py \
+            "$CTK_BUILD" "$OUT/bench.json" "$CTK_BENCH" > "$OUT/bench.log" 2>&1 || rc=1
+        echo "CTK: bench: $(tr '\n' ' ' < "$OUT/bench.log" | tail -c 600)"
+    fi
 
     {
         echo "inet_diag_at_end=$(modstate inet_diag)"

@@ -21,6 +21,8 @@
 #   KERNEL_TIME_FACTOR    CTLD_TIME_FACTOR in the guest (TCG is ~8x slower than the host)
 #   KERNEL_SMP, KERNEL_MEM, KERNEL_ACCEL     qemu -smp, -m, tcg|kvm
 #   KERNEL_TIMEOUT        seconds before a guest is killed; KERNEL_SUITE_TIMEOUT: one unittest run
+#   KERNEL_NO_MODULES     kernels whose guest sets kernel.modules_disabled=1 before the tests
+#   KERNEL_BENCH          kernels whose guest then runs the listen bench (KERNEL_BENCH_TRIALS)
 # Results: $(BUILD)/kernels/results/<kernel>.json and .log; docs/kernels.md is regenerated.
 # The target fails when any kernel fails (after running all of them).
 
@@ -28,10 +30,17 @@ KERNELS              ?= 5.10 6.1 6.12
 # the files whose subject is the kernel: its programs, records, pidfds and
 # rlimits (test_restart: adoption through the tracked map; test_security:
 # limits libbpf raises on 5.10)
-KERNEL_SIDE_TESTS    := test_kernel.py,test_watch_port.py,test_wakeups.py,test_ready.py,\
+KERNEL_SIDE_TESTS    := test_kernel.py,test_listen_confirm.py,test_watch_port.py,test_wakeups.py,test_ready.py,\
                         test_kernel_record.py,test_restart.py,test_security.py
 KERNEL_E2E_PATTERN   ?= $(KERNEL_SIDE_TESTS)
 KERNEL_NOBPF         ?= 5.10
+# kernels whose guest disables module loading before the tests (inet_diag and
+# tcp_diag, modules on Debian, then cannot load: sock_diag falls back)
+KERNEL_NO_MODULES    ?=
+# kernels whose guest runs bench/kernel_listen.py after the tests (listen ->
+# client, fexit vs sock_diag); results copied to bench/results/kernels-*.json
+KERNEL_BENCH         ?=
+KERNEL_BENCH_TRIALS  ?= 100
 KERNEL_TIME_FACTOR   ?= 8
 KERNEL_SMP           ?= 2
 KERNEL_MEM           ?= 2G
@@ -67,14 +76,19 @@ kernels-fetch: kernels-deps
 kernel_patterns = $(or $(KERNEL_E2E_PATTERN_$(1)),$(KERNEL_E2E_PATTERN))
 kernel_modes = bpf$(if $(filter $(1),$(KERNEL_NOBPF)), nobpf)
 
-test-kernels: deps all $(TEST_PROGS) kernels-deps $(KERNEL_CACHE)/probe
+test-kernels: deps all $(TEST_PROGS) kernels-deps $(KERNEL_CACHE)/probe \
+		$(if $(KERNEL_BENCH),bench-tools)
 	$(Q)failed=; \
 	$(foreach k,$(KERNELS),CTK_CACHE=$(KERNEL_CACHE) CTK_BUILD=$(BUILD) \
 		CTK_MODES='$(call kernel_modes,$(k))' CTK_PATTERNS='$(call kernel_patterns,$(k))' \
 		CTK_TIME_FACTOR=$(KERNEL_TIME_FACTOR) CTK_SUITE_TIMEOUT=$(KERNEL_SUITE_TIMEOUT) \
+		CTK_NO_MODULES=$(filter $(k),$(KERNEL_NO_MODULES)) \
+		CTK_BENCH=$(if $(filter $(k),$(KERNEL_BENCH)),$(KERNEL_BENCH_TRIALS)) \
 		CTK_SMP=$(KERNEL_SMP) CTK_MEM=$(KERNEL_MEM) CTK_ACCEL=$(KERNEL_ACCEL) \
 		CTK_TIMEOUT=$(KERNEL_TIMEOUT) tests/kernels/run-kernel.sh $(k) || failed="$$failed $(k)";) \
 	$(PYTHON) tests/kernels/report.py docs --results $(KERNEL_CACHE)/results --doc docs/kernels.md; \
+	for k in $(KERNEL_BENCH); do f=$(KERNEL_CACHE)/out/$$k/bench.json; [ -s $$f ] && \
+		cp $$f bench/results/kernels-$$k-$$(date -u +%Y%m%dT%H%M%SZ).json; done; \
 	if [ -n "$$failed" ]; then echo "  KERNEL   FAILED on:$$failed (logs: $(KERNEL_CACHE)/results/)"; exit 1; fi; \
 	echo "  KERNEL   passed on: $(KERNELS)"
 

@@ -11,7 +11,7 @@
 #   CTK_CACHE   cache and results directory (build/kernels)
 #   CTK_BUILD   the build directory under test (build)
 #   CTK_MODES   e2e modes for this kernel ("bpf" or "bpf nobpf")
-#   CTK_PATTERNS, CTK_TIME_FACTOR, CTK_SUITE_TIMEOUT: see guest.sh
+#   CTK_PATTERNS, CTK_TIME_FACTOR, CTK_SUITE_TIMEOUT, CTK_NO_MODULES, CTK_BENCH: see guest.sh
 #   CTK_SMP, CTK_MEM, CTK_TIMEOUT, CTK_ACCEL: see boot.sh
 set -uo pipefail
 KERNEL=${1:?usage: run-kernel.sh KERNEL}
@@ -42,6 +42,8 @@ CTK_MODES='${CTK_MODES:-bpf}'
 CTK_PATTERNS='${CTK_PATTERNS:-test_*.py}'
 CTK_TIME_FACTOR='${CTK_TIME_FACTOR:-8}'
 CTK_SUITE_TIMEOUT='${CTK_SUITE_TIMEOUT:-2400}'
+CTK_NO_MODULES='${CTK_NO_MODULES:-}'
+CTK_BENCH='${CTK_BENCH:-}'
 ENV
 
 CONSOLE=$OUT/console.log

@@ -202,6 +202,8 @@ static void json_stats(struct host *h, const ctld_StatsReply *s)
 	json_add_bool(j, "bpf", s->bpf);
 	json_add_str(j, "bpf_status", s->bpf_status);
 	json_add_str(j, "spawner", s->spawner);
+	json_add_str(j, "listen_confirmation", s->listen_confirmation);
+	json_add_str(j, "kernel_features", s->kernel_features);
 	json_add_u64(j, "uptime_ns", s->uptime_ns);
 	for (size_t i = 0; i < ARRAY_SIZE(stat_fields); i++)
 		json_add_u64(j, stat_fields[i].name, stat_value(s, &stat_fields[i]));
@@ -220,7 +222,7 @@ static void json_stats(struct host *h, const ctld_StatsReply *s)
 static void print_stats(struct host *h, const ctld_StatsReply *s)
 {
 	uint64_t up = s->uptime_ns / NSEC_PER_SEC;
-	char *text = NULL, status[sizeof(s->bpf_status)], name[sizeof(s->programs[0].name)];
+	char *text = NULL, status[sizeof(s->kernel_features)], name[sizeof(s->programs[0].name)];
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 
@@ -233,6 +235,11 @@ static void print_stats(struct host *h, const ctld_StatsReply *s)
 		fprintf(f, "bpf_status: %s\n", clean(s->bpf_status, status, sizeof(status)));
 	if (s->spawner[0])
 		fprintf(f, "spawner: %s\n", clean(s->spawner, status, sizeof(status)));
+	if (s->listen_confirmation[0])
+		fprintf(f, "listen confirmation: %s\n",
+			clean(s->listen_confirmation, status, sizeof(status)));
+	if (s->kernel_features[0])
+		fprintf(f, "kernel features: %s\n", clean(s->kernel_features, status, sizeof(status)));
 	fprintf(f, "uptime: %lluh%02llum%02llus\n", (unsigned long long)up / 3600,
 		(unsigned long long)up / 60 % 60, (unsigned long long)up % 60);
 	for (size_t i = 0; i < ARRAY_SIZE(stat_fields); i++)

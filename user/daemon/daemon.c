@@ -47,6 +47,12 @@ static void on_listen_stopped(const struct tcp_listener *l, void *ctx)
 	port_monitor_kernel_close(l);
 }
 
+static void on_listen_done(const struct tcp_listener *l, int err, void *ctx)
+{
+	(void)ctx;
+	port_monitor_kernel_listen_done(l, err);
+}
+
 /* Lost records: re-read what they were about, so no client waits forever
  * for a LISTEN that was dropped and no descendant count stays wrong. */
 static void on_records_lost(uint64_t lost_total, void *ctx)
@@ -62,6 +68,7 @@ static const struct bpf_events_ops kernel_ops = {
 	.process_forked = on_process_forked,
 	.listen_started = on_listen_started,
 	.listen_stopped = on_listen_stopped,
+	.listen_done = on_listen_done,
 	.records_lost = on_records_lost,
 };
 

@@ -29,6 +29,8 @@ static const char usage_text[] =
 	"                           'none' disables TCP; [::1]:PORT for IPv6\n"
 	"      --no-bpf             do not load eBPF programs (pidfd/sock_diag fallback)\n"
 	"      --pin-dir DIR        where maps are pinned (default /sys/fs/bpf/ctld)\n"
+	"      --listen-confirm HOW how listen() is confirmed: auto (fexit where the\n"
+	"                           kernel allows it, else sock_diag), fexit, sock_diag\n"
 	"      --state-dir DIR      job ids and records that outlive the daemon\n"
 	"                           (default /var/lib/ctld-bpf)\n"
 	"      --tls-cert FILE      server certificate (PEM); with --tls-key and --tls-ca,\n"
@@ -68,6 +70,7 @@ enum {
 	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL,
 	OPT_READY_FILE, OPT_MAX_PENDING, OPT_STATE_DIR, OPT_TCP_KEEPALIVE, OPT_MAX_UNAUTH,
 	OPT_MAX_UNAUTH_SOURCE, OPT_OUTPUT_BUDGET, OPT_JOB_CGROUPS, OPT_CGROUP_ROOT,
+	OPT_LISTEN_CONFIRM,
 };
 
 static int parse_number_opt(const char *name, const char *text, long min, long max, long *out)
@@ -146,6 +149,7 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		{ "output-budget", required_argument, NULL, OPT_OUTPUT_BUDGET },
 		{ "job-cgroups", required_argument, NULL, OPT_JOB_CGROUPS },
 		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
+		{ "listen-confirm", required_argument, NULL, OPT_LISTEN_CONFIRM },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -221,6 +225,12 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_JOB_CGROUPS: err = parse_job_cgroups(optarg, &o->jobs.cgroups); break;
 		case OPT_CGROUP_ROOT: o->cgroup_root = optarg; break;
+		case OPT_LISTEN_CONFIRM:
+			if ((err = listen_confirm_parse(optarg, &o->bpf.listen_confirm)))
+				fprintf(stderr, "ctld-bpf: bad value for --listen-confirm: '%s' (auto, "
+						"fexit or sock_diag)\n",
+					optarg);
+			break;
 		case OPT_OUTPUT_BUDGET:
 			err = parse_size_opt("output-budget", optarg, 1u << 20, &o->output_budget);
 			break;

@@ -44,6 +44,9 @@ static struct {
 	unsigned port_watches;      /* port references in watched_ports */
 	struct bpf_link *sock_link; /* handle_sock_state, attached while ports are watched */
 	uint8_t *slots;             /* tracked_slots, mapped (bpf_events_track) */
+	struct kernel_features features;
+	char features_text[200];
+	char listen_confirmation[128];
 } B = { .rb_fd = -1, .status = "off" };
 
 bool bpf_events_enabled(void)
@@ -54,6 +57,11 @@ bool bpf_events_enabled(void)
 const char *bpf_events_status(void)
 {
 	return B.status;
+}
+
+const char *bpf_events_listen_confirmation(void)
+{
+	return B.listen_confirmation;
 }
 
 /* ------------------------------------------------------------ ring buffer */
@@ -119,6 +127,10 @@ static int handle_record(void *ctx, void *data, size_t size)
 		decode_listener(ev, &l);
 		l.listened = ev->status != 0;
 		ops->listen_stopped(&l, ops->ctx);
+		break;
+	case CTLD_EV_LISTEN_DONE:
+		decode_listener(ev, &l);
+		ops->listen_done(&l, (int)ev->status, ops->ctx);
 		break;
 	}
 	return 0;
@@ -223,20 +235,79 @@ int bpf_events_track(pid_t pid, uint64_t job, pid_t root)
 	return err;
 }
 
+/* Which fexit variant to load (the argument count of inet_csk_listen_start),
+ * or 0 for the sock_diag round trip; says which and why. */
+static int choose_listen_path(const struct bpf_events_config *cfg)
+{
+	char why[96];
+
+	if (cfg->listen_confirm == LISTEN_CONFIRM_SOCK_DIAG) {
+		snprintf(B.listen_confirmation, sizeof(B.listen_confirmation),
+			 "sock_diag (--listen-confirm sock_diag)");
+		return 0;
+	}
+	if (!features_fexit_usable(&B.features, why, sizeof(why))) {
+		snprintf(B.listen_confirmation, sizeof(B.listen_confirmation), "sock_diag (%s)", why);
+		if (cfg->listen_confirm == LISTEN_CONFIRM_FEXIT)
+			log_warn("--listen-confirm fexit: %s; confirming with sock_diag", why);
+		return 0;
+	}
+	snprintf(B.listen_confirmation, sizeof(B.listen_confirmation), "fexit");
+	return B.features.listen_args;
+}
+
+/* What runs without the programs, or when sock_diag cannot answer. */
+static void describe_fallbacks(void)
+{
+	const char *diag = B.features.sock_diag_err ? "/proc/net/tcp" : "sock_diag";
+
+	if (!B.enabled)
+		snprintf(B.listen_confirmation, sizeof(B.listen_confirmation), "%s polling", diag);
+	else if (B.features.sock_diag_err && !B.setup.listen_by_fexit)
+		snprintf(B.listen_confirmation, sizeof(B.listen_confirmation),
+			 "/proc/net/tcp (sock_diag: %s)", strerror(-B.features.sock_diag_err));
+	else if (!B.setup.listen_by_fexit && !strncmp(B.listen_confirmation, "fexit", 5))
+		snprintf(B.listen_confirmation, sizeof(B.listen_confirmation),
+			 "sock_diag (the fexit program did not load)");
+	if (B.features.sock_diag_err)
+		log_warn("sock_diag does not answer (%s: inet_diag/tcp_diag not loadable?): "
+			 "listeners are read from /proc/net/tcp, ~100x slower",
+			 strerror(-B.features.sock_diag_err));
+	if (!B.features.pidfd)
+		log_info("pidfd_open is missing (Linux 5.3): jobs are signalled by pid while unreaped");
+	log_info("listen confirmation: %s", B.listen_confirmation);
+}
+
+static bool essential_missing(char *why, size_t whylen)
+{
+	if (B.features.btf && !B.features.ringbuf) {
+		snprintf(why, whylen, "no BPF ring buffer (BPF_MAP_TYPE_RINGBUF needs Linux 5.8)");
+		return true;
+	}
+	return false;
+}
+
 bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 		     const struct bpf_events_ops *ops)
 {
 	uint64_t t0 = now_monotonic_ns();
 	char why[112];
+	int listen_args;
 
 	B.loop = loop;
 	B.ops = ops;
 	B.setup.pin_lock_fd = -1;
+	features_probe(&B.features, !cfg->disabled && geteuid() == 0);
+	features_format(&B.features, B.features_text, sizeof(B.features_text));
+	log_info("kernel features: %s", B.features_text);
+	log_debug("kernel features probed in %.1f ms", (now_monotonic_ns() - t0) / 1e6);
+	listen_args = choose_listen_path(cfg);
 	if (cfg->disabled) {
 		snprintf(B.status, sizeof(B.status), "off (--no-bpf)");
 		goto off;
 	}
-	if (bpf_setup_open(&B.setup, cfg->pin_dir, cfg->job_parent, why, sizeof(why))) {
+	if (essential_missing(why, sizeof(why)) ||
+	    bpf_setup_open(&B.setup, cfg->pin_dir, cfg->job_parent, listen_args, why, sizeof(why))) {
 		snprintf(B.status, sizeof(B.status), "off (%s)", why);
 		goto off;
 	}
@@ -252,9 +323,11 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 		 (now_monotonic_ns() - t0) / 1e6, B.setup.phases.open_ms, B.setup.phases.load_ms,
 		 B.setup.phases.verify_ms, B.setup.phases.attach_ms, B.setup.phases.pin_ms,
 		 cfg->pin_dir);
+	describe_fallbacks();
 	return true;
 off:
 	log_warn("eBPF is %s: exits come from waitid, ports from sock_diag polling", B.status);
+	describe_fallbacks();
 	return false;
 }
 
@@ -445,6 +518,7 @@ static int read_stats(struct ctld_stats *sum)
 		sum->fork_runs += per_cpu[i].fork_runs;
 		sum->exit_runs += per_cpu[i].exit_runs;
 		sum->sock_runs += per_cpu[i].sock_runs;
+		sum->listen_runs += per_cpu[i].listen_runs;
 	}
 	free(per_cpu);
 	return err;
@@ -473,6 +547,8 @@ void bpf_events_fill_stats(ctld_StatsReply *st)
 
 	st->bpf = B.enabled;
 	copy_str(st->bpf_status, sizeof(st->bpf_status), B.status);
+	copy_str(st->listen_confirmation, sizeof(st->listen_confirmation), B.listen_confirmation);
+	copy_str(st->kernel_features, sizeof(st->kernel_features), B.features_text);
 	if (read_stats(&sum))
 		return;
 	st->ring_events = sum.events;
@@ -481,6 +557,8 @@ void bpf_events_fill_stats(ctld_StatsReply *st)
 	add_program(st, skel->progs.handle_fork, sum.fork_runs);
 	add_program(st, skel->progs.handle_exit, sum.exit_runs);
 	add_program(st, skel->progs.handle_sock_state, sum.sock_runs);
+	add_program(st, skel->progs.handle_listen_done, sum.listen_runs);
+	add_program(st, skel->progs.handle_listen_done_backlog, sum.listen_runs);
 	st->tracked_processes = 0;
 	each_tracked(count_one, &st->tracked_processes);
 }

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "ctld.pb.h"
+#include "daemon/kernel/features.h"
 #include "daemon/kernel/tcp_listener.h"
 
 struct loop;
@@ -26,6 +27,7 @@ struct bpf_events_config {
 	bool disabled;        /* --no-bpf */
 	const char *pin_dir;  /* default /sys/fs/bpf/ctld */
 	pid_t job_parent;     /* the process whose children are jobs */
+	enum listen_confirm listen_confirm; /* --listen-confirm */
 };
 
 /* Where kernel records go. Each is called from bpf_events_poll(), one record
@@ -37,6 +39,9 @@ struct bpf_events_ops {
 	 * listen() that fails (EADDRINUSE) enters LISTEN and leaves it again. */
 	void (*listen_started)(const struct tcp_listener *l, void *ctx);
 	void (*listen_stopped)(const struct tcp_listener *l, void *ctx);
+	/* fexit: listen() on a watched port returned; err 0 (it listens, no
+	 * confirmation needed) or its errno (EADDRINUSE: l names the process). */
+	void (*listen_done)(const struct tcp_listener *l, int err, void *ctx);
 	/* Records were lost (ring buffer full): lost_total so far. */
 	void (*records_lost)(uint64_t lost_total, void *ctx);
 	void *ctx;
@@ -50,6 +55,9 @@ void bpf_events_shutdown(void);
 bool bpf_events_enabled(void);
 /* "on", or why it is off. */
 const char *bpf_events_status(void);
+/* How LISTEN candidates are confirmed: "fexit", "sock_diag ...", or, with
+ * BPF off, how ports are polled. */
+const char *bpf_events_listen_confirmation(void);
 
 /* Drains the ring buffer now. Fork and exit records do not wake the daemon
  * by themselves; whoever is about to act on them (reaping, List, Signal,

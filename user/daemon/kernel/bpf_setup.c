@@ -11,6 +11,13 @@
  * handle_sock_state is loaded but not attached here: it runs on every TCP
  * state change in the system, so bpf_events.c attaches it only while some
  * port is watched.
+ *
+ * Of the two fexit variants on inet_csk_listen_start, the one matching the
+ * kernel's BTF is loaded (features.c found the argument count and that
+ * trampolines work); when none is wanted, or loading it fails anyway, both
+ * stay unloaded and the tracepoint reports LISTEN candidates again. The
+ * fexit stays attached while no port is watched: listen() is rare, and it
+ * then costs one map lookup.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -204,23 +211,38 @@ static double phase_ms(uint64_t *t)
 	return ms;
 }
 
-/* Opens the skeleton and loads it; 1 when the open failed (errno says why). */
-static int open_and_load(struct bpf_setup *b, bool stats, uint64_t *t)
+/* Opens the skeleton and loads it, with the fexit variant for listen_args
+ * arguments (0: none); 1 when the open failed (errno says why). */
+static int open_and_load(struct bpf_setup *b, int listen_args, bool stats, uint64_t *t)
 {
 	b->skel = ctld__open();
 	if (!b->skel)
 		return 1;
 	b->phases.open_ms = phase_ms(t);
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
+	bpf_program__set_autoload(b->skel->progs.handle_listen_done, listen_args == 1);
+	bpf_program__set_autoload(b->skel->progs.handle_listen_done_backlog, listen_args == 2);
+	b->skel->rodata->listen_by_fexit = listen_args != 0;
+	b->listen_by_fexit = listen_args != 0;
 	if (stats)
 		ask_verifier_stats(b);
 	return ctld__load(b->skel);
 }
 
-static int load_and_attach(struct bpf_setup *b, pid_t job_parent, char *why, size_t whylen)
+/* Loads once more after a failed load (the skeleton is destroyed first). */
+static int reload(struct bpf_setup *b, int listen_args, bool stats, uint64_t *t)
+{
+	ctld__destroy(b->skel);
+	b->skel = NULL;
+	memset(b->verifier_log, 0, sizeof(b->verifier_log));
+	return open_and_load(b, listen_args, stats, t);
+}
+
+static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_args, char *why,
+			   size_t whylen)
 {
 	uint64_t t = now_monotonic_ns();
-	int err = open_and_load(b, true, &t);
+	int err = open_and_load(b, listen_args, true, &t);
 
 	if (err < 0) {
 		/* With our statistics buffer libbpf neither fetches nor prints
@@ -229,9 +251,13 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, char *why, siz
 		 * no reason to run without eBPF). */
 		log_info("eBPF load failed (%s); once more without verifier statistics",
 			 strerror(-err));
-		ctld__destroy(b->skel);
-		memset(b->verifier_log, 0, sizeof(b->verifier_log));
-		err = open_and_load(b, false, &t);
+		err = reload(b, listen_args, false, &t);
+	}
+	if (err < 0 && listen_args) {
+		log_warn("loading the fexit on inet_csk_listen_start failed (%s); confirming "
+			 "listeners with sock_diag instead",
+			 strerror(-err));
+		err = reload(b, 0, false, &t);
 	}
 	if (err == 1)
 		return errorf(why, whylen, -errno ? -errno : -EINVAL, "open failed");
@@ -250,8 +276,8 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, char *why, siz
 	return 0;
 }
 
-int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, char *why,
-		   size_t whylen)
+int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, int listen_args,
+		   char *why, size_t whylen)
 {
 	int err;
 
@@ -264,7 +290,7 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, c
 	if ((err = lock_pin_dir(b, why, whylen)))
 		return err;
 	libbpf_set_print(libbpf_log);
-	if ((err = load_and_attach(b, job_parent, why, whylen)))
+	if ((err = load_and_attach(b, job_parent, listen_args, why, whylen)))
 		bpf_setup_close(b);
 	return err;
 }

@@ -32,14 +32,17 @@ struct bpf_setup {
 	struct bpf_setup_phases phases;
 	char verifier_log[4][1024]; /* per program: the verifier's statistics */
 	int pin_lock_fd;
+	bool listen_by_fexit; /* the fexit variant was loaded and attached */
 	char pin_dir[256];
 };
 
 /* Brings the programs up with job_parent as the process whose children
- * are jobs. 0, or -errno with the reason ("not root", "load failed: ...")
- * in why[whylen]; on failure nothing is left behind. */
-int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, char *why,
-		   size_t whylen);
+ * are jobs. listen_args 1 or 2 loads the fexit variant for that many
+ * arguments of inet_csk_listen_start (0: none; sock_diag confirms). 0, or
+ * -errno with the reason ("not root", "load failed: ...") in why[whylen];
+ * on failure nothing is left behind. */
+int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, int listen_args,
+		   char *why, size_t whylen);
 /* Detaches, unpins, unlocks; safe on a setup that failed or never ran. */
 void bpf_setup_close(struct bpf_setup *b);
 

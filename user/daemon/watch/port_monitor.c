@@ -10,7 +10,9 @@
  * before 1 is in the dump; one after 2 comes from the kernel. Nothing falls
  * in a gap: this is the race that "wait for port" tools usually lose.
  *
- * The kernel reports a socket entering LISTEN as a candidate: it joins the
+ * Where the kernel allows trampolines, an fexit reports what listen()
+ * returned: a success joins the set at once, a failure is a listen_failed.
+ * Elsewhere the kernel reports a socket entering LISTEN as a candidate: it joins the
  * set once a sock_diag dump of its port shows it (listen() succeeded;
  * retried briefly if we looked before the kernel hashed it), and is
  * dropped, as a failed listen(), when its CLOSE comes first (EADDRINUSE).
@@ -306,6 +308,24 @@ void port_monitor_kernel_close(const struct tcp_listener *l)
 	}
 	if (pi && (known = set_find(pi, l->sock_ino)))
 		listener_left(pi, known);
+}
+
+/* The kernel saw listen() return: nothing to confirm. A failed one goes
+ * to the subscribers with its exact errno in the log (readiness reports
+ * EADDRINUSE as the port being taken, by whom the set says). */
+void port_monitor_kernel_listen_done(const struct tcp_listener *l, int err)
+{
+	struct port_interest *pi = interest_of(l->netns, l->port);
+
+	if (!pi)
+		return;
+	if (err == 0) {
+		listener_joined(pi, l);
+		return;
+	}
+	log_info("port %u: listen() by pid %d (%s) failed: %s", l->port, l->pid, l->comm,
+		 strerror(err));
+	notify(pi, LISTEN_FAILED, l);
 }
 
 /* ------------------------------------------------------------ sock_diag scans */

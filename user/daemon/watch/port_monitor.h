@@ -6,7 +6,8 @@
  *
  * For each port someone subscribed to, the monitor holds the set of
  * listening sockets. It learns of changes from the kernel programs
- * (LISTEN candidates confirmed with sock_diag, CLOSE records) or, without
+ * (listen() results from an fexit, or LISTEN candidates confirmed with
+ * sock_diag where trampolines are refused; CLOSE records) or, without
  * BPF, from a sock_diag poll; after lost kernel records it re-reads the
  * truth with a dump. Subscribers hear every change through their ops.
  */
@@ -65,6 +66,9 @@ unsigned port_monitor_interests(void);
 /* From the kernel programs (main() wires bpf_events' ops to these). */
 void port_monitor_kernel_listen(const struct tcp_listener *l);
 void port_monitor_kernel_close(const struct tcp_listener *l);
+/* From the fexit on listen(): err 0, a listener (no confirmation needed),
+ * or listen()'s errno: a failed listen(), with the process that tried. */
+void port_monitor_kernel_listen_done(const struct tcp_listener *l, int err);
 /* Kernel records may have been lost: re-read every watched port. */
 void port_monitor_resync(void);
 
