@@ -21,6 +21,7 @@ set -euo pipefail
 deb_dir=$(cd "${1:?usage: test_deb.sh DEB_DIR VERSION}" && pwd)
 version=${2:?usage: test_deb.sh DEB_DIR VERSION}
 work=$(dirname "$deb_dir")/deb-test
+mkdir -p "$work"
 base=$work/base
 guest=$work/guest
 bpffs=$work/bpffs
