@@ -6,7 +6,7 @@
  * values. The probing itself needs a kernel: tests/e2e/test_listen_confirm.py.
  */
 // TEST_SRCS: user/daemon/kernel/features.c user/daemon/kernel/sockdiag.c
-// TEST_SRCS: user/daemon/kernel/tcp_listener.c user/common/util.c
+// TEST_SRCS: user/daemon/kernel/tcp_listener.c user/daemon/kernel/btf_scan.c user/common/util.c
 // TEST_WRAPS:
 #include <errno.h>
 #include <setjmp.h>

@@ -25,16 +25,17 @@
 #include <bpf/libbpf.h>
 
 #include "common/util.h"
+#include "daemon/kernel/btf_scan.h"
 #include "daemon/kernel/features.h"
 #include "daemon/kernel/sockdiag.h"
 #include "daemon/kernel/tcp_listener.h"
 
 #define LISTEN_FUNC "inet_csk_listen_start"
+#define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
 
-/* The BTF id of inet_csk_listen_start and its argument count (the
- * FUNC_PROTO's vlen: 5.10 has (sk, backlog), 5.11 and later (sk)), or
- * -errno. */
-static int listen_func_btf(int *nargs)
+/* What listen_func_btf() falls back to: libbpf's parse (which also finds
+ * the kernel's BTF where sysfs has none). */
+static int listen_func_btf_libbpf(int *nargs)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
 	const struct btf_type *fn, *proto;
@@ -50,6 +51,22 @@ static int listen_func_btf(int *nargs)
 	}
 	btf__free(btf);
 	return id > 0 ? id : -ENOENT;
+}
+
+/* The BTF id of inet_csk_listen_start and its argument count (the
+ * FUNC_PROTO's vlen: 5.10 has (sk, backlog), 5.11 and later (sk)), or
+ * -errno. Read with btf_scan.h (a millisecond, no index); libbpf's full
+ * parse only where that cannot walk the kernel's BTF. */
+static int listen_func_btf(int *nargs)
+{
+	uint32_t id32;
+	int err = btf_scan_func_file(VMLINUX_BTF, LISTEN_FUNC, &id32, nargs);
+
+	if (err == 0)
+		return (int)id32;
+	if (err == -ENOENT && access(VMLINUX_BTF, R_OK) == 0)
+		return -ENOENT; /* walked it: the kernel has no such function */
+	return listen_func_btf_libbpf(nargs);
 }
 
 /* Loads "return 0" as an fexit on btf_id and attaches it: 0 or -errno. */
