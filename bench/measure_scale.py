@@ -1,0 +1,245 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Section 7 of the benchmark, one command on many nodes: a lab of network
+namespaces (tests/e2e/netlab.py: a controller and N nodes on a bridge, all
+in namespaces of their own), on every node a ctld-bpf --no-bpf with mutual
+TLS and an sshd on the node's address (key authentication, keys made for
+the run). From the controller's namespace, in turn per repetition:
+
+    ctl_1         ctl -H <first node> run -- /bin/true
+    ctl_N         ctl -H 10.77.0.[2-N+1] run -- /bin/true
+    ctl_N_gather  the same with -b
+    python_N      ctld.Cluster(...).run(["/bin/true"]) in a fresh python3
+    ssh_1         ssh <first node> /bin/true
+    clush_N       clush -f 64 -b -w <nodes> /bin/true (its ssh worker)
+    pdsh_N        pdsh -R ssh -f 64 -w <nodes> /bin/true
+
+Each run is one process (and what it starts) from exec to exit: its wall
+time, its CPU (user + sys of it and its children, from wait4) and its
+peak RSS (wait4's ru_maxrss: the largest single process of the tree). The
+connection cost (TCP, TLS or ssh handshakes) is part of every run, as it
+is for a user who types the command. See bench/README.md."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from measure import summary
+from procs import P, ROOT, SSH_USER, SshKeys, SshServer, say
+
+PY = "/usr/bin/python3"  # Debian's: python3-clustershell is what ctld.Cluster imports
+RUN_TIMEOUT = 120  # s: a run that takes longer is killed and counted as failed
+
+CLUSTER_SCRIPT = """
+import asyncio, sys, ctld
+async def main(hosts, tls):
+    async with ctld.Cluster(hosts, tls=tls, fanout=64) as c:
+        return [r for r in await c.run(["/bin/true"], timeout=60) if r.status != 0]
+failed = asyncio.run(main(sys.argv[1], tuple(sys.argv[2:5])))
+for r in failed:
+    print(r.host, r.status, r.error, file=sys.stderr)
+sys.exit(1 if failed else 0)
+"""
+
+
+def import_netlab():
+    """tests/e2e/netlab.py, the one lab both the e2e tests and the bench use.
+    Its harness reads the build and the daemons' mode when imported: every
+    node's daemon runs --no-bpf (64 eBPF daemons would load and pin 64 sets
+    of programs; what eBPF costs and gains is sections 1-6)."""
+    os.environ["CTLD_BUILD"] = P.build
+    os.environ["CTLD_TEST_MODE"] = "nobpf"
+    sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+    import netlab
+    return netlab
+
+
+class Lab:
+    """The lab, its daemons and its sshds; close() undoes all of it, also
+    after a failure half-way through building it."""
+
+    def __init__(self, netlab, nodes, ssh):
+        self.netlab = netlab
+        self.lab = self.keys = None
+        self.sshds = []
+        try:
+            self.lab = netlab.NetLab(["n%d" % (i + 1) for i in range(nodes)], tls=True)
+            self.lab.start_daemons()
+            if ssh:
+                self.keys = SshKeys()
+                for n in self.lab.nodes.values():
+                    self.sshds.append(SshServer(n.addr, 22, netns=n.ns, keys=self.keys))
+        except BaseException:
+            self.close()
+            raise
+        self.addrs = [n.addr for n in self.lab.nodes.values()]
+
+    def close(self):
+        for s in self.sshds:
+            try:
+                s.stop()
+            except Exception as e:  # keep cleaning up
+                say("cleanup: sshd: %s" % e)
+        if self.keys:
+            self.keys.stop()
+        if self.lab:
+            self.lab.close()
+
+
+def nodeset(addrs):
+    """'10.77.0.[2-65]' for consecutive addresses of one /24."""
+    prefix = addrs[0].rsplit(".", 1)[0]
+    first, last = (int(a.rsplit(".", 1)[1]) for a in (addrs[0], addrs[-1]))
+    assert addrs == ["%s.%d" % (prefix, i) for i in range(first, last + 1)]
+    return addrs[0] if first == last else "%s.[%d-%d]" % (prefix, first, last)
+
+
+def variants(lab, n):
+    """(key, description, argv, extra environment) of every variant."""
+    one, every = lab.addrs[0], nodeset(lab.addrs)
+    ctl = [P.ctl] + lab.lab.tls_args()
+    out = [
+        ("ctl_1", "`ctl -H <1 node> run -- /bin/true`",
+         ctl[:1] + ["-H", one] + ctl[1:] + ["run", "--", "/bin/true"], {}),
+        ("ctl_N", "`ctl -H <%d nodes> run -- /bin/true`" % n,
+         ctl[:1] + ["-H", every] + ctl[1:] + ["run", "--", "/bin/true"], {}),
+        ("ctl_N_gather", "`ctl -H <%d nodes> -b run -- /bin/true`" % n,
+         ctl[:1] + ["-H", every, "-b"] + ctl[1:] + ["run", "--", "/bin/true"], {}),
+        ("python_N", "`ctld.Cluster(<%d nodes>).run(['/bin/true'])`, python3 start included" % n,
+         [PY, "-c", CLUSTER_SCRIPT, every] + list(lab.lab.client_tls()),
+         {"PYTHONPATH": os.path.join(ROOT, "clients", "python") + ":"
+          + os.path.join(P.build, "python")}),
+    ]
+    if lab.keys:
+        opts = lab.keys.client_options()
+        out += [
+            ("ssh_1", "`ssh <1 node> /bin/true`",
+             ["/usr/bin/ssh"] + opts + [SSH_USER + "@" + one, "/bin/true"], {}),
+            ("clush_N", "`clush -f 64 -b -w <%d nodes> /bin/true` (ssh)" % n,
+             ["clush", "-f", "64", "--maxrc", "-l", SSH_USER, "-o", " ".join(opts),
+              "-w", every, "-b", "/bin/true"], {}),
+            ("pdsh_N", "`pdsh -R ssh -f 64 -w <%d nodes> /bin/true`" % n,
+             ["pdsh", "-R", "ssh", "-S", "-f", "64", "-l", SSH_USER, "-w", every, "/bin/true"],
+             {"PDSH_SSH_ARGS": " ".join(opts + ["-l%u", "%h"])}),
+        ]
+    return out
+
+
+def timed_run(netlab, ns, argv, env, log):
+    """Runs argv in network namespace ns to its end, its output into the
+    file log: (wall s, CPU s of it and its children, peak RSS KiB, exit
+    status). One still running after RUN_TIMEOUT is killed (its whole
+    session): status None."""
+    log.seek(0)
+    log.truncate()
+    t0 = time.monotonic()
+    # forked from a thread inside ns, so the child is born there: no
+    # `ip netns exec` (an exec and a mount namespace) in what is timed
+    p = netlab.in_netns(ns, lambda: subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        start_new_session=True))
+    killer = threading.Timer(RUN_TIMEOUT, os.killpg, (p.pid, 9))
+    killer.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    timed_out = not killer.is_alive()
+    killer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    rc = None if timed_out else p.returncode
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, rc
+
+
+def controller_env(extra):
+    """The environment of what runs in the controller: no CTLD_* of ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTLD_")}
+    env.update(extra)
+    return env
+
+
+def measure(netlab, lab, cfg, log):
+    vs = variants(lab, len(lab.addrs))
+    ns = lab.lab.controller.ns
+    samples = {k: {"wall": [], "cpu": [], "rss": []} for k, _, _, _ in vs}
+    failed = {k: 0 for k, _, _, _ in vs}
+    errors = {}
+    for key, _, argv, env in vs:  # warm-up: page cache, ARP, first connections
+        for _ in range(2):
+            rc = timed_run(netlab, ns, argv, controller_env(env), log)[3]
+        if rc != 0:
+            log.seek(0)
+            errors[key] = "exit %s: %s" % (rc, log.read()[-500:].strip())
+            say("   %s fails (%s); left out" % (key, errors[key]))
+    vs = [v for v in vs if v[0] not in errors]
+    for rep in range(cfg.scale_reps):
+        order = vs[rep % len(vs):] + vs[:rep % len(vs)]
+        for key, _, argv, env in order:
+            wall, cpu, rss, rc = timed_run(netlab, ns, argv, controller_env(env), log)
+            samples[key]["wall"].append(wall)
+            samples[key]["cpu"].append(cpu)
+            samples[key]["rss"].append(rss)
+            failed[key] += rc != 0
+        say("   rep %2d/%d: %s" % (rep + 1, cfg.scale_reps, "  ".join(
+            "%s %.0f ms" % (k, samples[k]["wall"][-1] * 1e3) for k, _, _, _ in vs)))
+    out = {}
+    for key, desc, argv, _ in vs:
+        s = samples[key]
+        out[key] = {"description": desc, "argv0": os.path.basename(argv[0]),
+                    "wall_ms": summary(s["wall"], 1e-3), "cpu_ms": summary(s["cpu"], 1e-3),
+                    "max_rss_kib": summary(s["rss"]), "failed": failed[key],
+                    "wall_samples_ms": [x * 1e3 for x in s["wall"]]}
+    return out, errors
+
+
+def ratios(v):
+    """The issue's ratios, of medians and per repetition (paired)."""
+    out = {}
+    for name, num, den in (("ctl_N_over_ctl_1", "ctl_N", "ctl_1"),
+                           ("ctl_N_gather_over_ctl_1", "ctl_N_gather", "ctl_1"),
+                           ("clush_over_ctl_N", "clush_N", "ctl_N"),
+                           ("pdsh_over_ctl_N", "pdsh_N", "ctl_N"),
+                           ("python_over_ctl_N", "python_N", "ctl_N"),
+                           ("ssh_1_over_ctl_1", "ssh_1", "ctl_1")):
+        if num in v and den in v:
+            a, b = v[num]["wall_samples_ms"], v[den]["wall_samples_ms"]
+            out[name] = {"median": v[num]["wall_ms"]["median"] / v[den]["wall_ms"]["median"],
+                         "paired": summary([x / y for x, y in zip(a, b)])}
+    return out
+
+
+def scale_nodes(cfg):
+    """Section 7: one command on cfg.scale_nodes nodes against one node,
+    ctl against clush and pdsh over ssh."""
+    say("== 7. one command on %d nodes: ctl vs one node, clush and pdsh over ssh, %d reps"
+        % (cfg.scale_nodes, cfg.scale_reps))
+    netlab = import_netlab()
+    ssh = not cfg.no_ssh
+    for prog in ("clush", "pdsh") if ssh else ():
+        if not shutil.which(prog):
+            raise RuntimeError("%s is not installed (make bench-deps)" % prog)
+    t0 = time.monotonic()
+    lab = Lab(netlab, cfg.scale_nodes, ssh)
+    try:
+        built = time.monotonic() - t0
+        say("   lab: %d namespaces, %d daemons (--no-bpf, mutual TLS)%s in %.1f s"
+            % (cfg.scale_nodes + 2, cfg.scale_nodes,
+               ", %d sshds" % cfg.scale_nodes if ssh else "", built))
+        with tempfile.TemporaryFile("w+") as log:
+            variants_out, errors = measure(netlab, lab, cfg, log)
+    finally:
+        lab.close()
+    out = {"nodes": cfg.scale_nodes, "reps": cfg.scale_reps, "daemon_mode": "nobpf",
+           "tls": True, "ssh": ssh, "lab_setup_s": built, "fanout": 64,
+           "variants": variants_out, "left_out": errors, "ratios": ratios(variants_out),
+           "clush_version": tool_version(["clush", "--version"]) if ssh else None,
+           "pdsh_version": tool_version(["pdsh", "-V"]) if ssh else None}
+    for name, r in out["ratios"].items():
+        say("   %-24s %.2f× (paired p10–p90 %.2f–%.2f)"
+            % (name, r["median"], r["paired"]["p10"], r["paired"]["p90"]))
+    return out
+
+
+def tool_version(argv):
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    return (p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr).strip() else None
