@@ -136,8 +136,9 @@ def main():
     plotted = [name for name, draw in plots if draw(res, os.path.join(out_dir, name))]
     say("")
     if args.quick:
-        width = max(len(k) for k, _ in headline(res))
-        for k, v in headline(res):
+        lines = headline(res)
+        width = max((len(k) for k, _ in lines), default=0)
+        for k, v in lines:
             say("  %-*s  %s" % (width, k, v))
     else:
         say(md)

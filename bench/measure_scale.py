@@ -75,6 +75,21 @@ class Lab:
             self.close()
             raise
         self.addrs = [n.addr for n in self.lab.nodes.values()]
+        # what serves the controller on the nodes: each daemon, its spawner
+        # (which reaps the jobs) and each sshd (which reaps its sessions)
+        self.node_pids = [p for n in self.lab.nodes.values()
+                          for p in (n.daemon.pid, n.daemon.spawner_pid)]
+        self.node_pids += [s.proc.pid for s in self.sshds]
+
+    def node_cpu_s(self):
+        """CPU seconds the nodes' servers have used, reaped children
+        included (/proc/PID/stat utime + stime + cutime + cstime, in ticks:
+        summed over many runs the rounding averages out)."""
+        ticks = 0
+        for pid in self.node_pids:
+            with open("/proc/%d/stat" % pid) as f:
+                ticks += sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:15])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def close(self):
         for s in self.sshds:
@@ -127,19 +142,22 @@ def variants(lab, n):
     return out
 
 
-def timed_run(netlab, ns, argv, env, log):
+def timed_run(netlab, ns, argv, env, tmp):
     """Runs argv in network namespace ns to its end, its output into the
-    file log: (wall s, CPU s of it and its children, peak RSS KiB, exit
+    file tmp/output: (wall s, CPU s of it and its children, peak RSS KiB, exit
     status). One still running after RUN_TIMEOUT is killed (its whole
-    session): status None."""
-    log.seek(0)
-    log.truncate()
-    t0 = time.monotonic()
-    # forked from a thread inside ns, so the child is born there: no
-    # `ip netns exec` (an exec and a mount namespace) in what is timed
-    p = netlab.in_netns(ns, lambda: subprocess.Popen(
-        argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-        start_new_session=True))
+    session): status None. The peak RSS comes from GNU time, which forks
+    argv itself: a child forked from this python starts its ru_maxrss at
+    python's size, and exec keeps that maximum."""
+    rss_file = os.path.join(tmp, "rss")
+    timed = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + argv
+    with open(os.path.join(tmp, "output"), "w") as log:
+        t0 = time.monotonic()
+        # forked from a thread inside ns, so the child is born there: no
+        # `ip netns exec` (an exec and a mount namespace) in what is timed
+        p = netlab.in_netns(ns, lambda: subprocess.Popen(
+            timed, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True))
     killer = threading.Timer(RUN_TIMEOUT, os.killpg, (p.pid, 9))
     killer.start()
     _, status, ru = os.wait4(p.pid, 0)
@@ -148,7 +166,9 @@ def timed_run(netlab, ns, argv, env, log):
     killer.cancel()
     p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     rc = None if timed_out else p.returncode
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, rc
+    with open(rss_file) as f:
+        lines = f.read().split()
+    return wall, ru.ru_utime + ru.ru_stime, int(lines[-1]) if lines else None, rc
 
 
 def controller_env(extra):
@@ -158,24 +178,28 @@ def controller_env(extra):
     return env
 
 
-def measure(netlab, lab, cfg, log):
+def measure(netlab, lab, cfg, tmp):
     vs = variants(lab, len(lab.addrs))
     ns = lab.lab.controller.ns
     samples = {k: {"wall": [], "cpu": [], "rss": []} for k, _, _, _ in vs}
     failed = {k: 0 for k, _, _, _ in vs}
+    node_cpu = {k: 0.0 for k, _, _, _ in vs}
     errors = {}
     for key, _, argv, env in vs:  # warm-up: page cache, ARP, first connections
         for _ in range(2):
-            rc = timed_run(netlab, ns, argv, controller_env(env), log)[3]
+            rc = timed_run(netlab, ns, argv, controller_env(env), tmp)[3]
         if rc != 0:
-            log.seek(0)
-            errors[key] = "exit %s: %s" % (rc, log.read()[-500:].strip())
+            with open(os.path.join(tmp, "output")) as f:
+                errors[key] = "exit %s: %s" % (rc, f.read()[-500:].strip())
             say("   %s fails (%s); left out" % (key, errors[key]))
     vs = [v for v in vs if v[0] not in errors]
     for rep in range(cfg.scale_reps):
         order = vs[rep % len(vs):] + vs[:rep % len(vs)]
         for key, _, argv, env in order:
-            wall, cpu, rss, rc = timed_run(netlab, ns, argv, controller_env(env), log)
+            before = lab.node_cpu_s()
+            wall, cpu, rss, rc = timed_run(netlab, ns, argv, controller_env(env), tmp)
+            time.sleep(0.1)  # let the servers reap what served the run
+            node_cpu[key] += lab.node_cpu_s() - before
             samples[key]["wall"].append(wall)
             samples[key]["cpu"].append(cpu)
             samples[key]["rss"].append(rss)
@@ -188,6 +212,7 @@ def measure(netlab, lab, cfg, log):
         out[key] = {"description": desc, "argv0": os.path.basename(argv[0]),
                     "wall_ms": summary(s["wall"], 1e-3), "cpu_ms": summary(s["cpu"], 1e-3),
                     "max_rss_kib": summary(s["rss"]), "failed": failed[key],
+                    "nodes_cpu_ms_per_run": node_cpu[key] * 1e3 / cfg.scale_reps,
                     "wall_samples_ms": [x * 1e3 for x in s["wall"]]}
     return out, errors
 
@@ -225,12 +250,12 @@ def scale_nodes(cfg):
         say("   lab: %d namespaces, %d daemons (--no-bpf, mutual TLS)%s in %.1f s"
             % (cfg.scale_nodes + 2, cfg.scale_nodes,
                ", %d sshds" % cfg.scale_nodes if ssh else "", built))
-        with tempfile.TemporaryFile("w+") as log:
-            variants_out, errors = measure(netlab, lab, cfg, log)
+        with tempfile.TemporaryDirectory(prefix="ctld-bench-scale-") as tmp:
+            variants_out, errors = measure(netlab, lab, cfg, tmp)
     finally:
         lab.close()
     out = {"nodes": cfg.scale_nodes, "reps": cfg.scale_reps, "daemon_mode": "nobpf",
-           "tls": True, "ssh": ssh, "lab_setup_s": built, "fanout": 64,
+           "tls": True, "ssh": ssh, "nproc": os.cpu_count(), "lab_setup_s": built, "fanout": 64,
            "variants": variants_out, "left_out": errors, "ratios": ratios(variants_out),
            "clush_version": tool_version(["clush", "--version"]) if ssh else None,
            "pdsh_version": tool_version(["pdsh", "-V"]) if ssh else None}
