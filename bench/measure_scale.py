@@ -51,6 +51,7 @@ def import_netlab():
     of programs; what eBPF costs and gains is sections 1-6)."""
     os.environ["CTLD_BUILD"] = P.build
     os.environ["CTLD_TEST_MODE"] = "nobpf"
+    os.environ["CTLD_VALGRIND"] = "0"  # measured, never under valgrind
     sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
     import netlab
     return netlab
@@ -158,14 +159,25 @@ def timed_run(netlab, ns, argv, env, tmp):
         p = netlab.in_netns(ns, lambda: subprocess.Popen(
             timed, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             start_new_session=True))
-    killer = threading.Timer(RUN_TIMEOUT, os.killpg, (p.pid, 9))
+    fired = []
+
+    def kill():
+        fired.append(True)
+        os.killpg(p.pid, 9)
+
+    killer = threading.Timer(RUN_TIMEOUT, kill)
     killer.start()
-    _, status, ru = os.wait4(p.pid, 0)
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    except BaseException:  # SIGTERM (bench.py's sys.exit) or ^C: not a run left behind
+        os.killpg(p.pid, 9)
+        os.wait4(p.pid, 0)
+        raise
+    finally:
+        killer.cancel()
     wall = time.monotonic() - t0
-    timed_out = not killer.is_alive()
-    killer.cancel()
     p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    rc = None if timed_out else p.returncode
+    rc = None if fired else p.returncode
     with open(rss_file) as f:
         lines = f.read().split()
     return wall, ru.ru_utime + ru.ru_stime, int(lines[-1]) if lines else None, rc
@@ -202,7 +214,8 @@ def measure(netlab, lab, cfg, tmp):
             node_cpu[key] += lab.node_cpu_s() - before
             samples[key]["wall"].append(wall)
             samples[key]["cpu"].append(cpu)
-            samples[key]["rss"].append(rss)
+            if rss is not None:  # none from a run killed after RUN_TIMEOUT
+                samples[key]["rss"].append(rss)
             failed[key] += rc != 0
         say("   rep %2d/%d: %s" % (rep + 1, cfg.scale_reps, "  ".join(
             "%s %.0f ms" % (k, samples[k]["wall"][-1] * 1e3) for k, _, _, _ in vs)))

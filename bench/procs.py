@@ -209,7 +209,8 @@ class SshKeys:
     which also removes the user (and /run/sshd) when it made them."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="ctld-bench-ssh-")
+        # the pid in the name: what a run left behind can be told apart
+        self.dir = tempfile.mkdtemp(prefix="ctld-bench-ssh-%d-" % os.getpid())
         os.chmod(self.dir, 0o755)  # sshd reads authorized_keys as the user
         self.created_user = False
         self.created_privsep = False
