@@ -79,7 +79,7 @@ class Lab:
         # what serves the controller on the nodes: each daemon, its spawner
         # (which reaps the jobs) and each sshd (which reaps its sessions)
         self.node_pids = [p for n in self.lab.nodes.values()
-                          for p in (n.daemon.pid, n.daemon.spawner_pid)]
+                          for p in (n.daemon.pid, n.daemon.spawner_pid) if p]
         self.node_pids += [s.proc.pid for s in self.sshds]
 
     def node_cpu_s(self):
