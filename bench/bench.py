@@ -3,8 +3,8 @@
 """ctld-bpf overhead benchmark: ctld-bpf side by side with direct spawn, ssh
 and its own polling fallback, in one run, reported as ratios.
 
-    make bench         full run (a few minutes); writes bench/results/
-    make bench-quick   reduced run (< 1 minute); prints the headline ratios
+    make bench         full run (~10 minutes, 5 of them section 7); writes bench/results/
+    make bench-quick   reduced run (~2 minutes, most of it section 7); prints the headline ratios
 
 Sections (each a function of measure.py, in this order):
   1. command overhead     30 consecutive /bin/echo runs x 20, variants interleaved
@@ -77,7 +77,7 @@ def config(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default="build")
-    ap.add_argument("--quick", action="store_true", help="reduced run (< 1 min)")
+    ap.add_argument("--quick", action="store_true", help="reduced run (~2 min)")
     ap.add_argument("--out", help="results directory (default bench/results, or "
                     "BUILD/bench/results-quick with --quick)")
     ap.add_argument("--only", help="comma-separated sections: " + ",".join(SECTIONS))
