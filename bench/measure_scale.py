@@ -166,8 +166,9 @@ def timed_run(netlab, ns, argv, env, tmp):
         os.killpg(p.pid, 9)
 
     killer = threading.Timer(RUN_TIMEOUT, kill)
-    killer.start()
+    killer.daemon = True  # a run stopped by SIGTERM must not wait for it
     try:
+        killer.start()
         _, status, ru = os.wait4(p.pid, 0)
     except BaseException:  # SIGTERM (bench.py's sys.exit) or ^C: not a run left behind
         os.killpg(p.pid, 9)
