@@ -3,7 +3,7 @@
 # build them into $(BUILD)/bench/ from the objects the daemon and ctl use, and
 # install what the harness needs besides the build (sshd for the ssh
 # baselines, gnuplot for the plot). See bench/README.md.
-BENCH_PACKAGES := openssh-server openssh-client gnuplot-nox
+BENCH_PACKAGES := openssh-server openssh-client gnuplot-nox clustershell pdsh time
 BENCH_DIR      := $(BUILD)/bench
 BENCH_LIB_OBJS := $(BENCH_DIR)/benchlib.o $(call obj,$(CLIENT_SRCS)) $(COMMON_OBJS)
 BENCH_TOOLS    := $(addprefix $(BENCH_DIR)/,spawn_bench client_bench listen_bench storm)

@@ -3,8 +3,8 @@
 """ctld-bpf overhead benchmark: ctld-bpf side by side with direct spawn, ssh
 and its own polling fallback, in one run, reported as ratios.
 
-    make bench         full run (a few minutes); writes bench/results/
-    make bench-quick   reduced run (< 1 minute); prints the headline ratios
+    make bench         full run (~10 minutes, 5 of them section 7); writes bench/results/
+    make bench-quick   reduced run (~2 minutes, most of it section 7); prints the headline ratios
 
 Sections (each a function of measure.py, in this order):
   1. command overhead     30 consecutive /bin/echo runs x 20, variants interleaved
@@ -19,11 +19,13 @@ Sections (each a function of measure.py, in this order):
   6. time to ready        redis-server, memcached, nginx via sh -c: ctl run
                           --wait-port and --wait-log against a protocol poll
                           (100 ms), a connect loop (10 ms) and a 1 s poll
+  7. scale_nodes          one command on 64 nodes (network namespaces) vs one
+                          node, vs clush and pdsh over ssh; controller CPU, RSS
 
 bench.py is the driver (options, order, results files); measure.py
-measures (measure_ready.py section 6), procs.py starts and stops what is
+measures (measure_ready.py section 6, measure_scale.py section 7), procs.py starts and stops what is
 measured, report.py writes the JSON's table, notes and plots
-(report_ready.py section 6). bench/README.md explains the method.
+(report_ready.py section 6, report_scale.py section 7). bench/README.md explains the method.
 """
 import argparse
 import datetime
@@ -35,6 +37,7 @@ import time
 
 import measure
 import measure_ready
+import measure_scale
 import procs
 from procs import ROOT, say
 import report_ready
@@ -43,11 +46,11 @@ from report import TARGETS, headline, machine, markdown, plot
 # ---------------------------------------------------------------- main
 
 SECTIONS = ["command_overhead", "listen", "idle_cpu", "interference", "footprint", "scale",
-            "time_to_ready"]
+            "time_to_ready", "scale_nodes"]
 
 
 def config(args):
-    c = argparse.Namespace(quick=args.quick, no_ssh=args.no_ssh)
+    c = argparse.Namespace(quick=args.quick, no_ssh=args.no_ssh, scale_nodes=args.nodes)
     if args.quick:
         c.reps, c.runs = 5, 30
         c.listen_trials = 50
@@ -57,6 +60,7 @@ def config(args):
         c.true_runs = 40
         c.jobs, c.job_seconds, c.client_runs, c.ring_forks = 200, 1, 3, 20000
         c.ready_reps = 2
+        c.scale_reps = 3
     else:
         c.reps, c.runs = 20, 30
         c.listen_trials = 200
@@ -66,17 +70,20 @@ def config(args):
         c.true_runs = 200
         c.jobs, c.job_seconds, c.client_runs, c.ring_forks = 1000, 2, 20, 20000
         c.ready_reps = 10
+        c.scale_reps = 20
     return c
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default="build")
-    ap.add_argument("--quick", action="store_true", help="reduced run (< 1 min)")
+    ap.add_argument("--quick", action="store_true", help="reduced run (~2 min)")
     ap.add_argument("--out", help="results directory (default bench/results, or "
                     "BUILD/bench/results-quick with --quick)")
     ap.add_argument("--only", help="comma-separated sections: " + ",".join(SECTIONS))
     ap.add_argument("--no-ssh", action="store_true", help="skip the ssh baselines")
+    ap.add_argument("--nodes", type=int, default=64, choices=range(1, 251), metavar="N",
+                    help="nodes of the scale_nodes section (default 64, at most 250)")
     ap.add_argument("--report", metavar="JSON",
                     help="only rewrite latest.md and latest.png (next to JSON) from a results file")
     args = ap.parse_args()
@@ -107,7 +114,8 @@ def main():
     funcs = {"command_overhead": measure.command_overhead, "listen": measure.listen_detection,
              "idle_cpu": measure.idle_cpu, "interference": measure.interference,
              "footprint": measure.footprint, "scale": measure.scale,
-             "time_to_ready": measure_ready.time_to_ready}
+             "time_to_ready": measure_ready.time_to_ready,
+             "scale_nodes": measure_scale.scale_nodes}
     try:
         for name in sections:
             res["results"][name] = funcs[name](cfg)
@@ -128,8 +136,9 @@ def main():
     plotted = [name for name, draw in plots if draw(res, os.path.join(out_dir, name))]
     say("")
     if args.quick:
-        width = max(len(k) for k, _ in headline(res))
-        for k, v in headline(res):
+        lines = headline(res)
+        width = max((len(k) for k, _ in lines), default=0)
+        for k, v in lines:
             say("  %-*s  %s" % (width, k, v))
     else:
         say(md)

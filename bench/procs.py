@@ -202,14 +202,16 @@ def free_ports(n):
 
 # ---------------------------------------------------------------- sshd of our own
 
-class SshServer:
-    """sshd on 127.0.0.1:<free port> with throw-away host and user keys and a
-    user with /bin/sh; everything lives in a temp dir removed by stop()."""
+class SshKeys:
+    """Throw-away host and user keys, authorized_keys and the user
+    ctldbench (shell /bin/sh, created if missing): what any number of sshds
+    of one run share. Everything lives in a temp dir removed by stop(),
+    which also removes the user (and /run/sshd) when it made them."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="ctld-bench-ssh-")
+        # the pid in the name: what a run left behind can be told apart
+        self.dir = tempfile.mkdtemp(prefix="ctld-bench-ssh-%d-" % os.getpid())
         os.chmod(self.dir, 0o755)  # sshd reads authorized_keys as the user
-        self.proc = None
         self.created_user = False
         self.created_privsep = False
         try:
@@ -225,42 +227,89 @@ class SshServer:
         self.user_key = os.path.join(self.dir, "user_ed25519")
         for key in (self.host_key, self.user_key):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
-        shutil.copy(self.user_key + ".pub", os.path.join(self.dir, "authorized_keys"))
-        os.chmod(os.path.join(self.dir, "authorized_keys"), 0o644)
-        self.port = free_ports(1)[0]
+        self.authorized_keys = os.path.join(self.dir, "authorized_keys")
+        shutil.copy(self.user_key + ".pub", self.authorized_keys)
+        os.chmod(self.authorized_keys, 0o644)
+
+    def client_options(self):
+        """ssh options for a client of these servers: this key only, no
+        prompts, no known_hosts, no user configuration."""
+        return ["-F", "/dev/null", "-i", self.user_key, "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR"]
+
+    def stop(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.created_user:
+            subprocess.run(["userdel", "-r", SSH_USER], capture_output=True)
+            self.created_user = False
+        if self.created_privsep:
+            shutil.rmtree("/run/sshd", ignore_errors=True)
+            self.created_privsep = False
+
+
+def tcp_listening(pid, port):
+    """Whether a socket of the network namespace process pid lives in
+    listens on TCP port (its /proc/PID/net/tcp: that namespace's table)."""
+    try:
+        with open("/proc/%d/net/tcp" % pid) as f:
+            next(f)
+            for line in f:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+class SshServer:
+    """sshd on address:port (default 127.0.0.1 and a free port) with key
+    authentication for SSH_USER; netns: started in that network namespace
+    (`ip netns exec`, which keeps the pid). keys: an SshKeys shared with
+    other servers (the caller stops it), else one of its own."""
+
+    def __init__(self, address="127.0.0.1", port=None, netns=None, keys=None):
+        self.own_keys = keys is None
+        self.keys = keys or SshKeys()
+        self.address, self.port = address, port or free_ports(1)[0]
+        self.dir = tempfile.mkdtemp(prefix="sshd-", dir=self.keys.dir)
+        self.proc = None
+        try:
+            self._start(netns)
+        except BaseException:
+            self.stop()
+            raise
+        self.control = os.path.join(self.dir, "cm-%r@%h:%p")
+
+    def _start(self, netns):
         config = os.path.join(self.dir, "sshd_config")
         with open(config, "w") as f:
             f.write("\n".join([
-                "Port %d" % self.port, "ListenAddress 127.0.0.1",
-                "HostKey " + self.host_key, "PidFile " + os.path.join(self.dir, "sshd.pid"),
-                "AuthorizedKeysFile " + os.path.join(self.dir, "authorized_keys"),
+                "Port %d" % self.port, "ListenAddress " + self.address,
+                "HostKey " + self.keys.host_key, "PidFile " + os.path.join(self.dir, "sshd.pid"),
+                "AuthorizedKeysFile " + self.keys.authorized_keys,
                 "AllowUsers " + SSH_USER, "StrictModes no", "UsePAM no",
                 "PasswordAuthentication no", "KbdInteractiveAuthentication no",
                 "PubkeyAuthentication yes", "PermitRootLogin no", "UseDNS no",
                 "PrintMotd no", "PrintLastLog no", "X11Forwarding no",
                 "MaxStartups 200", "MaxSessions 200", "LogLevel ERROR", ""]))
         self.log = open(os.path.join(self.dir, "sshd.log"), "w")
-        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config],
+        prefix = ["ip", "netns", "exec", netns] if netns else []
+        self.proc = subprocess.Popen(prefix + ["/usr/sbin/sshd", "-D", "-e", "-f", config],
                                      stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("sshd did not start: " + open(self.log.name).read())
-                time.sleep(0.05)
-        self.control = os.path.join(self.dir, "cm-%r@%h:%p")
+        while not tcp_listening(self.proc.pid, self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("sshd did not start: " + open(self.log.name).read())
+            time.sleep(0.02)
 
     def argv(self, mux):
-        a = ["/usr/bin/ssh", "-F", "/dev/null", "-i", self.user_key, "-p", str(self.port),
-             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+        a = ["/usr/bin/ssh"] + self.keys.client_options() + ["-p", str(self.port)]
         if mux:
             a += ["-o", "ControlMaster=auto", "-o", "ControlPath=" + self.control,
                   "-o", "ControlPersist=300"]
-        return a + [SSH_USER + "@127.0.0.1", "/bin/echo", "x"]
+        return a + [SSH_USER + "@" + self.address, "/bin/echo", "x"]
 
     def version(self):
         return subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
@@ -268,7 +317,7 @@ class SshServer:
     def stop(self):
         if self.proc is not None:
             # the multiplexing master is a child of an ssh we ran: ask it to exit
-            subprocess.run(self.argv(True)[:-3] + ["-O", "exit", SSH_USER + "@127.0.0.1"],
+            subprocess.run(self.argv(True)[:-3] + ["-O", "exit", SSH_USER + "@" + self.address],
                            capture_output=True, timeout=10)
             if self.proc.poll() is None:
                 self.proc.terminate()
@@ -280,12 +329,8 @@ class SshServer:
             self.proc = None
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
-        if self.created_user:
-            subprocess.run(["userdel", "-r", SSH_USER], capture_output=True)
-            self.created_user = False
-        if self.created_privsep:
-            shutil.rmtree("/run/sshd", ignore_errors=True)
-            self.created_privsep = False
+        if self.own_keys:
+            self.keys.stop()
 
 
 def cleanup():

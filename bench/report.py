@@ -9,6 +9,7 @@ import sys
 import tempfile
 
 import report_ready
+import report_scale
 from procs import ROOT, say
 
 # Targets from the issues; "measure, do not assert": they only set a status.
@@ -25,6 +26,8 @@ TARGETS = {
     "ctl_true_ratio": 2.0,       # `ctl run -- /bin/true` / `/bin/true` (issue 15)
     "ready_ms_ebpf": 20.0,       # exec -> ready with eBPF on (issue 15)
     "ready_answer_p50_ms": report_ready.ANSWER_P50_MS,  # ctl --wait-port's Ready - kernel LISTEN
+    "scale_nodes_over_one": report_scale.N_OVER_1,    # ctl on 64 nodes / on 1 node (issue 12)
+    "scale_clush_factor": report_scale.CLUSH_FACTOR,  # clush over ssh / ctl, 64 nodes
 }
 
 # ---------------------------------------------------------------- machine description
@@ -276,6 +279,8 @@ def table(res):
                      "ok" if r["none_silent"] and r["exited"] else "FAILED"))
     if res.get("time_to_ready"):
         rows += report_ready.rows(res["time_to_ready"])
+    if res.get("scale_nodes"):
+        rows += report_scale.rows(res["scale_nodes"])
     return rows
 
 
@@ -307,6 +312,8 @@ def notes(res):
             "%s %d/%d" % (k, v[0], v[1]) for k, v in fp["idle_rss_by_mapping_kib"]["ebpf"].items()))
     if res.get("time_to_ready"):
         out += report_ready.notes(res["time_to_ready"])
+    if res.get("scale_nodes"):
+        out += report_scale.notes(res["scale_nodes"])
     return out
 
 
@@ -408,6 +415,8 @@ def headline(res):
                 f["latency_us"]["median"], f["latency_us"]["p99"], f["failed"])))
     if "time_to_ready" in r:
         out += report_ready.headline(r["time_to_ready"])
+    if "scale_nodes" in r:
+        out += report_scale.headline(r["scale_nodes"])
     if "interference" in r:
         for kind in ("fork", "tcp"):
             out.append(("%s storm on / off" % kind,
