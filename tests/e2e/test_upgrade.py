@@ -11,6 +11,7 @@ keep working (a client connecting during the upgrade is served by the new
 image), the new binary at the daemon's path is what runs, and an upgrade
 that cannot happen leaves the daemon serving. Before this, SIGUSR2 killed
 the daemon (default action) and its jobs ran on unmanaged."""
+import asyncio
 import os
 import shutil
 import signal
@@ -21,6 +22,8 @@ import unittest
 
 from harness import (BUILD, CTL, Daemon, alive, children, not_under_valgrind, pb, scaled,
                      wait_for)
+
+import ctld
 
 VALGRIND_WHY = "under valgrind the program file is valgrind's own tool"
 
@@ -124,6 +127,26 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(err.decode(), "".join("err %d\n" % i for i in range(80)))
         self.assertEqual(ctl.returncode, 5)
         self.assertIn("upgrade: 1 job(s) handed over", self.d.log())
+
+    def test_python_cluster_told_and_attaching_again(self):
+        """ctld.Cluster: a job waited for across an upgrade ends with an error
+        that says so; attached again (a new Cluster, same id), its status."""
+        async def before():
+            async with ctld.Cluster([self.d.tcp], keep_jobs=True) as c:
+                [job] = await c.start(["sh", "-c", "sleep 1; exit 6"])
+                upgraded = asyncio.ensure_future(asyncio.to_thread(self.upgrade))
+                [r] = await c.wait([job])
+                await upgraded
+                return job.job, r.error
+
+        async def after(job):
+            async with ctld.Cluster([self.d.tcp]) as c:
+                j = await c.attach(self.d.tcp, job)
+                [r] = await c.wait([j])
+                return r.exit_code
+        job, error = asyncio.run(asyncio.wait_for(before(), scaled(30)))
+        self.assertIn("upgrading in place", error or "")
+        self.assertEqual(asyncio.run(asyncio.wait_for(after(job), scaled(30))), 6)
 
     def test_stdin_timeout_and_tree_kill(self):
         with self.d.client() as c:

@@ -151,6 +151,7 @@ class Connection:
         self.hello = None
         self.heard = time.monotonic()
         self.timeline = None  # a ctld.timeline.Timeline that sees every event
+        self.upgrading = False  # the daemon said Upgrading: it closes next
         self.tasks = [asyncio.ensure_future(self._read_loop())]
         if liveness:
             self.tasks.append(asyncio.ensure_future(self._keep_alive()))
@@ -192,7 +193,9 @@ class Connection:
             while True:
                 data = await self.reader.read(1 << 16)
                 if not data:
-                    raise NodeError("%s: the daemon closed the connection" % self.host)
+                    raise NodeError("%s: the daemon closed the connection%s" % (
+                        self.host, "; it is upgrading in place: its jobs run on, attach "
+                                   "to them again (same ids)" if self.upgrading else ""))
                 self.heard = time.monotonic()
                 buf += data
                 while True:
@@ -216,6 +219,9 @@ class Connection:
                 fut.set_result(r)
             return
         ev = msg.event
+        if ev.WhichOneof("kind") == "upgrading":  # the connection closes next
+            self.upgrading = True
+            return
         if self.timeline is not None:
             self.timeline.add_event(self.host, ev, time.time_ns())
         job = event_job(ev)
