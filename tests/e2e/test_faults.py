@@ -779,8 +779,11 @@ class SigpipeTest(unittest.TestCase):
                         argv=["yes"], timeout_ms=300, name="%s-%d" % (kind, i)))))
                     r.close()
             with d.client() as c:
-                wait_for(lambda: c.stats().jobs_running == 0, 10, "the jobs to end")
-                time.sleep(0.3)
+                # all ten started (a dropped Run never does: then this times
+                # out and the assertion below names what is missing) and ended;
+                # "none running" alone held before the first was accepted
+                wait_for(lambda: len(c.list()) == 10 and c.stats().jobs_running == 0,
+                         harness.scaled(10), "the ten jobs to start and end")
                 names = sorted(j.name for j in c.list())
                 self.assertTrue(d.alive())
             self.assertEqual(names, sorted("%s-%d" % (k, i) for k in ("tcp", "unix")
