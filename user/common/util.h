@@ -25,6 +25,10 @@ uint64_t now_boottime_ns(void);
 /* Sets O_NONBLOCK and FD_CLOEXEC; returns 0 or -errno. */
 int fd_set_nonblock_cloexec(int fd);
 
+/* Writes all of data to a blocking fd (a file, a memfd), retrying after
+ * EINTR and short writes. 0 or -errno. */
+int write_all(int fd, const void *data, size_t len);
+
 /* A whole small file (kernel files: /proc, cgroupfs) into buf, NUL
  * terminated, at most cap - 1 bytes: its length, or -errno. name is
  * relative to dirfd (AT_FDCWD for a plain path). */

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "daemon/core/handover.h"
 #include "daemon/core/log.h"
 
@@ -33,23 +34,6 @@ struct handover {
 };
 
 /* ------------------------------------------------------------ writing */
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 int handover_begin(struct handover **out)
 {

@@ -282,21 +282,6 @@ void file_put_handle(struct request_ctx *ctx, const ctld_PutFile *req)
 
 /* ------------------------------------------------------------ PutData */
 
-static int write_all(int fd, const uint8_t *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Mode, mtime, fsync, checked digest, rename, fsync of the directory. */
 static int put_commit(struct put *p, const ctld_PutData *req, uint8_t digest[SHA256_DIGEST_LEN],
 		      const char **what)
