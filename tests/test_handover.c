@@ -58,6 +58,8 @@ static void test_records_and_descriptors_round_trip(void **state)
 	assert_int_equal(handover_finish(h), 0);
 	assert_non_null(getenv(HANDOVER_ENV));
 
+	handover_free(h); /* the "exec": the next image owns it all now */
+
 	/* the next image (here: the same process) */
 	assert_int_equal(handover_load(), 1);
 	assert_null(getenv(HANDOVER_ENV));

@@ -121,6 +121,13 @@ void handover_abort(struct handover *h)
 		set_cloexec(h->fds[i], true);
 	unsetenv(HANDOVER_ENV);
 	close(h->memfd);
+	handover_free(h);
+}
+
+void handover_free(struct handover *h)
+{
+	if (!h)
+		return;
 	free(h->fds);
 	free(h);
 }

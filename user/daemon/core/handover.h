@@ -52,6 +52,10 @@ int handover_finish(struct handover *h);
 /* The exec failed (or never happened): FD_CLOEXEC back on every kept
  * descriptor, the memfd closed, HANDOVER_ENV removed, h freed. */
 void handover_abort(struct handover *h);
+/* The next image took everything over (in a test: the same process read it
+ * back): frees h's bookkeeping, closes nothing. After a real exec there is
+ * nothing to free: the old image is gone. */
+void handover_free(struct handover *h);
 
 /* ------------------------------------------------------------ reading */
 
