@@ -171,6 +171,16 @@ def alive(pid, starttime=None):
             and (starttime is None or st[2] == starttime))
 
 
+def kill_pids(pids):
+    """SIGKILLs the given pids (processes a test started and that outlived
+    their daemon, e.g. after kill -9); those already gone are skipped."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def wait_for(pred, timeout=5.0, what="condition", step=0.01):
     """Polls pred until it is truthy (returned) or fails after timeout (scaled)."""
     deadline = time.monotonic() + scaled(timeout)

@@ -23,11 +23,11 @@ not be written; the old build fails at the first node set.
 """
 import json
 import os
-import signal
+import shutil
 import tempfile
 import unittest
 
-from harness import ROOT, alive, scaled, wait_for
+from harness import alive, kill_pids, scaled, wait_for
 from netlab import NetLab
 
 import ctld
@@ -50,17 +50,10 @@ class RedisExperimentTest(unittest.TestCase):
         self.addCleanup(self.lab.close)
         self.lab.start_daemons()
         self.dir = tempfile.mkdtemp(prefix="ctld-experiment-")
-        self.addCleanup(lambda: __import__("shutil").rmtree(self.dir, True))
+        self.addCleanup(shutil.rmtree, self.dir, True)
         os.chmod(self.dir, 0o755)
         self.orphans = []  # jobs of the killed daemon: ours to end, by pid
-        self.addCleanup(self.end_orphans)
-
-    def end_orphans(self):
-        for pid in self.orphans:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self.addCleanup(lambda: kill_pids(self.orphans))
 
     def start_server(self):
         rc, out, err = self.lab.ctl(

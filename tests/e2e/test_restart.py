@@ -15,7 +15,7 @@ import signal
 import subprocess
 import unittest
 
-from harness import CTL, CtldError, Daemon, alive, pb, proc_stat, scaled, wait_for
+from harness import CTL, CtldError, Daemon, alive, kill_pids, pb, proc_stat, scaled, wait_for
 
 
 def read_pid(path):
@@ -39,14 +39,7 @@ class RestartTestCase(unittest.TestCase):
         self.d = Daemon()
         self.addCleanup(self.d.cleanup)
         self.pids = []  # jobs of killed instances: ours to end
-        self.addCleanup(self.kill_leftovers)
-
-    def kill_leftovers(self):
-        for pid in self.pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self.addCleanup(lambda: kill_pids(self.pids))
 
 
 class JobIdsAcrossRestartsTest(RestartTestCase):
