@@ -129,7 +129,11 @@ class EscapeMixin:
         st = proc_stat(pid)
         self.assertIsNotNone(st)
         self.addCleanup(self.kill_if_alive, pid, st[2])
-        self.assertEqual(st[1], d.pid, "the escapee should have been adopted by the daemon")
+        # The pid file is written just before the intermediate shell exits:
+        # the escapee is reparented a moment later, not at once.
+        wait_for(lambda: (proc_stat(pid) or (0, 0))[1] == d.pid,
+                 what="the escapee to be adopted by the daemon")
+        st = proc_stat(pid)
         self.assertNotEqual(os.getsid(pid), os.getsid(0))
         return job, pid, st[2]
 
