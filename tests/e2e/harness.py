@@ -120,6 +120,15 @@ time.sleep(60)
 
 
 # ------------------------------------------------------------ /proc helpers
+def proc_text(pid, name):
+    """/proc/PID/NAME as text ("" when the process is gone); the file is closed."""
+    try:
+        with open("/proc/%d/%s" % (pid, name)) as f:
+            return f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def proc_stat(pid):
     """(state, ppid, starttime) of a process, or None when it is gone."""
     try:

@@ -8,7 +8,7 @@ import signal
 import time
 import unittest
 
-from harness import CtldError, DaemonTestCase, alive, children, pb, wait_for
+from harness import CtldError, DaemonTestCase, alive, children, pb, proc_stat, wait_for
 
 STUBBORN = ["sh", "-c", "trap '' TERM; sleep 60 & sleep 60 & wait"]
 
@@ -56,7 +56,7 @@ class EscalationTest(DaemonTestCase):
         so it ends on the TERM long before the grace runs out."""
         job, pid = self.start(["sh", "-c", "sleep 60 & wait"], 1)
         self.d.ctl("kill", "--signal", "STOP", str(job), check=0)
-        wait_for(lambda: open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "T",
+        wait_for(lambda: (proc_stat(pid) or ("",))[0] == "T",
                  what="the job to stop")
         t0 = time.monotonic()
         p = self.d.ctl("kill", "--grace", "20s", str(job), check=0)

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import alive, children, job_children, wait_for, BUILD, MODE, Daemon, DaemonTestCase, pb
+from harness import alive, children, job_children, proc_text, wait_for, BUILD, MODE, Daemon, DaemonTestCase, pb
 
 THREAD_EXIT = os.path.join(BUILD, "tests", "progs", "thread_exit")
 FORK_STORM = os.path.join(BUILD, "tests", "progs", "fork_storm")
@@ -114,7 +114,7 @@ class TreeTest(DaemonTestCase):
             self.assertTrue(ev.HasField("launched"))
             sh_pid = ev.launched.pid
             grandchild = wait_for(lambda: children(sh_pid), what="sh to fork")[0]
-            wait_for(lambda: open("/proc/%d/comm" % grandchild).read().strip() == "sleep",
+            wait_for(lambda: proc_text(grandchild, "comm").strip() == "sleep",
                      what="the grandchild to exec sleep")
             if MODE == "bpf":
                 jobs = {j.job: j for j in c.list()}

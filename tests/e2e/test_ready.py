@@ -110,7 +110,8 @@ class PortReadyTest(ReadyTestCase):
                 with self.d.client() as c:
                     job = self.start(c, [PY, "-c", code], [port_ready(port)])
                     kind, r, _ = self.outcome(c, job)
-                    pid = int(open(pidfile).read())
+                    with open(pidfile) as f:
+                        pid = int(f.read())
                     os.unlink(pidfile)
                     if MODE != "bpf" and not job_cgroups and not keeps_output:
                         self.assertEqual((kind, r.reason), ("not_ready", NR.NOT_READY_EXITED))

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import unittest
 
-from harness import CTL, CtldError, Daemon, alive, kill_pids, pb, proc_stat, scaled, wait_for
+from harness import CTL, CtldError, Daemon, alive, kill_pids, pb, proc_stat, proc_text, scaled, wait_for
 
 
 def read_pid(path):
@@ -167,7 +167,7 @@ class AdoptionTest(RestartTestCase):
         grand = wait_for(lambda: read_pid(grand_file), what="grandchild")
         self.pids.append(grand)
         with self.d.client() as c:
-            wait_for(lambda: proc_stat(pid) and "sleep" in open("/proc/%d/cmdline" % pid).read(),
+            wait_for(lambda: proc_stat(pid) and "sleep" in proc_text(pid, "cmdline"),
                      what="the job to exec sleep")
             c.signal(job, sig=signal.SIGKILL)
             wait_for(lambda: not alive(pid), what="the main process to end")
