@@ -70,6 +70,17 @@ struct job_state {
 	uint32_t ready_final_len; /* the Ready/NotReady frame follows the struct */
 };
 
+/* job_state is written by hand from struct job, so a field added there is
+ * easily forgotten here. A new size stops the build until someone has
+ * decided whether the field must survive an upgrade (fill_state and
+ * set_fields) and then updated the number. x86-64 only: the layout
+ * differs elsewhere, and one architecture is enough to catch the change. */
+#if defined(__x86_64__)
+_Static_assert(sizeof(struct job) == 1376,
+	       "struct job changed: carry the new field in job_state (or decide it needs none), "
+	       "then update this size");
+#endif
+
 /* A chunk of backlog; its bytes follow. */
 struct backlog_state {
 	uint64_t job, offset;
