@@ -30,6 +30,7 @@
 #include "daemon/core/loop.h"
 #include "daemon/kernel/bpf_events.h"
 #include "daemon/kernel/bpf_setup.h"
+#include "daemon/kernel/kernel_btf.h"
 
 static struct {
 	struct loop *loop;
@@ -44,6 +45,7 @@ static struct {
 	unsigned port_watches;      /* port references in watched_ports */
 	struct bpf_link *sock_link; /* handle_sock_state, attached while ports are watched */
 	uint8_t *slots;             /* tracked_slots, mapped (bpf_events_track) */
+	struct kernel_btf kbtf; /* held from the probe to the end of the load */
 	struct kernel_features features;
 	char features_text[200];
 	char listen_confirmation[128];
@@ -287,17 +289,35 @@ static bool essential_missing(char *why, size_t whylen)
 	return false;
 }
 
+/* Once for the probe and libbpf's load (kernel_btf.h); without it both
+ * read the file themselves, as before. */
+static void fetch_kernel_btf(void)
+{
+	uint64_t t0 = now_monotonic_ns();
+	int err = kernel_btf_open(&B.kbtf);
+
+	if (err)
+		log_info("kernel BTF: cannot fetch it once for all (%s); libbpf reads it itself",
+			 strerror(-err));
+	else
+		log_debug("kernel BTF: %zu bytes by %s in %.1f ms", B.kbtf.len, B.kbtf.how,
+			  (now_monotonic_ns() - t0) / 1e6);
+}
+
 bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 		     const struct bpf_events_ops *ops)
 {
 	uint64_t t0 = now_monotonic_ns();
+	bool bpf = !cfg->disabled && geteuid() == 0;
 	char why[112];
 	int listen_args;
 
 	B.loop = loop;
 	B.ops = ops;
 	B.setup.pin_lock_fd = -1;
-	features_probe(&B.features, !cfg->disabled && geteuid() == 0);
+	if (bpf)
+		fetch_kernel_btf();
+	features_probe(&B.features, bpf ? &B.kbtf : NULL);
 	features_format(&B.features, B.features_text, sizeof(B.features_text));
 	log_info("kernel features: %s", B.features_text);
 	log_debug("kernel features probed in %.1f ms", (now_monotonic_ns() - t0) / 1e6);
@@ -309,8 +329,10 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 	if (essential_missing(why, sizeof(why)) ||
 	    bpf_setup_open(&B.setup, cfg->pin_dir, cfg->job_parent, listen_args, why, sizeof(why))) {
 		snprintf(B.status, sizeof(B.status), "off (%s)", why);
+		kernel_btf_close(&B.kbtf);
 		goto off;
 	}
+	kernel_btf_close(&B.kbtf); /* libbpf has its own parse of it now, or is done */
 	if (start_ring()) {
 		bpf_events_shutdown();
 		goto off;
