@@ -45,7 +45,8 @@ static struct {
 	unsigned port_watches;      /* port references in watched_ports */
 	struct bpf_link *sock_link; /* handle_sock_state, attached while ports are watched */
 	uint8_t *slots;             /* tracked_slots, mapped (bpf_events_track) */
-	struct kernel_btf kbtf; /* held from the probe to the end of the load */
+	struct kernel_btf kbtf; /* held from bpf_events_prefetch() to the end of the load */
+	bool kbtf_fetched;
 	struct kernel_features features;
 	char features_text[200];
 	char listen_confirmation[128];
@@ -294,14 +295,24 @@ static bool essential_missing(char *why, size_t whylen)
 static void fetch_kernel_btf(void)
 {
 	uint64_t t0 = now_monotonic_ns();
-	int err = kernel_btf_open(&B.kbtf);
+	int err;
 
+	if (B.kbtf_fetched)
+		return;
+	B.kbtf_fetched = true;
+	err = kernel_btf_open(&B.kbtf);
 	if (err)
 		log_info("kernel BTF: cannot fetch it once for all (%s); libbpf reads it itself",
 			 strerror(-err));
 	else
 		log_debug("kernel BTF: %zu bytes by %s in %.1f ms", B.kbtf.len, B.kbtf.how,
 			  (now_monotonic_ns() - t0) / 1e6);
+}
+
+void bpf_events_prefetch(const struct bpf_events_config *cfg)
+{
+	if (!cfg->disabled && geteuid() == 0)
+		fetch_kernel_btf();
 }
 
 bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
@@ -356,6 +367,7 @@ off:
 void bpf_events_shutdown(void)
 {
 	B.enabled = false;
+	kernel_btf_close(&B.kbtf); /* a start that failed before bpf_events_init() */
 	if (B.rb) {
 		if (B.rb_fd >= 0)
 			loop_fd_del(B.loop, B.rb_fd);

@@ -7,12 +7,18 @@
  * program attaches by BTF (our tp_btf and fexit programs), and
  * btf_custom_path only replaces the BTF used for CO-RE, not that one. With
  * -Wl,--wrap=btf__load_vmlinux_btf every call, libbpf's own included, comes
- * here; libbpf frees what it gets, so each call gets a fresh struct btf
- * parsed from the held blob (btf__new copies it), and without a held blob
- * the call goes on to libbpf's (__real_).
+ * here; libbpf frees what it gets, so each call gets a struct btf of its
+ * own: the first the one parsed ahead, later ones (a load retried) a fresh
+ * btf__new() of the held blob, and without a held blob the call goes on
+ * to libbpf's (__real_).
+ *
+ * The parser thread is created with every signal blocked: signals are the
+ * main thread's business (its signalfd), and a process-directed SIGTERM
+ * must not be taken by a thread that would die of the default action.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,16 +35,48 @@
 #define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
 #define MAX_BTF (64u << 20) /* 5-10 MB on distribution kernels */
 
-static const struct kernel_btf *held;
+static struct kernel_btf *held;
 
 struct btf *__real_btf__load_vmlinux_btf(void);
 struct btf *__wrap_btf__load_vmlinux_btf(void);
 
+static void join_parser(struct kernel_btf *k)
+{
+	if (k->parsing) {
+		pthread_join(k->parser, NULL);
+		k->parsing = false;
+	}
+}
+
 struct btf *__wrap_btf__load_vmlinux_btf(void)
 {
-	if (held)
-		return btf__new(held->data, (__u32)held->len);
-	return __real_btf__load_vmlinux_btf();
+	struct btf *btf;
+
+	if (!held)
+		return __real_btf__load_vmlinux_btf();
+	join_parser(held);
+	btf = held->parsed;
+	held->parsed = NULL;
+	return btf ? btf : btf__new(held->data, (__u32)held->len);
+}
+
+static void *parse_ahead(void *arg)
+{
+	struct kernel_btf *k = arg;
+
+	k->parsed = btf__new(k->data, (__u32)k->len); /* NULL on failure: parsed again */
+	return NULL;
+}
+
+/* Without a thread the parse just happens at libbpf's call. */
+static void start_parser(struct kernel_btf *k)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	k->parsing = pthread_create(&k->parser, NULL, parse_ahead, k) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* 6.16+: the kernel's own pages, read-only, no copy. */
@@ -159,13 +197,17 @@ int kernel_btf_open(struct kernel_btf *k)
 	if ((err = map_file(fd, k)) && (err = copy_from_kernel(k)))
 		err = read_file(fd, k);
 	close(fd);
-	if (!err)
-		held = k;
-	return err;
+	if (err)
+		return err;
+	held = k;
+	start_parser(k);
+	return 0;
 }
 
 void kernel_btf_close(struct kernel_btf *k)
 {
+	join_parser(k);
+	btf__free(k->parsed);
 	if (held == k)
 		held = NULL;
 	if (k->data && k->mapped)
