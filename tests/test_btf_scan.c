@@ -7,7 +7,7 @@
  * missing name, and blobs it must refuse (bad magic, truncated, a kind it
  * does not know) so that the caller falls back to libbpf.
  */
-// TEST_SRCS: user/daemon/kernel/btf_scan.c user/daemon/kernel/kernel_btf.c
+// TEST_SRCS: user/daemon/kernel/btf_scan.c user/daemon/kernel/kernel_btf.c user/common/util.c
 // TEST_WRAPS: btf__load_vmlinux_btf
 #include <errno.h>
 #include <setjmp.h>
@@ -56,19 +56,24 @@ static void test_same_as_libbpf_on_this_kernel(void **state)
 }
 
 /* While a blob is held, libbpf's btf__load_vmlinux_btf() (the daemon links
- * with the same wrap) parses it: the same types as its own read of the
- * file, a fresh copy per call (libbpf frees each), and after the close
- * the file again. */
+ * with the same wrap) gets it parsed: first the parse made ahead, then a
+ * fresh one per call (libbpf frees each), the same types as its own read
+ * of the file; after the close it reads the file again. */
 static void test_libbpf_gets_the_held_blob(void **state)
 {
 	struct btf *own = btf__load_vmlinux_btf(), *a, *b;
+	const struct btf *ahead;
 	struct kernel_btf k;
 
 	(void)state;
 	assert_non_null(own);
 	assert_int_equal(kernel_btf_open(&k), 0);
 	assert_non_null(k.how);
+	ahead = kernel_btf_parsed(&k);
+	assert_non_null(ahead);
 	a = btf__load_vmlinux_btf();
+	assert_ptr_equal(a, ahead);
+	assert_null(kernel_btf_parsed(&k)); /* libbpf's now */
 	b = btf__load_vmlinux_btf();
 	assert_non_null(a);
 	assert_non_null(b);

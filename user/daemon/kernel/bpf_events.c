@@ -30,7 +30,6 @@
 #include "daemon/core/loop.h"
 #include "daemon/kernel/bpf_events.h"
 #include "daemon/kernel/bpf_setup.h"
-#include "daemon/kernel/kernel_btf.h"
 
 static struct {
 	struct loop *loop;
@@ -45,12 +44,10 @@ static struct {
 	unsigned port_watches;      /* port references in watched_ports */
 	struct bpf_link *sock_link; /* handle_sock_state, attached while ports are watched */
 	uint8_t *slots;             /* tracked_slots, mapped (bpf_events_track) */
-	struct kernel_btf kbtf; /* held from bpf_events_prefetch() to the end of the load */
-	bool kbtf_fetched;
 	struct kernel_features features;
 	char features_text[200];
 	char listen_confirmation[128];
-} B = { .rb_fd = -1, .status = "off" };
+} B = { .rb_fd = -1, .status = "off", .setup = { .pin_lock_fd = -1, .core.fd = -1 } };
 
 bool bpf_events_enabled(void)
 {
@@ -290,29 +287,10 @@ static bool essential_missing(char *why, size_t whylen)
 	return false;
 }
 
-/* Once for the probe and libbpf's load (kernel_btf.h); without it both
- * read the file themselves, as before. */
-static void fetch_kernel_btf(void)
-{
-	uint64_t t0 = now_monotonic_ns();
-	int err;
-
-	if (B.kbtf_fetched)
-		return;
-	B.kbtf_fetched = true;
-	err = kernel_btf_open(&B.kbtf);
-	if (err)
-		log_info("kernel BTF: cannot fetch it once for all (%s); libbpf reads it itself",
-			 strerror(-err));
-	else
-		log_debug("kernel BTF: %zu bytes by %s in %.1f ms", B.kbtf.len, B.kbtf.how,
-			  (now_monotonic_ns() - t0) / 1e6);
-}
-
 void bpf_events_prefetch(const struct bpf_events_config *cfg)
 {
 	if (!cfg->disabled && geteuid() == 0)
-		fetch_kernel_btf();
+		bpf_setup_prefetch(&B.setup);
 }
 
 bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
@@ -320,6 +298,7 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 {
 	uint64_t t0 = now_monotonic_ns();
 	bool bpf = !cfg->disabled && geteuid() == 0;
+	char phases[300];
 	char why[112];
 	int listen_args;
 
@@ -327,11 +306,12 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 	B.ops = ops;
 	B.setup.pin_lock_fd = -1;
 	if (bpf)
-		fetch_kernel_btf();
-	features_probe(&B.features, bpf ? &B.kbtf : NULL);
+		bpf_setup_prefetch(&B.setup); /* when main() did not */
+	features_probe(&B.features, bpf ? &B.setup.kbtf : NULL);
 	features_format(&B.features, B.features_text, sizeof(B.features_text));
 	log_info("kernel features: %s", B.features_text);
-	log_debug("kernel features probed in %.1f ms", (now_monotonic_ns() - t0) / 1e6);
+	B.setup.phases.probe_ms = (now_monotonic_ns() - t0) / 1e6;
+	log_debug("kernel features probed in %.1f ms", B.setup.phases.probe_ms);
 	listen_args = choose_listen_path(cfg);
 	if (cfg->disabled) {
 		snprintf(B.status, sizeof(B.status), "off (--no-bpf)");
@@ -340,10 +320,8 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 	if (essential_missing(why, sizeof(why)) ||
 	    bpf_setup_open(&B.setup, cfg->pin_dir, cfg->job_parent, listen_args, why, sizeof(why))) {
 		snprintf(B.status, sizeof(B.status), "off (%s)", why);
-		kernel_btf_close(&B.kbtf);
 		goto off;
 	}
-	kernel_btf_close(&B.kbtf); /* libbpf has its own parse of it now, or is done */
 	if (start_ring()) {
 		bpf_events_shutdown();
 		goto off;
@@ -351,11 +329,10 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 	map_slots();
 	B.enabled = true;
 	snprintf(B.status, sizeof(B.status), "on");
-	log_info("eBPF on: programs attached in %.1f ms (open %.1f, load %.1f of which verifier "
-		 "%.1f, attach %.1f, pin %.1f), maps pinned in %s",
-		 (now_monotonic_ns() - t0) / 1e6, B.setup.phases.open_ms, B.setup.phases.load_ms,
-		 B.setup.phases.verify_ms, B.setup.phases.attach_ms, B.setup.phases.pin_ms,
-		 cfg->pin_dir);
+	bpf_setup_format_phases(&B.setup, phases, sizeof(phases));
+	/* the line the benchmark reads (bench/measure.py) */
+	log_info("eBPF on: programs attached in %.1f ms (%s), maps pinned in %s",
+		 (now_monotonic_ns() - t0) / 1e6, phases, cfg->pin_dir);
 	describe_fallbacks();
 	return true;
 off:
@@ -367,7 +344,6 @@ off:
 void bpf_events_shutdown(void)
 {
 	B.enabled = false;
-	kernel_btf_close(&B.kbtf); /* a start that failed before bpf_events_init() */
 	if (B.rb) {
 		if (B.rb_fd >= 0)
 			loop_fd_del(B.loop, B.rb_fd);

@@ -38,6 +38,7 @@
 #include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/kernel/bpf_setup.h"
+#include "daemon/kernel/core_btf.h"
 
 #define BPF_LOG_STATS_LEVEL 4 /* the kernel's BPF_LOG_STATS */
 
@@ -211,14 +212,44 @@ static double phase_ms(uint64_t *t)
 	return ms;
 }
 
-/* Opens the skeleton and loads it, with the fexit variant for listen_args
- * arguments (0: none); 1 when the open failed (errno says why). */
+/* The small BTF libbpf relocates against (core_btf.h), made from the
+ * programs' own BTF (the skeleton just opened) and the kernel's; without
+ * it libbpf searches the whole kernel BTF, as before. */
+static void make_core_btf(struct bpf_setup *b, const struct btf *kernel)
+{
+	int err;
+
+	if (!kernel || b->core.fd >= 0)
+		return;
+	if ((err = core_btf_make(&b->core, bpf_object__btf(b->skel->obj), kernel)))
+		log_info("CO-RE against the whole kernel BTF: cannot make a small copy (%s)",
+			 strerror(-err));
+	else
+		log_debug("CO-RE against %u kernel types copied to %s", b->core.ntypes,
+			  b->core.path);
+}
+
+/* Opens the skeleton (pointed at the small CO-RE BTF once there is one)
+ * and loads it, with the fexit variant for listen_args arguments (0:
+ * none); 1 when the open failed (errno says why). */
 static int open_and_load(struct bpf_setup *b, int listen_args, bool stats, uint64_t *t)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+
 	b->skel = ctld__open();
 	if (!b->skel)
 		return 1;
 	b->phases.open_ms = phase_ms(t);
+	make_core_btf(b, b->kernel);
+	b->phases.core_ms = phase_ms(t);
+	if (b->core.fd >= 0) {
+		/* btf_custom_path is an open option: open once more with it */
+		ctld__destroy(b->skel);
+		opts.btf_custom_path = b->core.path;
+		if (!(b->skel = ctld__open_opts(&opts)))
+			return 1;
+		b->phases.open_ms += phase_ms(t);
+	}
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
 	bpf_program__set_autoload(b->skel->progs.handle_listen_done, listen_args == 1);
 	bpf_program__set_autoload(b->skel->progs.handle_listen_done_backlog, listen_args == 2);
@@ -253,6 +284,13 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_arg
 			 strerror(-err));
 		err = reload(b, listen_args, false, &t);
 	}
+	if (err < 0 && b->core.fd >= 0) {
+		log_warn("eBPF load against the small CO-RE BTF failed (%s); once more against "
+			 "the whole kernel BTF", strerror(-err));
+		core_btf_close(&b->core);
+		b->kernel = NULL; /* not again */
+		err = reload(b, listen_args, false, &t);
+	}
 	if (err < 0 && listen_args) {
 		log_warn("loading the fexit on inet_csk_listen_start failed (%s); confirming "
 			 "listeners with sock_diag instead",
@@ -276,13 +314,42 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_arg
 	return 0;
 }
 
+void bpf_setup_prefetch(struct bpf_setup *b)
+{
+	uint64_t t0 = now_monotonic_ns();
+	int err;
+
+	if (b->kbtf_fetched)
+		return;
+	b->kbtf_fetched = true;
+	err = kernel_btf_open(&b->kbtf);
+	b->phases.fetch_ms = (now_monotonic_ns() - t0) / 1e6;
+	b->phases.fetch_by = err ? "libbpf" : b->kbtf.how;
+	if (err)
+		log_info("kernel BTF: cannot fetch it once for all (%s); libbpf reads it itself",
+			 strerror(-err));
+}
+
+/* The parse started by bpf_setup_prefetch(), waited for. */
+static void wait_for_parse(struct bpf_setup *b)
+{
+	uint64_t t0 = now_monotonic_ns();
+
+	b->kernel = kernel_btf_parsed(&b->kbtf);
+	b->phases.parse_wait_ms = (now_monotonic_ns() - t0) / 1e6;
+	b->phases.parse_ms = b->kbtf.parse_ms;
+}
+
 int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, int listen_args,
 		   char *why, size_t whylen)
 {
 	int err;
 
-	*b = (struct bpf_setup){ .pin_lock_fd = -1 };
+	b->skel = NULL;
+	b->pin_lock_fd = -1;
+	b->core.fd = -1;
 	copy_str(b->pin_dir, sizeof(b->pin_dir), pin_dir);
+	wait_for_parse(b);
 	if ((err = check_preconditions(why, whylen)))
 		return err;
 	if ((err = ensure_bpffs(b->pin_dir)))
@@ -290,13 +357,32 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, i
 	if ((err = lock_pin_dir(b, why, whylen)))
 		return err;
 	libbpf_set_print(libbpf_log);
-	if ((err = load_and_attach(b, job_parent, listen_args, why, whylen)))
+	err = load_and_attach(b, job_parent, listen_args, why, whylen);
+	core_btf_close(&b->core); /* libbpf read it at the load */
+	b->kernel = NULL;         /* libbpf's by now, or freed with kbtf */
+	kernel_btf_close(&b->kbtf);
+	if (err)
 		bpf_setup_close(b);
 	return err;
 }
 
+void bpf_setup_format_phases(const struct bpf_setup *b, char *out, size_t len)
+{
+	const struct bpf_setup_phases *p = &b->phases;
+
+	snprintf(out, len, "kernel BTF fetch %.1f by %s, parse ahead %.1f, probe %.1f, parse wait "
+			   "%.1f, open %.1f, CO-RE BTF %.1f, load %.1f of which verifier %.1f, attach "
+			   "%.1f, pin %.1f",
+		 p->fetch_ms, p->fetch_by ? p->fetch_by : "libbpf", p->parse_ms, p->probe_ms,
+		 p->parse_wait_ms, p->open_ms, p->core_ms, p->load_ms, p->verify_ms, p->attach_ms,
+		 p->pin_ms);
+}
+
 void bpf_setup_close(struct bpf_setup *b)
 {
+	core_btf_close(&b->core);
+	b->kernel = NULL;
+	kernel_btf_close(&b->kbtf); /* a start that failed before bpf_setup_open() */
 	if (b->skel) {
 		ctld__destroy(b->skel);
 		b->skel = NULL;

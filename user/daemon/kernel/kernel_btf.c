@@ -30,6 +30,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 
+#include "common/util.h"
 #include "daemon/kernel/kernel_btf.h"
 
 #define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
@@ -63,8 +64,10 @@ struct btf *__wrap_btf__load_vmlinux_btf(void)
 static void *parse_ahead(void *arg)
 {
 	struct kernel_btf *k = arg;
+	uint64_t t0 = now_monotonic_ns();
 
 	k->parsed = btf__new(k->data, (__u32)k->len); /* NULL on failure: parsed again */
+	k->parse_ms = (now_monotonic_ns() - t0) / 1e6;
 	return NULL;
 }
 
@@ -202,6 +205,12 @@ int kernel_btf_open(struct kernel_btf *k)
 	held = k;
 	start_parser(k);
 	return 0;
+}
+
+const struct btf *kernel_btf_parsed(struct kernel_btf *k)
+{
+	join_parser(k);
+	return k->parsed;
 }
 
 void kernel_btf_close(struct kernel_btf *k)

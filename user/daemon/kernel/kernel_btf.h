@@ -37,12 +37,17 @@ struct kernel_btf {
 	pthread_t parser;    /* parsing it ahead for libbpf's first call */
 	bool parsing;        /* parser not joined yet */
 	struct btf *parsed;  /* its result until libbpf takes it (NULL: failed) */
+	double parse_ms;     /* what the parse took (for the log) */
 };
 
 /* Fetches the blob into *k, starts its parse and holds it for libbpf: 0
  * or -errno (then *k is empty and libbpf reads the file itself). One at a
  * time; *k must stay where it is until kernel_btf_close(). */
 int kernel_btf_open(struct kernel_btf *k);
+/* The parse started by kernel_btf_open(), waited for: valid until libbpf's
+ * first btf__load_vmlinux_btf() takes it; NULL when none is held or the
+ * parse failed. */
+const struct btf *kernel_btf_parsed(struct kernel_btf *k);
 /* Waits for the parse, lets go of the blob and of a parse libbpf did not
  * take; libbpf reads the file itself again. Safe twice. */
 void kernel_btf_close(struct kernel_btf *k);
