@@ -3,6 +3,7 @@
  * core_btf.c - see core_btf.h.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,50 @@
 #include "daemon/kernel/core_btf.h"
 
 #define MAX_NAMES 256 /* named types in our programs' BTF: ~50 */
+#define SLOTS 1024    /* a hash set of them, at most a quarter full */
 
+/* The names wanted, as a hash set of their essential parts: this is asked
+ * about ~40,000 kernel names, most of which it answers by one hash. */
 struct names {
-	const char *name[MAX_NAMES];
-	size_t len[MAX_NAMES]; /* the essential length: "sock___old" is "sock" */
+	const char *name[SLOTS]; /* NULL: empty slot */
+	size_t len[SLOTS];
 	size_t n;
 };
+
+/* libbpf's rule: a name's flavour suffix ("___...") does not count. */
+static size_t essential_len(const char *name)
+{
+	size_t i = 0;
+
+	for (; name[i]; i++)
+		if (name[i] == '_' && name[i + 1] == '_' && name[i + 2] == '_')
+			break;
+	return i;
+}
+
+static size_t slot_of(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)name[i]) * 16777619u;
+	return h & (SLOTS - 1);
+}
+
+/* The slot holding name[0..len), or the empty one where it would go. */
+static size_t find_slot(const struct names *w, const char *name, size_t len)
+{
+	size_t i = slot_of(name, len);
+
+	while (w->name[i] && (w->len[i] != len || memcmp(w->name[i], name, len) != 0))
+		i = (i + 1) & (SLOTS - 1);
+	return i;
+}
+
+static bool wanted(const struct names *w, const char *name)
+{
+	return w->name[find_slot(w, name, essential_len(name))] != NULL;
+}
 
 /* The kinds a CO-RE relocation is rooted at, in either BTF. */
 static bool root_kind(const struct btf_type *t)
@@ -28,41 +67,29 @@ static bool root_kind(const struct btf_type *t)
 	       btf_is_typedef(t);
 }
 
-/* libbpf's rule: a name's flavour suffix ("___...") does not count. */
-static size_t essential_len(const char *name)
-{
-	const char *flavour = strstr(name, "___");
-
-	return flavour ? (size_t)(flavour - name) : strlen(name);
-}
-
 static int collect_names(const struct btf *local, struct names *out)
 {
 	__u32 n = btf__type_cnt(local);
 
-	out->n = 0;
+	memset(out, 0, sizeof(*out));
 	for (__u32 id = 1; id < n; id++) {
 		const struct btf_type *t = btf__type_by_id(local, id);
 		const char *name = btf__name_by_offset(local, t->name_off);
+		size_t len, i;
 
 		if (!root_kind(t) || !name || !name[0])
 			continue;
+		len = essential_len(name);
+		i = find_slot(out, name, len);
+		if (out->name[i])
+			continue; /* a flavour of one we have */
 		if (out->n == MAX_NAMES)
 			return -E2BIG;
-		out->name[out->n] = name;
-		out->len[out->n++] = essential_len(name);
+		out->name[i] = name;
+		out->len[i] = len;
+		out->n++;
 	}
 	return 0;
-}
-
-static bool wanted(const struct names *w, const char *name)
-{
-	size_t len = essential_len(name);
-
-	for (size_t i = 0; i < w->n; i++)
-		if (w->len[i] == len && w->name[i][0] == name[0] && !memcmp(w->name[i], name, len))
-			return true;
-	return false;
 }
 
 struct copy {
