@@ -392,9 +392,10 @@ def footprint(cfg):
 # "parse_wait" is what of it the main thread waited for.
 BPF_PHASES = ("fetch", "parse_ahead", "probe", "parse_wait", "open", "core", "load", "verifier",
               "attach", "pin")
-PHASES_RE = re.compile(r"attached in [0-9.]+ ms \(kernel BTF fetch ([0-9.]+) by [a-z_]+, "
-                       r"parse ahead ([0-9.]+), probe ([0-9.]+), parse wait ([0-9.]+), "
-                       r"open ([0-9.]+), CO-RE BTF ([0-9.]+), load ([0-9.]+) of which "
+PHASES_RE = re.compile(r"attached in [0-9.]+ ms \(kernel BTF fetch ([0-9.]+) by [a-z_]+ for "
+                       r"the probe and [0-9]+ load\(s\), parse ahead ([0-9.]+), probe ([0-9.]+), "
+                       r"parse wait ([0-9.]+), open ([0-9.]+), CO-RE BTF ([0-9.]+) of [0-9]+ "
+                       r"types, load ([0-9.]+) of which "
                        r"verifier ([0-9.]+), attach ([0-9.]+), pin ([0-9.]+)\)")
 
 

@@ -108,9 +108,10 @@ def status(ok, missed):
 
 
 # The programs a storm is about (the others run a handful of times by chance).
-STORM_PROGRAMS = {"fork_storm": ("handle_fork", "handle_exit"),
+# (handle_exit_live is handle_exit on kernels before 6.16.)
+STORM_PROGRAMS = {"fork_storm": ("handle_fork", "handle_exit", "handle_exit_live"),
                   "tcp_storm": ("handle_sock_state",),
-                  "tracked_fork_storm": ("handle_fork", "handle_exit")}
+                  "tracked_fork_storm": ("handle_fork", "handle_exit", "handle_exit_live")}
 
 
 def table(res):

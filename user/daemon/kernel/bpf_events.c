@@ -566,6 +566,7 @@ void bpf_events_fill_stats(ctld_StatsReply *st)
 	st->ring_received = B.received;
 	add_program(st, skel->progs.handle_fork, sum.fork_runs);
 	add_program(st, skel->progs.handle_exit, sum.exit_runs);
+	add_program(st, skel->progs.handle_exit_live, sum.exit_runs);
 	add_program(st, skel->progs.handle_sock_state, sum.sock_runs);
 	add_program(st, skel->progs.handle_listen_done, sum.listen_runs);
 	add_program(st, skel->progs.handle_listen_done_backlog, sum.listen_runs);

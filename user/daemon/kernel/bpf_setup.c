@@ -31,6 +31,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "ctld.skel.h"
@@ -179,6 +180,8 @@ static void ask_verifier_stats(struct bpf_setup *b)
 	size_t i = 0;
 
 	bpf_object__for_each_program(prog, b->skel->obj) {
+		if (!bpf_program__autoload(prog))
+			continue; /* of each pair of variants one loads: 4 buffers do */
 		if (i == ARRAY_SIZE(b->verifier_log))
 			break;
 		b->verifier_log[i][0] = '\0';
@@ -225,8 +228,7 @@ static void make_core_btf(struct bpf_setup *b, const struct btf *kernel)
 		log_info("CO-RE against the whole kernel BTF: cannot make a small copy (%s)",
 			 strerror(-err));
 	else
-		log_debug("CO-RE against %u kernel types copied to %s", b->core.ntypes,
-			  b->core.path);
+		b->phases.core_types = b->core.ntypes;
 }
 
 /* Opens the skeleton (pointed at the small CO-RE BTF once there is one)
@@ -251,6 +253,8 @@ static int open_and_load(struct bpf_setup *b, int listen_args, bool stats, uint6
 		b->phases.open_ms += phase_ms(t);
 	}
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
+	bpf_program__set_autoload(b->skel->progs.handle_exit, b->exit_group_dead);
+	bpf_program__set_autoload(b->skel->progs.handle_exit_live, !b->exit_group_dead);
 	bpf_program__set_autoload(b->skel->progs.handle_listen_done, listen_args == 1);
 	bpf_program__set_autoload(b->skel->progs.handle_listen_done_backlog, listen_args == 2);
 	b->skel->rodata->listen_by_fexit = listen_args != 0;
@@ -284,11 +288,12 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_arg
 			 strerror(-err));
 		err = reload(b, listen_args, false, &t);
 	}
-	if (err < 0 && b->core.fd >= 0) {
-		log_warn("eBPF load against the small CO-RE BTF failed (%s); once more against "
-			 "the whole kernel BTF", strerror(-err));
+	if (err < 0 && (b->core.fd >= 0 || b->exit_group_dead)) {
+		log_warn("eBPF load failed (%s); once more against the whole kernel BTF, with "
+			 "handle_exit_live", strerror(-err));
 		core_btf_close(&b->core);
 		b->kernel = NULL; /* not again */
+		b->exit_group_dead = false;
 		err = reload(b, listen_args, false, &t);
 	}
 	if (err < 0 && listen_args) {
@@ -330,6 +335,25 @@ void bpf_setup_prefetch(struct bpf_setup *b)
 			 strerror(-err));
 }
 
+/* Linux 6.16 added group_dead to sched_process_exit: its BTF typedef
+ * btf_trace_sched_process_exit then points to a FUNC_PROTO (ctx, p,
+ * group_dead), a bool last. handle_exit needs it, else handle_exit_live. */
+static bool exit_tracepoint_has_group_dead(const struct btf *kernel)
+{
+	int id = kernel ? btf__find_by_name_kind(kernel, "btf_trace_sched_process_exit",
+						 BTF_KIND_TYPEDEF)
+			: -1;
+	const struct btf_type *t = id > 0 ? btf__type_by_id(kernel, (__u32)id) : NULL;
+	const struct btf_type *last;
+
+	t = t ? btf__type_by_id(kernel, t->type) : NULL;
+	t = t && btf_is_ptr(t) ? btf__type_by_id(kernel, t->type) : NULL;
+	if (!t || !btf_is_func_proto(t) || btf_vlen(t) != 3)
+		return false;
+	last = btf__type_by_id(kernel, btf__resolve_type(kernel, btf_params(t)[2].type));
+	return last && btf_is_int(last) && last->size == 1;
+}
+
 /* The parse started by bpf_setup_prefetch(), waited for. */
 static void wait_for_parse(struct bpf_setup *b)
 {
@@ -338,6 +362,7 @@ static void wait_for_parse(struct bpf_setup *b)
 	b->kernel = kernel_btf_parsed(&b->kbtf);
 	b->phases.parse_wait_ms = (now_monotonic_ns() - t0) / 1e6;
 	b->phases.parse_ms = b->kbtf.parse_ms;
+	b->exit_group_dead = exit_tracepoint_has_group_dead(b->kernel);
 }
 
 int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, int listen_args,
@@ -360,6 +385,7 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, i
 	err = load_and_attach(b, job_parent, listen_args, why, whylen);
 	core_btf_close(&b->core); /* libbpf read it at the load */
 	b->kernel = NULL;         /* libbpf's by now, or freed with kbtf */
+	b->phases.handed = b->kbtf.handed;
 	kernel_btf_close(&b->kbtf);
 	if (err)
 		bpf_setup_close(b);
@@ -370,12 +396,12 @@ void bpf_setup_format_phases(const struct bpf_setup *b, char *out, size_t len)
 {
 	const struct bpf_setup_phases *p = &b->phases;
 
-	snprintf(out, len, "kernel BTF fetch %.1f by %s, parse ahead %.1f, probe %.1f, parse wait "
-			   "%.1f, open %.1f, CO-RE BTF %.1f, load %.1f of which verifier %.1f, attach "
-			   "%.1f, pin %.1f",
-		 p->fetch_ms, p->fetch_by ? p->fetch_by : "libbpf", p->parse_ms, p->probe_ms,
-		 p->parse_wait_ms, p->open_ms, p->core_ms, p->load_ms, p->verify_ms, p->attach_ms,
-		 p->pin_ms);
+	snprintf(out, len, "kernel BTF fetch %.1f by %s for the probe and %u load(s), parse ahead "
+			   "%.1f, probe %.1f, parse wait %.1f, open %.1f, CO-RE BTF %.1f of %u types, "
+			   "load %.1f of which verifier %.1f, attach %.1f, pin %.1f",
+		 p->fetch_ms, p->fetch_by ? p->fetch_by : "libbpf", p->handed, p->parse_ms,
+		 p->probe_ms, p->parse_wait_ms, p->open_ms, p->core_ms, p->core_types, p->load_ms,
+		 p->verify_ms, p->attach_ms, p->pin_ms);
 }
 
 void bpf_setup_close(struct bpf_setup *b)

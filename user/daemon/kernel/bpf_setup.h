@@ -26,6 +26,8 @@ struct bpf_setup_phases {
 	double fetch_ms;      /* the kernel BTF fetched (kernel_btf.h), before the rest */
 	const char *fetch_by; /* kernel_btf.how, or "libbpf" (it read the file itself) */
 	double parse_ms;      /* its parse for libbpf, in the start-up thread */
+	unsigned handed;      /* loads it served (libbpf's btf__load_vmlinux_btf() calls) */
+	unsigned core_types;  /* in the small CO-RE BTF (0: none) */
 	double probe_ms;      /* the feature probe (bpf_events.c) */
 	double parse_wait_ms; /* what of the parse the start did not hide */
 	double open_ms;   /* the embedded object parsed (twice with a small CO-RE BTF) */
@@ -46,6 +48,7 @@ struct bpf_setup {
 	const struct btf *kernel; /* kbtf parsed: during bpf_setup_open() */
 	struct core_btf core;     /* during bpf_setup_open() */
 	bool listen_by_fexit; /* the fexit variant was loaded and attached */
+	bool exit_group_dead; /* handle_exit (sched_process_exit has group_dead), not _live */
 	char pin_dir[256];
 };
 

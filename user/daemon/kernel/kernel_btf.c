@@ -56,6 +56,7 @@ struct btf *__wrap_btf__load_vmlinux_btf(void)
 	if (!held)
 		return __real_btf__load_vmlinux_btf();
 	join_parser(held);
+	held->handed++;
 	btf = held->parsed;
 	held->parsed = NULL;
 	return btf ? btf : btf__new(held->data, (__u32)held->len);

@@ -38,6 +38,7 @@ struct kernel_btf {
 	bool parsing;        /* parser not joined yet */
 	struct btf *parsed;  /* its result until libbpf takes it (NULL: failed) */
 	double parse_ms;     /* what the parse took (for the log) */
+	unsigned handed;     /* parses libbpf got from it (for the log) */
 };
 
 /* Fetches the blob into *k, starts its parse and holds it for libbpf: 0
