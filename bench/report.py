@@ -108,7 +108,7 @@ def status(ok, missed):
 
 
 # The programs a storm is about (the others run a handful of times by chance).
-# (handle_exit_live is handle_exit on kernels before 6.16.)
+# (handle_exit_live is handle_exit where sched_process_exit has no group_dead.)
 STORM_PROGRAMS = {"fork_storm": ("handle_fork", "handle_exit", "handle_exit_live"),
                   "tcp_storm": ("handle_sock_state",),
                   "tracked_fork_storm": ("handle_fork", "handle_exit", "handle_exit_live")}

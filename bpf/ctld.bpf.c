@@ -267,7 +267,8 @@ static __always_inline void process_gone(struct task_struct *task, struct signal
 	untrack(tgid);
 }
 
-/* Linux >= 6.16: the tracepoint says whether the thread group died with
+/* Newer kernels (6.18 here; not 6.1) pass sched_process_exit group_dead:
+ * whether the thread group died with
  * this thread, so the path every thread's exit takes loads no pointer
  * from the task (the verifier's BTF searches above: ~4 ms of each start
  * for task->signal) and no signal_struct at run time. */
@@ -283,7 +284,8 @@ int BPF_PROG(handle_exit, struct task_struct *task, bool group_dead)
 	return 0;
 }
 
-/* Before 6.16 (p) alone: the group is dead when its live count is 0. */
+/* Where the tracepoint has (p) alone: the group is dead when its live
+ * count is 0. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit_live, struct task_struct *task)
 {

@@ -24,7 +24,7 @@ PHASES = re.compile(r"programs attached in [0-9.]+ ms \(kernel BTF fetch [0-9.]+
 
 def exit_tracepoint_has_group_dead():
     """From bpftool, not the daemon: btf_trace_sched_process_exit's
-    prototype has (ctx, p, group_dead) from Linux 6.16 on."""
+    prototype has (ctx, p, group_dead) on newer kernels (6.18 here, not 6.1)."""
     out = subprocess.run(["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux",
                           "format", "c"], capture_output=True, text=True, timeout=120,
                          check=True).stdout

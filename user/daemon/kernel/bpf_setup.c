@@ -335,7 +335,7 @@ void bpf_setup_prefetch(struct bpf_setup *b)
 			 strerror(-err));
 }
 
-/* Linux 6.16 added group_dead to sched_process_exit: its BTF typedef
+/* Newer kernels pass sched_process_exit group_dead: its BTF typedef
  * btf_trace_sched_process_exit then points to a FUNC_PROTO (ctx, p,
  * group_dead), a bool last. handle_exit needs it, else handle_exit_live. */
 static bool exit_tracepoint_has_group_dead(const struct btf *kernel)
