@@ -267,11 +267,11 @@ static __always_inline void process_gone(struct task_struct *task, struct signal
 	untrack(tgid);
 }
 
-/* Newer kernels (6.18 here; not 6.1) pass sched_process_exit group_dead:
- * whether the thread group died with
- * this thread, so the path every thread's exit takes loads no pointer
- * from the task (the verifier's BTF searches above: ~4 ms of each start
- * for task->signal) and no signal_struct at run time. */
+/* Newer kernels (6.18 here; not 6.1) pass sched_process_exit group_dead,
+ * whether the thread group died with this thread: then the path every
+ * thread's exit takes loads no pointer from the task (the verifier's BTF
+ * searches above: ~4 ms of each start for task->signal) and no
+ * signal_struct at run time. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task, bool group_dead)
 {
