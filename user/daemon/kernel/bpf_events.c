@@ -336,6 +336,7 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 	describe_fallbacks();
 	return true;
 off:
+	bpf_setup_close(&B.setup); /* the kernel BTF fetched for nothing, if any */
 	log_warn("eBPF is %s: exits come from waitid, ports from sock_diag polling", B.status);
 	describe_fallbacks();
 	return false;

@@ -248,8 +248,11 @@ static int open_and_load(struct bpf_setup *b, int listen_args, bool stats, uint6
 		/* btf_custom_path is an open option: open once more with it */
 		ctld__destroy(b->skel);
 		opts.btf_custom_path = b->core.path;
-		if (!(b->skel = ctld__open_opts(&opts)))
-			return 1;
+		if (!(b->skel = ctld__open_opts(&opts))) {
+			core_btf_close(&b->core); /* then without it */
+			if (!(b->skel = ctld__open()))
+				return 1;
+		}
 		b->phases.open_ms += phase_ms(t);
 	}
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
@@ -375,14 +378,13 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, i
 	b->core.fd = -1;
 	copy_str(b->pin_dir, sizeof(b->pin_dir), pin_dir);
 	wait_for_parse(b);
-	if ((err = check_preconditions(why, whylen)))
-		return err;
-	if ((err = ensure_bpffs(b->pin_dir)))
-		return errorf(why, whylen, err, "cannot mount bpffs: %s", strerror(-err));
-	if ((err = lock_pin_dir(b, why, whylen)))
-		return err;
-	libbpf_set_print(libbpf_log);
-	err = load_and_attach(b, job_parent, listen_args, why, whylen);
+	if (!(err = check_preconditions(why, whylen)) && (err = ensure_bpffs(b->pin_dir)))
+		err = errorf(why, whylen, err, "cannot mount bpffs: %s", strerror(-err));
+	if (!err && !(err = lock_pin_dir(b, why, whylen))) {
+		libbpf_set_print(libbpf_log);
+		err = load_and_attach(b, job_parent, listen_args, why, whylen);
+	}
+	/* whatever happened, the kernel BTF's ~11 MB are not kept */
 	core_btf_close(&b->core); /* libbpf read it at the load */
 	b->kernel = NULL;         /* libbpf's by now, or freed with kbtf */
 	b->phases.handed = b->kbtf.handed;
