@@ -7,7 +7,8 @@
  * missing name, and blobs it must refuse (bad magic, truncated, a kind it
  * does not know) so that the caller falls back to libbpf.
  */
-// TEST_SRCS: user/daemon/kernel/btf_scan.c
+// TEST_SRCS: user/daemon/kernel/btf_scan.c user/daemon/kernel/kernel_btf.c user/common/util.c
+// TEST_WRAPS: btf__load_vmlinux_btf
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,19 +22,22 @@
 #include <linux/btf.h>
 
 #include "daemon/kernel/btf_scan.h"
+#include "daemon/kernel/kernel_btf.h"
 
 static void test_same_as_libbpf_on_this_kernel(void **state)
 {
 	static const char *const funcs[] = { "inet_csk_listen_start", "tcp_v4_connect", "do_exit",
 					     "inet_listen", "security_socket_listen" };
-	struct btf *btf = btf__load_vmlinux_btf();
+	struct btf *btf = btf__load_vmlinux_btf(); /* none held: libbpf reads the file */
+	struct kernel_btf k;
 
 	(void)state;
 	assert_non_null(btf); /* the daemon's eBPF mode needs it: so does this test */
+	assert_int_equal(kernel_btf_open(&k), 0);
 	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
 		int want = btf__find_by_name_kind(btf, funcs[i], BTF_KIND_FUNC), nargs = -1;
 		uint32_t id = 0;
-		int err = btf_scan_func_file("/sys/kernel/btf/vmlinux", funcs[i], &id, &nargs);
+		int err = btf_scan_func(k.data, k.len, funcs[i], &id, &nargs);
 
 		if (want < 0) {
 			assert_int_equal(err, -ENOENT);
@@ -44,10 +48,49 @@ static void test_same_as_libbpf_on_this_kernel(void **state)
 		assert_int_equal(nargs,
 				 btf_vlen(btf__type_by_id(btf, btf__type_by_id(btf, id)->type)));
 	}
-	assert_int_equal(btf_scan_func_file("/sys/kernel/btf/vmlinux", "no_such_function_x",
-					    &(uint32_t){ 0 }, &(int){ 0 }),
+	assert_int_equal(btf_scan_func(k.data, k.len, "no_such_function_x", &(uint32_t){ 0 },
+				       &(int){ 0 }),
 			 -ENOENT);
+	kernel_btf_close(&k);
 	btf__free(btf);
+}
+
+/* While a blob is held, libbpf's btf__load_vmlinux_btf() (the daemon links
+ * with the same wrap) gets it parsed: first the parse made ahead, then a
+ * fresh one per call (libbpf frees each), the same types as its own read
+ * of the file; after the close it reads the file again. */
+static void test_libbpf_gets_the_held_blob(void **state)
+{
+	struct btf *own = btf__load_vmlinux_btf(), *a, *b;
+	const struct btf *ahead;
+	struct kernel_btf k;
+
+	(void)state;
+	assert_non_null(own);
+	assert_int_equal(kernel_btf_open(&k), 0);
+	assert_non_null(k.how);
+	ahead = kernel_btf_parsed(&k);
+	assert_non_null(ahead);
+	a = btf__load_vmlinux_btf();
+	assert_ptr_equal(a, ahead);
+	assert_null(kernel_btf_parsed(&k)); /* libbpf's now */
+	b = btf__load_vmlinux_btf();
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	assert_int_equal(btf__type_cnt(a), btf__type_cnt(own));
+	assert_int_equal(btf__find_by_name_kind(a, "task_struct", BTF_KIND_STRUCT),
+			 btf__find_by_name_kind(own, "task_struct", BTF_KIND_STRUCT));
+	assert_memory_equal(btf__raw_data(a, &(__u32){ 0 }), k.data, 64);
+	btf__free(a);
+	btf__free(b);
+	kernel_btf_close(&k);
+	kernel_btf_close(&k); /* twice is safe */
+	assert_null(k.data);
+	a = btf__load_vmlinux_btf();
+	assert_non_null(a);
+	btf__free(a);
+	btf__free(own);
 }
 
 /* A blob: INT "int" (1), FUNC_PROTO (2) with two params, FUNC "f" (3). */
@@ -105,6 +148,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_as_libbpf_on_this_kernel),
 		cmocka_unit_test(test_hand_made_blobs),
+		cmocka_unit_test(test_libbpf_gets_the_held_blob),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

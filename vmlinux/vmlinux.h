@@ -102,12 +102,14 @@ struct inode {
 	long unsigned int i_ino;
 };
 
-struct file {
-	struct inode *f_inode;
+/* no field of it is read: a socket is reached through socket_alloc */
+struct socket {
 };
 
-struct socket {
-	struct file *file;
+/* a socket and its inode, allocated together (include/net/sock.h) */
+struct socket_alloc {
+	struct socket socket;
+	struct inode vfs_inode;
 };
 
 struct sock {

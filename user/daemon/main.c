@@ -252,6 +252,8 @@ int main(int argc, char **argv)
 	 * (see spawner.h). */
 	spawner_start();
 	log_open(); /* stderr without blocking (see log.c) */
+	/* the kernel BTF's parse overlaps the set-up below (kernel_btf.h) */
+	bpf_events_prefetch(&o.bpf);
 	keep_start_limits(&o.jobs);
 	raise_fd_limit();
 	if ((ret = loop_new(&M.loop))) {

@@ -47,7 +47,7 @@ static struct {
 	struct kernel_features features;
 	char features_text[200];
 	char listen_confirmation[128];
-} B = { .rb_fd = -1, .status = "off" };
+} B = { .rb_fd = -1, .status = "off", .setup = { .pin_lock_fd = -1, .core.fd = -1 } };
 
 bool bpf_events_enabled(void)
 {
@@ -287,20 +287,31 @@ static bool essential_missing(char *why, size_t whylen)
 	return false;
 }
 
+void bpf_events_prefetch(const struct bpf_events_config *cfg)
+{
+	if (!cfg->disabled && geteuid() == 0)
+		bpf_setup_prefetch(&B.setup);
+}
+
 bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 		     const struct bpf_events_ops *ops)
 {
 	uint64_t t0 = now_monotonic_ns();
+	bool bpf = !cfg->disabled && geteuid() == 0;
+	char phases[300];
 	char why[112];
 	int listen_args;
 
 	B.loop = loop;
 	B.ops = ops;
 	B.setup.pin_lock_fd = -1;
-	features_probe(&B.features, !cfg->disabled && geteuid() == 0);
+	if (bpf)
+		bpf_setup_prefetch(&B.setup); /* when main() did not */
+	features_probe(&B.features, bpf ? &B.setup.kbtf : NULL);
 	features_format(&B.features, B.features_text, sizeof(B.features_text));
 	log_info("kernel features: %s", B.features_text);
-	log_debug("kernel features probed in %.1f ms", (now_monotonic_ns() - t0) / 1e6);
+	B.setup.phases.probe_ms = (now_monotonic_ns() - t0) / 1e6;
+	log_debug("kernel features probed in %.1f ms", B.setup.phases.probe_ms);
 	listen_args = choose_listen_path(cfg);
 	if (cfg->disabled) {
 		snprintf(B.status, sizeof(B.status), "off (--no-bpf)");
@@ -318,14 +329,14 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 	map_slots();
 	B.enabled = true;
 	snprintf(B.status, sizeof(B.status), "on");
-	log_info("eBPF on: programs attached in %.1f ms (open %.1f, load %.1f of which verifier "
-		 "%.1f, attach %.1f, pin %.1f), maps pinned in %s",
-		 (now_monotonic_ns() - t0) / 1e6, B.setup.phases.open_ms, B.setup.phases.load_ms,
-		 B.setup.phases.verify_ms, B.setup.phases.attach_ms, B.setup.phases.pin_ms,
-		 cfg->pin_dir);
+	bpf_setup_format_phases(&B.setup, phases, sizeof(phases));
+	/* the line the benchmark reads (bench/measure.py) */
+	log_info("eBPF on: programs attached in %.1f ms (%s), maps pinned in %s",
+		 (now_monotonic_ns() - t0) / 1e6, phases, cfg->pin_dir);
 	describe_fallbacks();
 	return true;
 off:
+	bpf_setup_close(&B.setup); /* the kernel BTF fetched for nothing, if any */
 	log_warn("eBPF is %s: exits come from waitid, ports from sock_diag polling", B.status);
 	describe_fallbacks();
 	return false;
@@ -556,6 +567,7 @@ void bpf_events_fill_stats(ctld_StatsReply *st)
 	st->ring_received = B.received;
 	add_program(st, skel->progs.handle_fork, sum.fork_runs);
 	add_program(st, skel->progs.handle_exit, sum.exit_runs);
+	add_program(st, skel->progs.handle_exit_live, sum.exit_runs);
 	add_program(st, skel->progs.handle_sock_state, sum.sock_runs);
 	add_program(st, skel->progs.handle_listen_done, sum.listen_runs);
 	add_program(st, skel->progs.handle_listen_done_backlog, sum.listen_runs);

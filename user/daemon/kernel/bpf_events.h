@@ -47,6 +47,12 @@ struct bpf_events_ops {
 	void *ctx;
 };
 
+/* The kernel's BTF fetched and its parse for libbpf started (kernel_btf.h),
+ * so that the parse runs during the rest of the daemon's set-up: called as
+ * early as main() can, before bpf_events_init(). Nothing with --no-bpf or
+ * when not root. */
+void bpf_events_prefetch(const struct bpf_events_config *cfg);
+
 /* Tries to bring BPF up; never fails the daemon: on error it logs loudly and
  * stays off. Returns true when BPF is on. ops must outlive the module. */
 bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,

@@ -31,6 +31,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "ctld.skel.h"
@@ -38,6 +39,7 @@
 #include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/kernel/bpf_setup.h"
+#include "daemon/kernel/core_btf.h"
 
 #define BPF_LOG_STATS_LEVEL 4 /* the kernel's BPF_LOG_STATS */
 
@@ -178,6 +180,8 @@ static void ask_verifier_stats(struct bpf_setup *b)
 	size_t i = 0;
 
 	bpf_object__for_each_program(prog, b->skel->obj) {
+		if (!bpf_program__autoload(prog))
+			continue; /* of each pair of variants one loads: 4 buffers do */
 		if (i == ARRAY_SIZE(b->verifier_log))
 			break;
 		b->verifier_log[i][0] = '\0';
@@ -211,15 +215,49 @@ static double phase_ms(uint64_t *t)
 	return ms;
 }
 
-/* Opens the skeleton and loads it, with the fexit variant for listen_args
- * arguments (0: none); 1 when the open failed (errno says why). */
+/* The small BTF libbpf relocates against (core_btf.h), made from the
+ * programs' own BTF (the skeleton just opened) and the kernel's; without
+ * it libbpf searches the whole kernel BTF, as before. */
+static void make_core_btf(struct bpf_setup *b, const struct btf *kernel)
+{
+	int err;
+
+	if (!kernel || b->core.fd >= 0)
+		return;
+	if ((err = core_btf_make(&b->core, bpf_object__btf(b->skel->obj), kernel)))
+		log_info("CO-RE against the whole kernel BTF: cannot make a small copy (%s)",
+			 strerror(-err));
+	else
+		b->phases.core_types = b->core.ntypes;
+}
+
+/* Opens the skeleton (pointed at the small CO-RE BTF once there is one)
+ * and loads it, with the fexit variant for listen_args arguments (0:
+ * none); 1 when the open failed (errno says why). */
 static int open_and_load(struct bpf_setup *b, int listen_args, bool stats, uint64_t *t)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+
 	b->skel = ctld__open();
 	if (!b->skel)
 		return 1;
 	b->phases.open_ms = phase_ms(t);
+	make_core_btf(b, b->kernel);
+	b->phases.core_ms = phase_ms(t);
+	if (b->core.fd >= 0) {
+		/* btf_custom_path is an open option: open once more with it */
+		ctld__destroy(b->skel);
+		opts.btf_custom_path = b->core.path;
+		if (!(b->skel = ctld__open_opts(&opts))) {
+			core_btf_close(&b->core); /* then without it */
+			if (!(b->skel = ctld__open()))
+				return 1;
+		}
+		b->phases.open_ms += phase_ms(t);
+	}
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
+	bpf_program__set_autoload(b->skel->progs.handle_exit, b->exit_group_dead);
+	bpf_program__set_autoload(b->skel->progs.handle_exit_live, !b->exit_group_dead);
 	bpf_program__set_autoload(b->skel->progs.handle_listen_done, listen_args == 1);
 	bpf_program__set_autoload(b->skel->progs.handle_listen_done_backlog, listen_args == 2);
 	b->skel->rodata->listen_by_fexit = listen_args != 0;
@@ -253,6 +291,14 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_arg
 			 strerror(-err));
 		err = reload(b, listen_args, false, &t);
 	}
+	if (err < 0 && (b->core.fd >= 0 || b->exit_group_dead)) {
+		log_warn("eBPF load failed (%s); once more against the whole kernel BTF, with "
+			 "handle_exit_live", strerror(-err));
+		core_btf_close(&b->core);
+		b->kernel = NULL; /* not again */
+		b->exit_group_dead = false;
+		err = reload(b, listen_args, false, &t);
+	}
 	if (err < 0 && listen_args) {
 		log_warn("loading the fexit on inet_csk_listen_start failed (%s); confirming "
 			 "listeners with sock_diag instead",
@@ -276,27 +322,95 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_arg
 	return 0;
 }
 
+void bpf_setup_prefetch(struct bpf_setup *b)
+{
+	uint64_t t0 = now_monotonic_ns();
+	int err;
+
+	if (b->kbtf_fetched)
+		return;
+	b->kbtf_fetched = true;
+	err = kernel_btf_open(&b->kbtf);
+	b->phases.fetch_ms = (now_monotonic_ns() - t0) / 1e6;
+	b->phases.fetch_by = err ? "libbpf" : b->kbtf.how;
+	if (err)
+		log_info("kernel BTF: cannot fetch it once for all (%s); libbpf reads it itself",
+			 strerror(-err));
+}
+
+/* Newer kernels pass sched_process_exit group_dead: its BTF typedef
+ * btf_trace_sched_process_exit then points to a FUNC_PROTO (ctx, p,
+ * group_dead), a bool last. handle_exit needs it, else handle_exit_live. */
+static bool exit_tracepoint_has_group_dead(const struct btf *kernel)
+{
+	int id = kernel ? btf__find_by_name_kind(kernel, "btf_trace_sched_process_exit",
+						 BTF_KIND_TYPEDEF)
+			: -1;
+	const struct btf_type *t = id > 0 ? btf__type_by_id(kernel, (__u32)id) : NULL;
+	const struct btf_type *last;
+
+	t = t ? btf__type_by_id(kernel, t->type) : NULL;
+	t = t && btf_is_ptr(t) ? btf__type_by_id(kernel, t->type) : NULL;
+	if (!t || !btf_is_func_proto(t) || btf_vlen(t) != 3)
+		return false;
+	last = btf__type_by_id(kernel, btf__resolve_type(kernel, btf_params(t)[2].type));
+	return last && btf_is_int(last) && last->size == 1;
+}
+
+/* The parse started by bpf_setup_prefetch(), waited for. */
+static void wait_for_parse(struct bpf_setup *b)
+{
+	uint64_t t0 = now_monotonic_ns();
+
+	b->kernel = kernel_btf_parsed(&b->kbtf);
+	b->phases.parse_wait_ms = (now_monotonic_ns() - t0) / 1e6;
+	b->phases.parse_ms = b->kbtf.parse_ms;
+	b->exit_group_dead = exit_tracepoint_has_group_dead(b->kernel);
+}
+
 int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, int listen_args,
 		   char *why, size_t whylen)
 {
 	int err;
 
-	*b = (struct bpf_setup){ .pin_lock_fd = -1 };
+	b->skel = NULL;
+	b->pin_lock_fd = -1;
+	b->core.fd = -1;
 	copy_str(b->pin_dir, sizeof(b->pin_dir), pin_dir);
-	if ((err = check_preconditions(why, whylen)))
-		return err;
-	if ((err = ensure_bpffs(b->pin_dir)))
-		return errorf(why, whylen, err, "cannot mount bpffs: %s", strerror(-err));
-	if ((err = lock_pin_dir(b, why, whylen)))
-		return err;
-	libbpf_set_print(libbpf_log);
-	if ((err = load_and_attach(b, job_parent, listen_args, why, whylen)))
+	wait_for_parse(b);
+	if (!(err = check_preconditions(why, whylen)) && (err = ensure_bpffs(b->pin_dir)))
+		err = errorf(why, whylen, err, "cannot mount bpffs: %s", strerror(-err));
+	if (!err && !(err = lock_pin_dir(b, why, whylen))) {
+		libbpf_set_print(libbpf_log);
+		err = load_and_attach(b, job_parent, listen_args, why, whylen);
+	}
+	/* whatever happened, the kernel BTF's ~11 MB are not kept */
+	core_btf_close(&b->core); /* libbpf read it at the load */
+	b->kernel = NULL;         /* libbpf's by now, or freed with kbtf */
+	b->phases.handed = b->kbtf.handed;
+	kernel_btf_close(&b->kbtf);
+	if (err)
 		bpf_setup_close(b);
 	return err;
 }
 
+void bpf_setup_format_phases(const struct bpf_setup *b, char *out, size_t len)
+{
+	const struct bpf_setup_phases *p = &b->phases;
+
+	snprintf(out, len, "kernel BTF fetch %.1f by %s for the probe and %u load(s), parse ahead "
+			   "%.1f, probe %.1f, parse wait %.1f, open %.1f, CO-RE BTF %.1f of %u types, "
+			   "load %.1f of which verifier %.1f, attach %.1f, pin %.1f",
+		 p->fetch_ms, p->fetch_by ? p->fetch_by : "libbpf", p->handed, p->parse_ms,
+		 p->probe_ms, p->parse_wait_ms, p->open_ms, p->core_ms, p->core_types, p->load_ms,
+		 p->verify_ms, p->attach_ms, p->pin_ms);
+}
+
 void bpf_setup_close(struct bpf_setup *b)
 {
+	core_btf_close(&b->core);
+	b->kernel = NULL;
+	kernel_btf_close(&b->kbtf); /* a start that failed before bpf_setup_open() */
 	if (b->skel) {
 		ctld__destroy(b->skel);
 		b->skel = NULL;

@@ -16,11 +16,22 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "daemon/kernel/core_btf.h"
+#include "daemon/kernel/kernel_btf.h"
+
 struct ctld; /* the generated skeleton */
 
 /* Where the start-up time went (the log line the benchmark reads). */
 struct bpf_setup_phases {
-	double open_ms;   /* the embedded object parsed */
+	double fetch_ms;      /* the kernel BTF fetched (kernel_btf.h), before the rest */
+	const char *fetch_by; /* kernel_btf.how, or "libbpf" (it read the file itself) */
+	double parse_ms;      /* its parse for libbpf, in the start-up thread */
+	unsigned handed;      /* loads it served (libbpf's btf__load_vmlinux_btf() calls) */
+	unsigned core_types;  /* in the small CO-RE BTF (0: none) */
+	double probe_ms;      /* the feature probe (bpf_events.c) */
+	double parse_wait_ms; /* what of the parse the start did not hide */
+	double open_ms;   /* the embedded object parsed (twice with a small CO-RE BTF) */
+	double core_ms;   /* the small CO-RE BTF made (core_btf.h) */
 	double load_ms;   /* kernel BTF, CO-RE relocations, maps, verification */
 	double verify_ms; /* of load_ms: the verifier, by its own count */
 	double attach_ms; /* the tracepoints attached */
@@ -32,17 +43,29 @@ struct bpf_setup {
 	struct bpf_setup_phases phases;
 	char verifier_log[4][1024]; /* per program: the verifier's statistics */
 	int pin_lock_fd;
+	struct kernel_btf kbtf;   /* from bpf_setup_prefetch() to the end of the load */
+	bool kbtf_fetched;
+	const struct btf *kernel; /* kbtf parsed: during bpf_setup_open() */
+	struct core_btf core;     /* during bpf_setup_open() */
 	bool listen_by_fexit; /* the fexit variant was loaded and attached */
+	bool exit_group_dead; /* handle_exit (sched_process_exit has group_dead), not _live */
 	char pin_dir[256];
 };
 
+/* The kernel's BTF fetched and its parse started (kernel_btf.h), once:
+ * before the feature probe (which scans b->kbtf) and bpf_setup_open(). */
+void bpf_setup_prefetch(struct bpf_setup *b);
+
 /* Brings the programs up with job_parent as the process whose children
  * are jobs. listen_args 1 or 2 loads the fexit variant for that many
- * arguments of inet_csk_listen_start (0: none; sock_diag confirms). 0, or
+ * arguments of inet_csk_listen_start (0: none; sock_diag confirms). The
+ * kernel BTF prefetched is let go of at the end (libbpf has its own). 0, or
  * -errno with the reason ("not root", "load failed: ...") in why[whylen];
  * on failure nothing is left behind. */
 int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, int listen_args,
 		   char *why, size_t whylen);
+/* "kernel BTF fetch 0.1 by mmap, parse ahead ..., pin 0.2": b->phases. */
+void bpf_setup_format_phases(const struct bpf_setup *b, char *out, size_t len);
 /* Detaches, unpins, unlocks; safe on a setup that failed or never ran. */
 void bpf_setup_close(struct bpf_setup *b);
 

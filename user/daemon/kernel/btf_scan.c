@@ -5,16 +5,11 @@
  * followed by data whose size its kind and vlen give, then the strings.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/btf.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "daemon/kernel/btf_scan.h"
-
-#define MAX_FILE (64u << 20)
 
 /* Bytes that follow a type record of this kind, or -1 for a kind we do
  * not know (a newer kernel: the caller falls back to libbpf). */
@@ -106,34 +101,4 @@ int btf_scan_func(const uint8_t *data, size_t len, const char *name, uint32_t *i
 		off += sizeof(*t) + (size_t)extra;
 	}
 	return -ENOENT;
-}
-
-int btf_scan_func_file(const char *path, const char *name, uint32_t *id, int *nargs)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
-	size_t cap = 8u << 20, n = 0;
-	uint8_t *buf = NULL;
-	ssize_t r = 0;
-
-	if (fd < 0)
-		return -errno;
-	/* sysfs reports no size for it: grow until EOF */
-	do {
-		uint8_t *more;
-
-		if (n == cap && (cap *= 2) > MAX_FILE)
-			break;
-		if (!(more = realloc(buf, cap))) {
-			r = -1;
-			errno = ENOMEM;
-			break;
-		}
-		buf = more;
-		while (n < cap && (r = read(fd, buf + n, cap - n)) > 0)
-			n += (size_t)r;
-	} while (r > 0);
-	err = r < 0 ? -errno : n == cap ? -EFBIG : btf_scan_func(buf, n, name, id, nargs);
-	close(fd);
-	free(buf);
-	return err;
 }

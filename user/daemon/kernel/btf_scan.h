@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * btf_scan.h - one function's BTF id and argument count, read straight from
- * a raw BTF blob (the kernel's /sys/kernel/btf/vmlinux).
+ * a raw BTF blob (the kernel's /sys/kernel/btf/vmlinux, as kernel_btf.h
+ * fetched it).
  *
  * Why not libbpf's btf__load_vmlinux_btf(): that builds a full index of the
  * ~100,000 types (5-20 ms and ~10 MiB), and the skeleton's load then builds
@@ -20,8 +21,5 @@
  * its FUNC_PROTO's parameter count in *nargs. 0, -ENOENT (no such FUNC) or
  * -EBADMSG (not BTF this code can walk: the caller falls back to libbpf). */
 int btf_scan_func(const uint8_t *data, size_t len, const char *name, uint32_t *id, int *nargs);
-
-/* The same on a file, read whole (at most 64 MiB). */
-int btf_scan_func_file(const char *path, const char *name, uint32_t *id, int *nargs);
 
 #endif

@@ -27,6 +27,7 @@
 #include "common/util.h"
 #include "daemon/kernel/btf_scan.h"
 #include "daemon/kernel/features.h"
+#include "daemon/kernel/kernel_btf.h"
 #include "daemon/kernel/sockdiag.h"
 #include "daemon/kernel/tcp_listener.h"
 
@@ -55,16 +56,17 @@ static int listen_func_btf_libbpf(int *nargs)
 
 /* The BTF id of inet_csk_listen_start and its argument count (the
  * FUNC_PROTO's vlen: 5.10 has (sk, backlog), 5.11 and later (sk)), or
- * -errno. Read with btf_scan.h (a millisecond, no index); libbpf's full
- * parse only where that cannot walk the kernel's BTF. */
-static int listen_func_btf(int *nargs)
+ * -errno. Read from the blob with btf_scan.h (a millisecond, no index);
+ * libbpf's full parse only where that cannot walk it or there is none. */
+static int listen_func_btf(const struct kernel_btf *kbtf, int *nargs)
 {
 	uint32_t id32;
-	int err = btf_scan_func_file(VMLINUX_BTF, LISTEN_FUNC, &id32, nargs);
+	int err = kbtf->data ? btf_scan_func(kbtf->data, kbtf->len, LISTEN_FUNC, &id32, nargs)
+			     : -ENODATA;
 
 	if (err == 0)
 		return (int)id32;
-	if (err == -ENOENT && access(VMLINUX_BTF, R_OK) == 0)
+	if (err == -ENOENT)
 		return -ENOENT; /* walked it: the kernel has no such function */
 	return listen_func_btf_libbpf(nargs);
 }
@@ -93,17 +95,17 @@ static int try_fexit(int btf_id)
 	return err;
 }
 
-static void probe_bpf(struct kernel_features *f)
+static void probe_bpf(struct kernel_features *f, const struct kernel_btf *kbtf)
 {
 	int id;
 
 	f->probed_bpf = true;
-	f->btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+	f->btf = kbtf->data || access(VMLINUX_BTF, R_OK) == 0;
 	f->ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1;
 	f->fexit_err = -ENOENT;
 	if (!f->btf)
 		return;
-	id = listen_func_btf(&f->listen_args);
+	id = listen_func_btf(kbtf, &f->listen_args);
 	f->fexit_err = id < 0 ? id : try_fexit(id);
 }
 
@@ -136,13 +138,13 @@ static void probe_cgroup2(struct kernel_features *f)
 	f->controllers[strcspn(f->controllers, "\n")] = '\0';
 }
 
-void features_probe(struct kernel_features *f, bool bpf)
+void features_probe(struct kernel_features *f, const struct kernel_btf *kbtf)
 {
 	int fd;
 
 	*f = (struct kernel_features){ .fexit_err = -EOPNOTSUPP };
-	if (bpf)
-		probe_bpf(f);
+	if (kbtf)
+		probe_bpf(f, kbtf);
 	f->sock_diag_err = probe_sock_diag();
 	fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	f->pidfd = fd >= 0;

@@ -33,10 +33,13 @@ struct kernel_features {
 	char controllers[80]; /* its cgroup.controllers, space separated */
 };
 
+struct kernel_btf;
+
 /* Probes everything; the BPF probes (BTF, ring buffer, trampolines) only
- * when bpf is true, so --no-bpf loads nothing. Never fails: what could not
- * be probed counts as missing. */
-void features_probe(struct kernel_features *f, bool bpf);
+ * when kbtf is given (the kernel's BTF as kernel_btf.h fetched it; an empty
+ * one when that failed), so --no-bpf loads nothing. Never fails: what could
+ * not be probed counts as missing. */
+void features_probe(struct kernel_features *f, const struct kernel_btf *kbtf);
 
 /* "btf=yes ringbuf=yes fexit=no(EPERM) ..." for the log and `ctl stats`: one
  * key=value per word; fexit=yes(sk) or yes(sk,backlog) names the variant. */
