@@ -9,7 +9,10 @@
   private header like jobs/job.h or clients/session_priv.h belongs to its
   folder's files and is not a module of its own);
 - no file over 600 lines;
-- every file starts with an SPDX line and says what lives there.
+- every file starts with an SPDX line and says what lives there;
+- the BPF programs ask for no kernel type ids (bpf_core_type_id_kernel):
+  libbpf relocates them against a small copy of the kernel's BTF whose
+  type ids are not the kernel's (user/daemon/kernel/core_btf.h).
 
 Prints every violation and exits 1 when there is one.
 """
@@ -28,6 +31,7 @@ ALLOWED = {  # part -> parts it may include
     "tls": {"common", "tls"},  # ctld-tls.so, the only code that links OpenSSL
 }
 INCLUDE = re.compile(r'^#include "([^"]+)"', re.M)
+KERNEL_TYPE_ID = re.compile(r"bpf_core_type_id_kernel|BPF_TYPE_ID_TARGET")
 
 
 def sources():
@@ -56,6 +60,9 @@ def main():
             problems.append("%s: no SPDX line first" % path)
         if not re.search(r"^ \* \S+\.[ch] - ", text, re.M) and path.startswith("user/"):
             problems.append("%s: no header comment saying what lives here" % path)
+        if path.startswith("bpf/") and path.endswith(".bpf.c") and KERNEL_TYPE_ID.search(text):
+            problems.append("%s: asks for a kernel type id, which the small CO-RE BTF "
+                            "(core_btf.h) would get wrong" % path)
         if not path.startswith("user/"):
             continue
         parts = path.split("/")
