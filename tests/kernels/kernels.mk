@@ -30,9 +30,11 @@ KERNELS              ?= 5.10 6.1 6.12
 # the files whose subject is the kernel: its programs, records, pidfds and
 # rlimits (test_restart: adoption through the tracked map; test_security:
 # limits libbpf raises on 5.10; test_upgrade: programs loaded again and
-# trees re-tracked after an exec)
+# trees re-tracked after an exec; test_startup: the kernel BTF fetched once
+# and the small CO-RE copy, which each kernel fetches its own way)
 KERNEL_SIDE_TESTS    := test_kernel.py,test_listen_confirm.py,test_watch_port.py,test_wakeups.py,test_ready.py,\
-                        test_kernel_record.py,test_restart.py,test_security.py,test_upgrade.py
+                        test_kernel_record.py,test_restart.py,test_security.py,test_upgrade.py,\
+                        test_startup.py
 KERNEL_E2E_PATTERN   ?= $(KERNEL_SIDE_TESTS)
 KERNEL_NOBPF         ?= 5.10
 # kernels whose guest disables module loading before the tests (inet_diag and
