@@ -192,7 +192,8 @@ void session_handshake(struct session *s)
 		session_kill(s, NULL);
 		return;
 	}
-	session_log(s, LOG_INFO, "client %s: TLS peer %s", s->peer, tls_conn_peer_subject(s->tls));
+	session_log(s, LOG_INFO, "client %s: TLS peer %s (%s handshake)", s->peer,
+		    tls_conn_peer_subject(s->tls), tls_conn_resumed(s->tls) ? "resumed" : "full");
 	s->state = ST_HELLO;
 	session_update_mask(s);
 	session_read_input(s); /* TLS may already hold decrypted bytes */
