@@ -12,6 +12,8 @@ next ctl process resumes instead of paying for a full handshake.
 * a copied ticket file is worthless without its key: a client whose
   certificate the daemon refuses stays refused, and another client of the
   same CA gets its own identity, not the victim's;
+* a ticket from a TLS server that does not issue ctld's ticket lifetime (as
+  daemons before resumption, which fail a resumed handshake) is not kept;
 * a restarted daemon cannot open the tickets it issued before: with a CA that
   no longer trusts the client, a cached ticket does not get the client in;
   with the same CA, the client gets a full handshake and goes on.
@@ -21,7 +23,10 @@ import os
 import shutil
 import stat
 import subprocess
+import socket
+import ssl
 import tempfile
+import threading
 import unittest
 
 import harness
@@ -200,6 +205,39 @@ class TlsResumeTest(TlsResumeBase):
         self.assertRan(p)
         self.assertEqual(kind, "full")
         self.assertEqual(self.run_ctl()[1], "resumed")
+
+    def test_ticket_of_a_daemon_that_cannot_resume_is_not_kept(self):
+        # Daemons before resumption issue OpenSSL's default 7200 s tickets and
+        # fail a handshake that offers one back; this TLS server (no ctld
+        # protocol: it reads Hello and closes) issues the same.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.load_cert_chain(self.path("server.pem"), self.path("server.key"))
+        ctx.load_verify_locations(self.path("ca.pem"))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        srv = socket.create_server(("127.0.0.1", 0))
+        srv.settimeout(harness.scaled(30))
+        served = []
+
+        def serve():
+            conn, _ = srv.accept()
+            with ctx.wrap_socket(conn, server_side=True) as tls:
+                served.append(tls.getpeercert()["subject"])
+                tls.recv(4096)
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            p = ctl_raw(["-H", "127.0.0.1:%d" % srv.getsockname()[1], "--tls-cert",
+                         self.path("client.pem"), "--tls-key", self.path("client.key"),
+                         "--tls-ca", self.path("ca.pem"), "--tls-session-cache", self.cache,
+                         "list"])
+        finally:
+            t.join(harness.scaled(30))
+            srv.close()
+        self.assertEqual(len(served), 1, p.stderr)  # the handshake was made
+        self.assertEqual(p.returncode, 76, p.stderr)
+        self.assertEqual(self.ticket_files(), [])
 
 
 class ResumedIdentityTest(TlsResumeBase):

@@ -34,9 +34,15 @@
 #include "common/tls_ops.h"
 #include "tls/session_cache.h"
 
-/* A ticket lives as long as OpenSSL's default session timeout; written down
- * so docs/design.md can say it. */
-#define TICKET_LIFETIME_S 7200
+/*
+ * How long the daemon's tickets are good for. Not OpenSSL's default (7200 s)
+ * on purpose: the lifetime is the one thing in a ticket the client can see,
+ * and daemons before resumption issue 7200 s tickets they cannot resume
+ * (without a session id context OpenSSL fails such a handshake). So ctl
+ * keeps only tickets of exactly this lifetime: it never offers an older
+ * daemon a ticket.
+ */
+#define TICKET_LIFETIME_S 3600
 
 struct tls_ctx {
 	SSL_CTX *ssl_ctx;
@@ -112,7 +118,9 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct tls_conn *c = SSL_get_ex_data(ssl, conn_index());
 
-	if (c && c->peer[0] && !c->ticket_stored && ticket_worth_storing(c)) {
+	if (c && c->peer[0] && !c->ticket_stored &&
+	    SSL_SESSION_get_ticket_lifetime_hint(sess) == TICKET_LIFETIME_S &&
+	    ticket_worth_storing(c)) {
 		session_cache_store(&c->ctx->cache, c->peer, sess);
 		c->ticket_stored = true;
 	}
