@@ -30,7 +30,6 @@ import threading
 import unittest
 
 import harness
-from harness import Daemon
 
 def ctl_raw(args, env=None, timeout=60):
     full_env = dict(os.environ)
@@ -41,39 +40,15 @@ def ctl_raw(args, env=None, timeout=60):
                           env=full_env, timeout=timeout)
 
 
-class TlsResumeBase(unittest.TestCase):
-    """Certificates, a TLS daemon and a fresh cache directory per test."""
+class TlsResumeBase(harness.PkiTestCase):
+    """A TLS daemon per class and a fresh cache directory per test."""
+    certs = harness.PkiTestCase.certs + (("client2", "ca"),)
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="ctl-resume-")
-        for name in ("ca", "other-ca"):
-            cls.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                        "-nodes", "-keyout", name + ".key", "-out", name + ".pem", "-days", "2",
-                        "-subj", "/CN=" + name)
-        for name, ca in (("server", "ca"), ("client", "ca"), ("client2", "ca"),
-                         ("stranger", "other-ca")):
-            cls.openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
-            cls.openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
-                        ca + ".key", "-CAcreateserial", "-out", name + ".pem", "-days", "2")
-        cls.d = Daemon("--tls-cert", cls.path("server.pem"), "--tls-key",
-                       cls.path("server.key"), "--tls-ca", cls.path("ca.pem"))
+        super().setUpClass()
         # restarts keep the port: the cache is kept per host:port
         cls.d.args[cls.d.args.index("127.0.0.1:0")] = cls.d.tcp
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    @classmethod
-    def path(cls, name):
-        return os.path.join(cls.dir, name)
-
-    @classmethod
-    def openssl(cls, *args):
-        subprocess.run(["openssl"] + list(args), cwd=cls.dir, check=True, capture_output=True)
 
     def setUp(self):
         self.cache = tempfile.mkdtemp(prefix="ctl-cache-")
@@ -91,8 +66,7 @@ class TlsResumeBase(unittest.TestCase):
         """ctl run echo as who; returns (process, "full" / "resumed" / None:
         the kind of TLS handshake the daemon completed)."""
         full, resumed = self.handshakes()
-        args = ["-H", self.d.tcp, "--tls-cert", self.path(who + ".pem"), "--tls-key",
-                self.path(who + ".key"), "--tls-ca", self.path("ca.pem")]
+        args = ["-H", self.d.tcp] + self.tls_args(who)
         if cache != "default":
             args += ["--tls-session-cache", cache or self.cache]
         p = ctl_raw(args + ["run", "--", "/bin/echo", "hi"], env=env)
@@ -228,10 +202,8 @@ class TlsResumeTest(TlsResumeBase):
         t = threading.Thread(target=serve, daemon=True)
         t.start()
         try:
-            p = ctl_raw(["-H", "127.0.0.1:%d" % srv.getsockname()[1], "--tls-cert",
-                         self.path("client.pem"), "--tls-key", self.path("client.key"),
-                         "--tls-ca", self.path("ca.pem"), "--tls-session-cache", self.cache,
-                         "list"])
+            p = ctl_raw(["-H", "127.0.0.1:%d" % srv.getsockname()[1]] + self.tls_args("client")
+                        + ["--tls-session-cache", self.cache, "list"])
         finally:
             t.join(harness.scaled(30))
             srv.close()
