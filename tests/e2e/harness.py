@@ -16,6 +16,7 @@ Environment:
                   themselves; wrap the other timing numbers of a test in
                   scaled() -- never a correctness assertion.
 """
+import atexit
 import json
 import os
 import shutil
@@ -42,6 +43,12 @@ CTL = os.path.join(BUILD, "ctl")
 MODE = os.environ.get("CTLD_TEST_MODE", "bpf")
 VALGRIND = os.environ.get("CTLD_VALGRIND") == "1"
 TIME_FACTOR = float(os.environ.get("CTLD_TIME_FACTOR", "1"))
+
+# ctl keeps TLS session tickets under $XDG_RUNTIME_DIR, else ~/.cache: the
+# tests' ctl processes keep theirs in a directory of this run, not the user's.
+_RUNTIME_DIR = tempfile.mkdtemp(prefix="ctld-e2e-runtime-")
+os.environ["XDG_RUNTIME_DIR"] = _RUNTIME_DIR
+atexit.register(shutil.rmtree, _RUNTIME_DIR, True)
 
 
 def scaled(seconds):

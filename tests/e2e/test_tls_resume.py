@@ -33,7 +33,7 @@ import harness
 
 def ctl_raw(args, env=None, timeout=60):
     full_env = dict(os.environ)
-    for name in ("CTLD_SOCKET", "CTLD_HOST", "XDG_RUNTIME_DIR"):
+    for name in ("CTLD_SOCKET", "CTLD_HOST"):
         full_env.pop(name, None)
     full_env.update(env or {})
     return subprocess.run([harness.CTL] + list(args), capture_output=True, text=True,

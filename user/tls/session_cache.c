@@ -174,10 +174,11 @@ static ssize_t read_slot(int dirfd, const char *name, unsigned char *buf)
 	if (fd < 0)
 		return -1;
 	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && is_private(&st) &&
-	    st.st_size > HEADER_LEN && st.st_size <= FILE_MAX)
-		n = read(fd, buf, FILE_MAX);
+	    st.st_size > HEADER_LEN && st.st_size <= FILE_MAX &&
+	    read(fd, buf, FILE_MAX) == st.st_size)
+		n = st.st_size;
 	close(fd);
-	return n == st.st_size ? n : -1;
+	return n;
 }
 
 static bool still_valid(const SSL_SESSION *sess)

@@ -12,8 +12,8 @@
  * Docker's --tlsverify. The client does not check a host name because nodes
  * of a testbed are addressed by IP; it checks the chain.
  *
- * Resumption (docs/design.md "TLS session resumption"): the daemon issues one
- * ticket per handshake, sealed with keys OpenSSL draws at random for each
+ * Resumption (docs/design.md "TLS session resumption"): the daemon issues a
+ * ticket per full handshake, sealed with keys OpenSSL draws at random for each
  * SSL_CTX, so a restarted daemon (say, with a new CA) cannot open tickets it
  * issued before and does a full handshake. A resumed session carries the
  * client certificate verified by the full handshake it descends from; the
@@ -74,13 +74,6 @@ static void last_error(char *buf, size_t len, const char *what)
 static void ossl_ctx_free(struct tls_ctx *ctx);
 
 /*
- * One ticket per handshake, not OpenSSL's two: ctl keeps one, and each ticket
- * costs the daemon a session encoding (with the client certificate) and a
- * seal, about a sixth of a full handshake's CPU. Resumption with client
- * verification needs a session id context; OpenSSL's server-side session
- * cache stays off (TLS 1.3 tickets are stateless, nothing to look up).
- */
-/*
  * A client resuming with a ticket younger than half its lifetime keeps it
  * (see ticket_worth_storing()), so the daemon does not make it a new one:
  * that saves a third of a resumed handshake's CPU. The other outcomes are
@@ -106,6 +99,13 @@ static SSL_TICKET_RETURN on_ticket_decrypted(SSL *ssl, SSL_SESSION *sess,
 	}
 }
 
+/*
+ * One ticket per handshake, not OpenSSL's two: ctl keeps one, and each ticket
+ * costs the daemon a session encoding (with the client certificate) and a
+ * seal, about a sixth of a full handshake's CPU. Resumption with client
+ * verification needs a session id context; OpenSSL's server-side session
+ * cache stays off (TLS 1.3 tickets are stateless, nothing to look up).
+ */
 static void set_server_tickets(SSL_CTX *s)
 {
 	static const unsigned char context[] = "ctld-bpf";
@@ -262,7 +262,7 @@ static int ossl_conn_new(struct tls_ctx *ctx, int fd, const char *server_name,
 		    inet_pton(AF_INET6, server_name, ip) != 1)
 			SSL_set_tlsext_host_name(c->ssl, server_name);
 		if (peer && strlen(peer) < sizeof(c->peer))
-			strcpy(c->peer, peer);
+			snprintf(c->peer, sizeof(c->peer), "%s", peer);
 		offer_cached_session(c);
 		SSL_set_connect_state(c->ssl);
 	} else {
