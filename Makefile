@@ -166,7 +166,7 @@ $(BUILD)/obj-pic/%.o: user/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
 
-$(BUILD)/ctld-tls.so: $(BUILD)/obj-pic/tls/tls_openssl.o
+$(BUILD)/ctld-tls.so: $(BUILD)/obj-pic/tls/tls_openssl.o $(BUILD)/obj-pic/tls/session_cache.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $(TLS_LDFLAGS) -shared $^ $(TLS_LIBS) -o $@
 

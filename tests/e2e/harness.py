@@ -16,12 +16,15 @@ Environment:
                   themselves; wrap the other timing numbers of a test in
                   scaled() -- never a correctness assertion.
 """
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -40,6 +43,12 @@ CTL = os.path.join(BUILD, "ctl")
 MODE = os.environ.get("CTLD_TEST_MODE", "bpf")
 VALGRIND = os.environ.get("CTLD_VALGRIND") == "1"
 TIME_FACTOR = float(os.environ.get("CTLD_TIME_FACTOR", "1"))
+
+# ctl keeps TLS session tickets under $XDG_RUNTIME_DIR, else ~/.cache: the
+# tests' ctl processes keep theirs in a directory of this run, not the user's.
+_RUNTIME_DIR = tempfile.mkdtemp(prefix="ctld-e2e-runtime-")
+os.environ["XDG_RUNTIME_DIR"] = _RUNTIME_DIR
+atexit.register(shutil.rmtree, _RUNTIME_DIR, True)
 
 
 def scaled(seconds):
@@ -98,6 +107,26 @@ def make_certs(directory, *extra):
         raise AssertionError("make_certs.sh failed (%d):\n%s%s"
                              % (p.returncode, p.stdout, p.stderr))
     return p.stdout
+
+
+def make_pki(directory, certs):
+    """Two CAs ("ca", "other-ca") and, for each (name, ca) in certs, NAME.pem /
+    NAME.key (EC P-256, CN=NAME) signed by that CA, in directory, made with the
+    openssl command: for tests that need certificates of different trust."""
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=directory, check=True, capture_output=True)
+
+    for name in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", name + ".key", "-out", name + ".pem", "-days", "2",
+                "-subj", "/CN=" + name)
+    for name, ca in certs:
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
+                ca + ".key", "-CAcreateserial", "-out", name + ".pem", "-days", "2")
+
+
 # ------------------------------------------------------------ jobs
 # A job that forks children (each sleeps 60 s) until 100 exist or a fork
 # fails; prints "<children> <errno of the failed fork, or 0>", then sleeps.
@@ -336,6 +365,32 @@ class DaemonTestCase(unittest.TestCase):
             out, _, ev = c.run_and_wait(["echo", "still-serving"], timeout=10)
             self.assertEqual(out, b"still-serving\n")
             self.assertEqual(ev.exited.exit_code, 0)
+
+
+class PkiTestCase(unittest.TestCase):
+    """A TLS daemon per class with certificates from make_pki(certs): the
+    daemon's is "server", signed by "ca", which it trusts."""
+    certs = (("server", "ca"), ("client", "ca"), ("stranger", "other-ca"))
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="ctld-pki-")
+        make_pki(cls.dir, cls.certs)
+        cls.d = Daemon("--tls-cert", cls.path("server.pem"), "--tls-key",
+                       cls.path("server.key"), "--tls-ca", cls.path("ca.pem"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def path(cls, name):
+        return os.path.join(cls.dir, name)
+
+    def tls_args(self, who):
+        return ["--tls-cert", self.path(who + ".pem"), "--tls-key", self.path(who + ".key"),
+                "--tls-ca", self.path("ca.pem")]
 
 
 class DaemonsTestCase(unittest.TestCase):

@@ -478,40 +478,7 @@ class MultiHostTest(unittest.TestCase):
                          sorted("%s: both" % d.tcp for d in self.ds[:2]))
 
 
-class TlsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="ctl-tls-")
-        cls.certs = {}
-        for name in ("ca", "other-ca"):
-            cls.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                        "-nodes", "-keyout", name + ".key", "-out", name + ".pem", "-days", "2",
-                        "-subj", "/CN=" + name)
-        for name, ca in (("server", "ca"), ("client", "ca"), ("stranger", "other-ca")):
-            cls.openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
-            cls.openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
-                        ca + ".key", "-CAcreateserial", "-out", name + ".pem", "-days", "2")
-        cls.d = Daemon("--tls-cert", cls.path("server.pem"), "--tls-key",
-                       cls.path("server.key"), "--tls-ca", cls.path("ca.pem"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    @classmethod
-    def path(cls, name):
-        return os.path.join(cls.dir, name)
-
-    @classmethod
-    def openssl(cls, *args):
-        subprocess.run(["openssl"] + list(args), cwd=cls.dir, check=True, capture_output=True)
-
-    def tls_args(self, who):
-        return ["--tls-cert", self.path(who + ".pem"), "--tls-key", self.path(who + ".key"),
-                "--tls-ca", self.path("ca.pem")]
-
+class TlsTest(harness.PkiTestCase):
     def test_mutual_tls_round_trip(self):
         blob = os.urandom(1 << 20)
         p = subprocess.run([harness.CTL, "-H", self.d.tcp] + self.tls_args("client")

@@ -278,7 +278,7 @@ static int transport_connected(struct ctld_conn *c)
 		c->state = CTLD_CONN_HELLO;
 		return flush_output(c);
 	}
-	if ((err = tls_conn_new(c->tls_ctx, c->fd, c->tls_name, &c->tls)))
+	if ((err = tls_conn_new(c->tls_ctx, c->fd, c->tls_name, c->target, &c->tls)))
 		return fail(c, err, "TLS setup for %s failed: %s", c->target, strerror(-err));
 	c->state = CTLD_CONN_TLS;
 	return handshake(c); /* the client speaks first: send ClientHello now */

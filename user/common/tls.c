@@ -64,9 +64,15 @@ void tls_ctx_free(struct tls_ctx *ctx)
 		ops->ctx_free(ctx);
 }
 
-int tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name, struct tls_conn **out)
+int tls_ctx_set_session_cache(struct tls_ctx *ctx, const char *dir, char *err, size_t errlen)
 {
-	return ops->conn_new(ctx, fd, server_name, out);
+	return ops->ctx_set_session_cache(ctx, dir, err, errlen);
+}
+
+int tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name, const char *peer,
+		 struct tls_conn **out)
+{
+	return ops->conn_new(ctx, fd, server_name, peer, out);
 }
 
 void tls_conn_free(struct tls_conn *c)
@@ -103,4 +109,9 @@ const char *tls_conn_error(const struct tls_conn *c)
 const char *tls_conn_peer_subject(const struct tls_conn *c)
 {
 	return ops->conn_peer_subject(c);
+}
+
+bool tls_conn_resumed(const struct tls_conn *c)
+{
+	return ops->conn_resumed(c);
 }

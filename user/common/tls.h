@@ -20,9 +20,15 @@
 int tls_ctx_new(enum tls_role role, const char *cert, const char *key, const char *ca,
 		struct tls_ctx **out, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
+/* Client contexts: keep the daemons' session tickets in dir (created 0700;
+ * it must be private to this user), so later processes resume. */
+int tls_ctx_set_session_cache(struct tls_ctx *ctx, const char *dir, char *err, size_t errlen);
 
-/* Wraps fd (not owned: the caller closes it after tls_conn_free). */
-int tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name, struct tls_conn **out);
+/* Wraps fd (not owned: the caller closes it after tls_conn_free). Clients
+ * pass the daemon's name (sent as SNI unless an address) and peer, the
+ * "host:port" its cached session is kept under (NULL: none). */
+int tls_conn_new(struct tls_ctx *ctx, int fd, const char *server_name, const char *peer,
+		 struct tls_conn **out);
 void tls_conn_free(struct tls_conn *c);
 
 /* 0 when the handshake is complete, -EAGAIN to be called again, -EPROTO on failure. */
@@ -34,5 +40,8 @@ bool tls_conn_wants_write(const struct tls_conn *c);
 /* Readable reason for the last failure and the peer certificate's subject. */
 const char *tls_conn_error(const struct tls_conn *c);
 const char *tls_conn_peer_subject(const struct tls_conn *c);
+/* Whether the handshake resumed an earlier session (no certificates sent;
+ * the peer subject is the one that session was made with). */
+bool tls_conn_resumed(const struct tls_conn *c);
 
 #endif

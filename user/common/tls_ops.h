@@ -15,7 +15,7 @@
 
 #include "common/tls_types.h"
 
-#define CTLD_TLS_ABI 1
+#define CTLD_TLS_ABI 2
 #define CTLD_TLS_MODULE "ctld-tls.so"
 #define CTLD_TLS_SYMBOL "ctld_tls_ops"
 
@@ -24,7 +24,9 @@ struct tls_ops {
 	int (*ctx_new)(enum tls_role role, const char *cert, const char *key, const char *ca,
 		       struct tls_ctx **out, char *err, size_t errlen);
 	void (*ctx_free)(struct tls_ctx *ctx);
-	int (*conn_new)(struct tls_ctx *ctx, int fd, const char *server_name,
+	int (*ctx_set_session_cache)(struct tls_ctx *ctx, const char *dir, char *err,
+				     size_t errlen);
+	int (*conn_new)(struct tls_ctx *ctx, int fd, const char *server_name, const char *peer,
 			struct tls_conn **out);
 	void (*conn_free)(struct tls_conn *c);
 	int (*conn_handshake)(struct tls_conn *c);
@@ -33,6 +35,7 @@ struct tls_ops {
 	bool (*conn_wants_write)(const struct tls_conn *c);
 	const char *(*conn_error)(const struct tls_conn *c);
 	const char *(*conn_peer_subject)(const struct tls_conn *c);
+	bool (*conn_resumed)(const struct tls_conn *c);
 };
 
 #endif

@@ -27,7 +27,7 @@
 #define C(cmd) (1u << (cmd))
 #define RUNLIKE (C(CLI_RUN) | C(CLI_START))
 #define ALL_CMDS (~0u)
-#define MAX_OPTS 48
+#define MAX_OPTS 56
 
 enum opt_id {
 	OPT_SOCKET = 'S', OPT_HOST = 'H', OPT_HELP = 'h', OPT_CWD = 'C', OPT_ENV = 'e',
@@ -38,7 +38,8 @@ enum opt_id {
 	OPT_UMASK, OPT_STDIN, OPT_NO_STDIN, OPT_KILL_ON_DISCONNECT, OPT_WAIT_PORT, OPT_WAIT_TREE,
 	OPT_WAIT_LOG, OPT_WAIT_FILE, OPT_WAIT_SIZE, OPT_WAIT_ANY, OPT_KEEP_RUNNING,
 	OPT_NO_BACKLOG, OPT_MAIN_ONLY, OPT_GRACE, OPT_ADDR, OPT_NETNS, OPT_SIZE, OPT_EVENTS,
-	OPT_MAX_PROCS, OPT_FANOUT, OPT_SUMMARY, OPT_TIMELINE, OPT_GATHER = 'b',
+	OPT_MAX_PROCS, OPT_FANOUT, OPT_SUMMARY, OPT_TIMELINE, OPT_TLS_SESSION_CACHE,
+	OPT_GATHER = 'b',
 };
 
 struct opt_def {
@@ -55,6 +56,7 @@ static const struct opt_def opt_defs[] = {
 	{ "tls-cert", OPT_TLS_CERT, required_argument, ALL_CMDS },
 	{ "tls-key", OPT_TLS_KEY, required_argument, ALL_CMDS },
 	{ "tls-ca", OPT_TLS_CA, required_argument, ALL_CMDS },
+	{ "tls-session-cache", OPT_TLS_SESSION_CACHE, required_argument, ALL_CMDS },
 	{ "connect-timeout", OPT_CONNECT_TIMEOUT, required_argument, ALL_CMDS },
 	{ "liveness", OPT_LIVENESS, required_argument, ALL_CMDS },
 	{ "fanout", OPT_FANOUT, required_argument, ALL_CMDS },
@@ -298,6 +300,9 @@ static int apply_opt(struct cli_args *a, struct target_opts *t, int id, const ch
 		return 0;
 	case OPT_TLS_CA:
 		a->tls_ca = val;
+		return 0;
+	case OPT_TLS_SESSION_CACHE:
+		a->tls_session_cache = val;
 		return 0;
 	case OPT_CONNECT_TIMEOUT:
 		return cli_parse_timeout(val, &a->connect_timeout_ms, err, errlen);

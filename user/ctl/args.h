@@ -64,6 +64,7 @@ struct cli_args {
 	bool summary;	 /* --summary: a table of node sets per status; the largest wins */
 	const char *timeline; /* --timeline FILE: every node's events on one time axis */
 	const char *tls_cert, *tls_key, *tls_ca;
+	const char *tls_session_cache; /* a directory, "none", or NULL: the default */
 	uint32_t connect_timeout_ms;
 	uint32_t liveness_ms; /* give up on a daemon silent this long; 0: never */
 

@@ -178,7 +178,8 @@ static const struct stat_field stat_fields[] = {
 	STAT_FIELD(log_lines_dropped), STAT_FIELD(log_lines_suppressed),
 	STAT_FIELD(spawner_pid),       STAT_FIELD(output_budget),  STAT_FIELD(output_held),
 	STAT_FIELD(output_held_peak),  STAT_FIELD(output_budget_dropped_bytes),
-	STAT_FIELD(heap_trims),
+	STAT_FIELD(heap_trims),	       STAT_FIELD(tls_full_handshakes),
+	STAT_FIELD(tls_resumed_handshakes),
 };
 
 static uint64_t stat_value(const ctld_StatsReply *s, const struct stat_field *f)

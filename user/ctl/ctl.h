@@ -195,6 +195,12 @@ void summary_print(void);
 /* The largest status of any host (--summary). */
 int summary_status(void);
 
+/* ------------------------------------------------------------ session_dir.c */
+
+/* Gives tls the ticket cache --tls-session-cache (option; NULL: the default)
+ * names; "none", or a cache that cannot be used, leaves it without one. */
+void session_dir_use(struct tls_ctx *tls, const char *option);
+
 /* ------------------------------------------------------------ cmd_run.c */
 
 void send_signal(struct host *h, int sig);

@@ -395,6 +395,8 @@ static int setup(char *err, size_t errlen)
 	if (a->tls_cert &&
 	    tls_ctx_new(TLS_CLIENT, a->tls_cert, a->tls_key, a->tls_ca, &G.tls, err, errlen))
 		return -EINVAL;
+	if (G.tls)
+		session_dir_use(G.tls, a->tls_session_cache);
 	G.multi = a->ntargets > 1;
 	G.cmd = command_of(a->cmd);
 	G.quit_after = runlike ? 2 : 1;

@@ -96,6 +96,8 @@ static void handle_stats(struct request_ctx *ctx)
 	st->log_lines_dropped = log_dropped_lines();
 	st->log_lines_suppressed = log_suppressed_lines();
 	st->protocol_errors = session_protocol_errors();
+	st->tls_full_handshakes = session_tls_handshakes(false);
+	st->tls_resumed_handshakes = session_tls_handshakes(true);
 	fill_output_stats(st);
 	st->rss_kb = self_rss_kb();
 	jobs_fill_stats(st);

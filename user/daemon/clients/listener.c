@@ -525,7 +525,7 @@ static void accept_one(struct listener *l, int fd)
 	if (!l->is_unix && L.tcp_keepalive_ms && (err = tcp_keepalive_set(fd, L.tcp_keepalive_ms)))
 		log_limited(LOG_WARN, peer.source, "client %s: cannot set TCP keepalive: %s",
 			    peer.name, strerror(-err));
-	if (l->tls && (err = tls_conn_new(l->tls, fd, NULL, &tls))) {
+	if (l->tls && (err = tls_conn_new(l->tls, fd, NULL, NULL, &tls))) {
 		log_limited(LOG_WARN, peer.source, "refusing %s: TLS setup failed: %s", peer.name,
 			    strerror(-err));
 		close(fd);

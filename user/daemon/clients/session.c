@@ -357,6 +357,11 @@ uint64_t session_protocol_errors(void)
 	return SS.protocol_errors;
 }
 
+uint64_t session_tls_handshakes(bool resumed)
+{
+	return SS.tls_handshakes[resumed];
+}
+
 uint64_t session_output_dropped_bytes(void)
 {
 	return SS.dropped_bytes;

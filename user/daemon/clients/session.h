@@ -73,6 +73,8 @@ uint64_t session_evicted(void);
 bool session_exists(uint64_t session);
 const char *session_peer(uint64_t session);
 uint64_t session_protocol_errors(void);
+/* TLS handshakes completed since start: full ones, resumed ones. */
+uint64_t session_tls_handshakes(bool resumed);
 uint64_t session_output_dropped_bytes(void);
 /* True when the session already has max_pending deferred replies outstanding. */
 bool session_pending_full(uint64_t session);

@@ -180,6 +180,7 @@ void session_read_input(struct session *s)
 void session_handshake(struct session *s)
 {
 	int err = tls_conn_handshake(s->tls);
+	bool resumed;
 
 	if (err == -EAGAIN) {
 		session_update_mask(s);
@@ -192,7 +193,10 @@ void session_handshake(struct session *s)
 		session_kill(s, NULL);
 		return;
 	}
-	session_log(s, LOG_INFO, "client %s: TLS peer %s", s->peer, tls_conn_peer_subject(s->tls));
+	resumed = tls_conn_resumed(s->tls);
+	SS.tls_handshakes[resumed]++;
+	session_log(s, LOG_INFO, "client %s: TLS peer %s (%s handshake)", s->peer,
+		    tls_conn_peer_subject(s->tls), resumed ? "resumed" : "full");
 	s->state = ST_HELLO;
 	session_update_mask(s);
 	session_read_input(s); /* TLS may already hold decrypted bytes */

@@ -56,6 +56,7 @@ struct sessions {
 	struct idmap by_id; /* session id -> struct session */
 	uint64_t next_id;
 	uint64_t protocol_errors;
+	uint64_t tls_handshakes[2]; /* [0] full, [1] resumed */
 	uint64_t dropped_bytes;
 	unsigned clients[2]; /* authenticated: [0] unix socket, [1] TCP */
 	struct preauth strangers; /* TCP connections before their Hello */
