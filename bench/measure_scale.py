@@ -8,6 +8,10 @@ the run). From the controller's namespace, in turn per repetition:
     ctl_1         ctl -H <first node> run -- /bin/true
     ctl_N         ctl -H 10.77.0.[2-N+1] run -- /bin/true
     ctl_N_gather  the same with -b
+    ctl_1_cold    ctl_1 with --tls-session-cache none: every handshake a
+    ctl_N_cold    full one, as at the first contact with a node (the others
+                  resume the TLS session of the run before, from a ticket
+                  cache private to this bench run: XDG_RUNTIME_DIR)
     python_N      ctld.Cluster(...).run(["/bin/true"]) in a fresh python3
     ssh_1         ssh <first node> /bin/true
     clush_N       clush -f 64 -b -w <nodes> /bin/true (its ssh worker)
@@ -31,6 +35,7 @@ from procs import P, ROOT, SSH_USER, SshKeys, SshServer, say
 
 PY = "/usr/bin/python3"  # Debian's: python3-clustershell is what ctld.Cluster imports
 RUN_TIMEOUT = 120  # s: a run that takes longer is killed and counted as failed
+NO_TICKETS = ["--tls-session-cache", "none"]  # ctl: no TLS session resumption
 
 CLUSTER_SCRIPT = """
 import asyncio, sys, ctld
@@ -123,6 +128,12 @@ def variants(lab, n):
          ctl[:1] + ["-H", every] + ctl[1:] + ["run", "--", "/bin/true"], {}),
         ("ctl_N_gather", "`ctl -H <%d nodes> -b run -- /bin/true`" % n,
          ctl[:1] + ["-H", every, "-b"] + ctl[1:] + ["run", "--", "/bin/true"], {}),
+        ("ctl_1_cold", "`ctl -H <1 node> --tls-session-cache none run -- /bin/true` "
+         "(full TLS handshake)",
+         ctl[:1] + ["-H", one] + ctl[1:] + NO_TICKETS + ["run", "--", "/bin/true"], {}),
+        ("ctl_N_cold", "`ctl -H <%d nodes> --tls-session-cache none run -- /bin/true` "
+         "(full TLS handshakes)" % n,
+         ctl[:1] + ["-H", every] + ctl[1:] + NO_TICKETS + ["run", "--", "/bin/true"], {}),
         ("python_N", "`ctld.Cluster(<%d nodes>).run(['/bin/true'])`, python3 start included" % n,
          [PY, "-c", CLUSTER_SCRIPT, every] + list(lab.lab.client_tls()),
          {"PYTHONPATH": os.path.join(ROOT, "clients", "python") + ":"
@@ -184,15 +195,19 @@ def timed_run(netlab, ns, argv, env, tmp):
     return wall, ru.ru_utime + ru.ru_stime, int(lines[-1]) if lines else None, rc
 
 
-def controller_env(extra):
-    """The environment of what runs in the controller: no CTLD_* of ours."""
+def controller_env(extra, tmp):
+    """The environment of what runs in the controller: no CTLD_* of ours,
+    and ctl's TLS ticket cache in tmp (this run's own, empty at its start,
+    not the user's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTLD_")}
+    env["XDG_RUNTIME_DIR"] = os.path.join(tmp, "xdg")
     env.update(extra)
     return env
 
 
 def measure(netlab, lab, cfg, tmp):
     vs = variants(lab, len(lab.addrs))
+    os.mkdir(os.path.join(tmp, "xdg"), 0o700)
     ns = lab.lab.controller.ns
     samples = {k: {"wall": [], "cpu": [], "rss": []} for k, _, _, _ in vs}
     failed = {k: 0 for k, _, _, _ in vs}
@@ -200,7 +215,7 @@ def measure(netlab, lab, cfg, tmp):
     errors = {}
     for key, _, argv, env in vs:  # warm-up: page cache, ARP, first connections
         for _ in range(2):
-            rc = timed_run(netlab, ns, argv, controller_env(env), tmp)[3]
+            rc = timed_run(netlab, ns, argv, controller_env(env, tmp), tmp)[3]
         if rc != 0:
             with open(os.path.join(tmp, "output")) as f:
                 errors[key] = "exit %s: %s" % (rc, f.read()[-500:].strip())
@@ -210,7 +225,7 @@ def measure(netlab, lab, cfg, tmp):
         order = vs[rep % len(vs):] + vs[:rep % len(vs)]
         for key, _, argv, env in order:
             before = lab.node_cpu_s()
-            wall, cpu, rss, rc = timed_run(netlab, ns, argv, controller_env(env), tmp)
+            wall, cpu, rss, rc = timed_run(netlab, ns, argv, controller_env(env, tmp), tmp)
             time.sleep(0.1)  # let the servers reap what served the run
             node_cpu[key] += lab.node_cpu_s() - before
             samples[key]["wall"].append(wall)
@@ -235,6 +250,7 @@ def ratios(v):
     """The issue's ratios, of medians and per repetition (paired)."""
     out = {}
     for name, num, den in (("ctl_N_over_ctl_1", "ctl_N", "ctl_1"),
+                           ("ctl_N_cold_over_ctl_1_cold", "ctl_N_cold", "ctl_1_cold"),
                            ("ctl_N_gather_over_ctl_1", "ctl_N_gather", "ctl_1"),
                            ("clush_over_ctl_N", "clush_N", "ctl_N"),
                            ("pdsh_over_ctl_N", "pdsh_N", "ctl_N"),

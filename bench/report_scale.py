@@ -15,6 +15,12 @@ def status(ok, missed):
     return "met" if ok else "missed by " + missed
 
 
+def base_of(key):
+    """What a variant's wall time is compared with: the one-node variants with
+    ctl_1, the many-node ones with ctl_N (a cold one with its warm twin)."""
+    return "ctl_1" if key.endswith("_1") or key.startswith("ctl_1_") else "ctl_N"
+
+
 def variant_rows(sc):
     rows = []
     for key, v in sc["variants"].items():
@@ -22,7 +28,7 @@ def variant_rows(sc):
         value = "%s (p90 %s); controller CPU %s, peak RSS %d KiB; nodes' CPU %s" % (
             ms(w["median"]), ms(w["p90"]), ms(c["median"]), r["median"],
             ms(v["nodes_cpu_ms_per_run"]))
-        base = "ctl_1" if key.endswith("_1") else "ctl_N"
+        base = base_of(key)
         ratio = "—" if key == base or base not in sc["variants"] else "%.1f× %s" % (
             w["median"] / sc["variants"][base]["wall_ms"]["median"], base)
         rows.append(("%d nodes: %s" % (sc["nodes"], v["description"]), value, ratio,
@@ -39,6 +45,11 @@ def target_rows(sc):
         f = r["ctl_N_over_ctl_1"]["median"]
         rows.append(("ctl on %d nodes ÷ ctl on 1 node" % sc["nodes"], "%.2f×" % f,
                      "target ≤ %.0f×" % N_OVER_1, status(f <= N_OVER_1, "%.2f×" % (f - N_OVER_1))))
+    if "ctl_N_cold_over_ctl_1_cold" in r:
+        f = r["ctl_N_cold_over_ctl_1_cold"]["median"]
+        rows.append(("the same without TLS session resumption (full handshakes, "
+                     "as at a first contact)", "%.2f×" % f, "target ≤ %.0f×" % N_OVER_1,
+                     status(f <= N_OVER_1, "%.2f×" % (f - N_OVER_1))))
     if "clush_over_ctl_N" in r:
         f = r["clush_over_ctl_N"]["median"]
         rows.append(("clush over ssh ÷ ctl, %d nodes" % sc["nodes"], "%.1f×" % f,

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BUILD, ROOT, PY
+from harness import BUILD, ROOT, PY, scaled
 from netlab import CtlProcess
 
 BENCH = os.path.join(ROOT, "bench", "bench.py")
@@ -62,12 +62,12 @@ class BenchScaleTest(unittest.TestCase):
     def test_every_variant_runs_and_the_report_has_the_targets(self):
         p = CtlProcess(bench_argv(self.out), dict(os.environ))
         self.addCleanup(p.kill)
-        rc = p.wait(300)
+        rc = p.wait(scaled(300))
         self.assertEqual(rc, 0, p.stdout[-3000:] + p.stderr[-3000:])
         [name] = [f for f in os.listdir(self.out) if f.endswith(".json")]
         with open(os.path.join(self.out, name)) as f:
             sc = json.load(f)["results"]["scale_nodes"]
-        want = {"ctl_1", "ctl_N", "ctl_N_gather", "python_N"}
+        want = {"ctl_1", "ctl_N", "ctl_N_gather", "ctl_1_cold", "ctl_N_cold", "python_N"}
         if have_ssh_tools():
             want |= {"ssh_1", "clush_N", "pdsh_N"}
         self.assertEqual(sc["left_out"], {})
@@ -78,6 +78,7 @@ class BenchScaleTest(unittest.TestCase):
             self.assertGreater(v["cpu_ms"]["median"], 0, key)
             self.assertGreater(v["max_rss_kib"]["median"], 0, key)
         self.assertIn("ctl_N_over_ctl_1", sc["ratios"])
+        self.assertIn("ctl_N_cold_over_ctl_1_cold", sc["ratios"])
         with open(os.path.join(self.out, "latest.md")) as f:
             md = f.read()
         self.assertIn("| ctl on %d nodes ÷ ctl on 1 node |" % NODES, md)
@@ -89,10 +90,10 @@ class BenchScaleTest(unittest.TestCase):
     def test_sigterm_while_commands_run_leaves_nothing(self):
         p = CtlProcess(bench_argv(self.out), dict(os.environ))
         self.addCleanup(p.kill)
-        p.wait_output("lab: ", timeout=120)  # built; the warm-up runs start now
+        p.wait_output("lab: ", timeout=scaled(120))  # built; the warm-up runs start now
         self.assertNotEqual(leftovers(p.pid), [])  # the lab is there to be removed
         p.signal(signal.SIGTERM)
-        rc = p.wait(60)
+        rc = p.wait(scaled(60))
         self.assertEqual(rc, 1, p.stderr)
         self.assertIn("bench.py: SIGTERM", p.stderr)
         self.assertEqual(leftovers(p.pid), [])
