@@ -80,7 +80,7 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DCTLD_VERSION='"$(VERSION)"' -I$
 	-Ibpf -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_frame_SRCS := user/common/wire.c user/common/utf8.c
 FUZZ_session_SRCS := $(filter-out user/daemon/main.c,$(DAEMON_SRCS)) $(COMMON_SRCS)
-FUZZ_session_LDFLAGS := -Wl,--wrap=spawn_process -Wl,--wrap=file_user_enter
+FUZZ_session_LDFLAGS := -Wl,--wrap=spawn_process -Wl,--wrap=file_user_enter $(KERNEL_BTF_WRAP)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PB_GEN) $(SKEL) $$(FUZZ_$$*_SRCS)
 	$(call msg,FUZZ-CC,$@)
