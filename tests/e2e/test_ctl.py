@@ -19,7 +19,7 @@ import time
 import unittest
 
 import harness
-from harness import PY, Daemon, DaemonTestCase, free_port, json_lines, pb
+from harness import PY, Daemon, DaemonTestCase, free_port, json_lines, pb, scaled, wait_for
 from ctld_client import frame
 
 
@@ -685,14 +685,25 @@ class WatchFileTest(CtlTestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
         super().tearDown()
 
-    def later(self, delay, fn):
-        t = threading.Timer(delay, fn)
+    def once_watched(self, fn):
+        """Runs fn in a thread as soon as the daemon holds one more file
+        watch than now (ctl's, about to start): a fixed delay lost the
+        race to a slow ctl start in emulated guests, and the event with it."""
+        with self.d.client() as c:
+            before = c.stats().file_watches
+
+        def run():
+            with self.d.client() as c:
+                wait_for(lambda: c.stats().file_watches > before, timeout=20,
+                         what="ctl's file watch")
+            fn()
+        t = threading.Thread(target=run, daemon=True)
         t.start()
-        self.addCleanup(t.cancel)
+        self.addCleanup(t.join, scaled(25))
 
     def test_first_event_then_exit(self):
         path = os.path.join(self.tmp, "f")
-        self.later(0.3, lambda: open(path, "w").close())
+        self.once_watched(lambda: open(path, "w").close())
         p = self.d.ctl("watch-file", "--events", "created", "--timeout", "10s", path)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout, "%s: created (size 0)\n" % path)
@@ -704,7 +715,7 @@ class WatchFileTest(CtlTestCase):
         def grow():
             with open(path, "a") as f:
                 f.write("x" * 5000)
-        self.later(0.3, grow)
+        self.once_watched(grow)
         p = self.d.ctl("--json", "watch-file", "--size", "4K", "--timeout", "10s", path)
         self.assertEqual(p.returncode, 0, p.stderr)
         ev = json_lines(p.stdout)[0]

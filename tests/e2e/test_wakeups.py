@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from harness import DaemonTestCase, free_port, pb
+from harness import DaemonTestCase, free_port, pb, scaled
 
 PROMPT = 2.0  # seconds: an event later than this was not woken up for
 
@@ -97,7 +97,9 @@ class NoisyNeighbourTest(DaemonTestCase):
             job = c.run(["sh", "-c", "/bin/true; /bin/true; exec %s -c 'import socket,time;"
                          "s=socket.socket();s.bind((\"127.0.0.1\",%d));s.listen();"
                          "time.sleep(30)'" % (sys.executable, port)])
-            self.wait_kind(c, "port_listening", bound=PROMPT + 3, what="server via sh")
+            # the server is a python3 starting (seconds in an emulated guest): scaled;
+            # PROMPT, the wake-up after its listen(), is not
+            self.wait_kind(c, "port_listening", bound=PROMPT + scaled(3), what="server via sh")
             c.signal(job, 9)
 
     def test_exited_of_main_process(self):
