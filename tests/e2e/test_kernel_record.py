@@ -24,7 +24,7 @@ import threading
 import time
 import unittest
 
-from harness import MODE, PY, DaemonTestCase, free_port, pb
+from harness import MODE, PY, DaemonTestCase, free_port, pb, scaled
 
 BPFTRACE = "/usr/bin/bpftrace"
 TCP_LISTEN = 10
@@ -126,9 +126,12 @@ class Recorder:
         self.ready = threading.Event()
         self.reader = threading.Thread(target=self.read, daemon=True)
         self.reader.start()
-        if not self.ready.wait(60):
+        # bpftrace compiles its script with LLVM first: ~1 s here, over a
+        # minute in an emulated guest whose CPUs are shared
+        if not self.ready.wait(scaled(60)):
             self.proc.kill()
-            raise AssertionError("bpftrace did not start: " + self.errors())
+            raise AssertionError("bpftrace did not start within %.0f s: %s"
+                                 % (scaled(60), self.errors() or "(nothing on stderr)"))
 
     def read(self):
         for line in self.proc.stdout:
@@ -144,7 +147,7 @@ class Recorder:
         """Its record (each line was flushed as it came)."""
         self.proc.send_signal(signal.SIGINT)
         try:
-            self.proc.wait(timeout=15)
+            self.proc.wait(timeout=scaled(15))
         except subprocess.TimeoutExpired:
             self.proc.kill()  # bpftrace 0.17 sometimes hangs detaching
             self.proc.wait()
@@ -226,7 +229,7 @@ class KernelRecordTest(DaemonTestCase):
         """Events until every job ended and the reports have stopped coming."""
         listening, closed, exited = collections.defaultdict(list), collections.defaultdict(list), {}
         self.output = {}
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + scaled(120)
         quiet_until = None
         while time.monotonic() < deadline:
             try:
@@ -234,7 +237,7 @@ class KernelRecordTest(DaemonTestCase):
             except TimeoutError:
                 if len(exited) == len(jobs):
                     if quiet_until is None:
-                        quiet_until = time.monotonic() + 1.0
+                        quiet_until = time.monotonic() + scaled(1.0)
                     elif time.monotonic() > quiet_until:
                         break
                 continue

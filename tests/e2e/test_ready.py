@@ -147,10 +147,18 @@ class PortReadyTest(ReadyTestCase):
         """What users hit: the job's server exits with EADDRINUSE; NotReady at
         its end names the holder and the job's status, at once."""
         port = free_port()
+        started, gate = (os.path.join(self.d.dir, "%s-%d" % (n, port)) for n in ("up", "gate"))
+        # The daemon's 3 s grace starts when it sees the holder; a python
+        # that takes seconds to start (emulated guests) is started first
+        # and binds only once the port is held: then its bind fails at once.
+        wait_gate = ("import os,time\nopen(%r, 'w').close()\n"
+                     "while not os.path.exists(%r): time.sleep(0.01)\n" % (started, gate))
         with listening_socket(port) as s, self.d.client() as c:
+            job = self.start(c, ["sh", "-c", "%s -c \"$0\"; echo status $? >&2; exit 1" % PY,
+                                 wait_gate + listen_py(port)], [port_ready(port)])
+            wait_for(lambda: os.path.exists(started), timeout=20, what="the job's python")
             s.listen()
-            job = self.start(c, ["sh", "-c", "%s -c \"%s\"; echo status $? >&2; exit 1"
-                                 % (PY, listen_py(port))], [port_ready(port)])
+            open(gate, "w").close()
             kind, nr, _ = self.outcome(c, job)
             self.assertEqual(kind, "not_ready", nr)
             self.assertEqual((nr.reason, nr.holder_pid), (NR.NOT_READY_PORT_TAKEN, os.getpid()))
