@@ -155,8 +155,10 @@ $(BUILD)/obj/%.o: user/%.c $(PB_GEN)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-# The skeleton is generated: objects that include it wait for it.
-$(BUILD)/obj/daemon/kernel/bpf_events.o: $(SKEL)
+# The skeleton is generated: objects that include it wait for it (found by
+# grep, so a new includer cannot race it in a parallel build).
+SKEL_USERS := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(shell grep -rl --include='*.c' 'ctld\.skel\.h' user))
+$(SKEL_USERS): $(SKEL)
 
 $(BUILD)/ctld-bpf: $(DAEMON_OBJS)
 	$(call msg,LD,$@)
