@@ -10,7 +10,9 @@
 Replies are matched by request id; events that arrive while waiting for a
 reply are kept, in order, for events()/next_event(). Leaving the `with`
 block kills (SIGKILL, the whole tree) every job this client started and has
-not seen end, unless keep_jobs=True. Use /usr/bin/python3 (Debian's
+not seen end, unless keep_jobs=True. A daemon upgrading in place (Upgrading,
+then the connection closes) is not followed here: the EOFError says so, and
+a new Client attaches to the jobs again (ctld.Cluster follows it). Use /usr/bin/python3 (Debian's
 python3-protobuf).
 """
 import socket
@@ -51,6 +53,7 @@ class Client:
         self.pending_events = []
         self.pending_replies = {}  # replies that came while waiting for another id
         self.started = set()  # jobs this client ran and has not seen end
+        self.upgrading = False  # the daemon said Upgrading: it closes next
         self.hello_reply = None
         if hello:
             try:
@@ -100,8 +103,10 @@ class Client:
             msg, used = parse_frame(self.buf)
             if msg is not None:
                 self.buf = self.buf[used:]
-                if msg.HasField("event") and msg.event.WhichOneof("kind") in TERMINAL:
+                kind = msg.HasField("event") and msg.event.WhichOneof("kind")
+                if kind in TERMINAL:
                     self.started.discard(event_job(msg.event))
+                self.upgrading = self.upgrading or kind == "upgrading"
                 return msg
             left = deadline - time.monotonic()
             if left <= 0:
@@ -109,7 +114,10 @@ class Client:
             self.sock.settimeout(left)
             chunk = self.sock.recv(1 << 16)
             if not chunk:
-                raise EOFError("daemon closed the connection")
+                raise EOFError("daemon closed the connection" + (
+                    "; it is upgrading in place: its jobs run on, connect again and attach "
+                    "to them (same ids; Output.offset tells what was seen)"
+                    if self.upgrading else ""))
             self.buf += chunk
 
     # ------------------------------------------------------------ requests
