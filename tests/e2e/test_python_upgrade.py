@@ -22,7 +22,7 @@ import unittest
 
 from google.protobuf.internal.decoder import _DecodeVarint
 
-from harness import Daemon, not_under_valgrind, scaled, wait_for
+from harness import Daemon, make_certs, not_under_valgrind, scaled, wait_for
 from test_upgrade import VALGRIND_WHY
 
 import ctld
@@ -81,11 +81,9 @@ class ClusterUpgradeTest(unittest.TestCase):
         self.assertEqual(r.stderr.decode(), numbered("err", 0, 2 * LINES))
         self.assertEqual(r.exit_code, 7)
 
-    def test_run_across_an_upgrade(self):
-        d = self.daemon()
-
+    def run_across_an_upgrade(self, d, host, **kw):
         async def go():
-            async with self.cluster([d.tcp]) as c:
+            async with self.cluster([host], **kw) as c:
                 upgraded = asyncio.ensure_future(self.upgrade_when_started(d, self.marks))
                 [r] = await c.run(["sh", "-c", script(self.marks)])
                 await upgraded
@@ -93,6 +91,25 @@ class ClusterUpgradeTest(unittest.TestCase):
         self.assertWhole(run_async(go()))
         with d.client() as c:
             self.assertEqual(c.stats().upgrades, 1)
+
+    def test_run_across_an_upgrade(self):
+        d = self.daemon()
+        self.run_across_an_upgrade(d, d.tcp)
+
+    def test_run_across_an_upgrade_unix(self):
+        d = self.daemon()
+        self.run_across_an_upgrade(d, "unix:" + d.socket)
+
+    def test_run_across_an_upgrade_tls(self):
+        """Connected again with the same client certificate."""
+        certs = os.path.join(self.marks, "certs")
+        make_certs(certs)
+        d = Daemon("--tls-cert", os.path.join(certs, "server.pem"),
+                   "--tls-key", os.path.join(certs, "server.key"),
+                   "--tls-ca", os.path.join(certs, "ca.pem"))
+        self.addCleanup(d.cleanup)
+        tls = tuple(os.path.join(certs, f) for f in ("client.pem", "client.key", "ca.pem"))
+        self.run_across_an_upgrade(d, d.tcp, tls=tls)
 
     def test_two_nodes_one_upgraded(self):
         up, steady = self.daemon(), self.daemon()
@@ -176,8 +193,14 @@ class FakeDaemon:
         self.thread.start()
 
     def close(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); close() would not
+        except OSError:
+            pass  # gone away already
         self.listener.close()
         self.thread.join(scaled(10))
+        if self.thread.is_alive():
+            raise AssertionError("the fake daemon's thread did not end")
 
     def _serve(self):
         try:
