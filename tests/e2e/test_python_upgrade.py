@@ -26,7 +26,7 @@ from harness import Daemon, make_certs, not_under_valgrind, scaled, wait_for
 from test_upgrade import VALGRIND_WHY
 
 import ctld
-from ctld.aio import UPGRADE_BOUND, Job, unseen
+from ctld.aio import MAX_UPGRADES, UPGRADE_BOUND, Job, unseen
 from ctld.proto import frame, pb
 
 LINES = 10
@@ -180,8 +180,9 @@ class ClusterUpgradeTest(unittest.TestCase):
 
 class FakeDaemon:
     """A daemon on a unix socket that answers Hello and Run (job 1,
-    Launched), then closes the connection: saying Upgrading first or not,
-    and going away (the socket removed) or not. Counts connections."""
+    Launched; an Attach gets the same), then closes the connection: saying
+    Upgrading first or not, and going away (the socket removed) or not.
+    Counts connections."""
 
     def __init__(self, path, upgrading, go_away):
         self.path, self.upgrading, self.go_away = path, upgrading, go_away
@@ -274,6 +275,12 @@ class NodeGoneTest(unittest.TestCase):
         self.assertIn("upgrade did not complete", r.error)
         self.assertIsNone(r.exit_code)
         self.assertLess(took, bound + scaled(10), "the reconnect must be bounded")
+
+    def test_upgrading_for_ever_is_followed_a_bounded_number_of_times(self):
+        host, fake, r, _ = self.wait_on_fake(True, False, scaled(5))
+        self.assertIn(host, r.error or "")
+        self.assertIn("upgraded in place more than %d times" % MAX_UPGRADES, r.error)
+        self.assertEqual(fake.accepted, 1 + MAX_UPGRADES)
 
     def test_closed_without_upgrading_no_reconnect(self):
         _, fake, r, _ = self.wait_on_fake(False, False, scaled(5))

@@ -37,6 +37,9 @@ from .timeline import Timeline
 # connect_timeouts (its new image loads its handover and kernel programs
 # first; connections made meanwhile wait in the listen queue).
 UPGRADE_BOUND = 4
+# Upgrades in place a Cluster follows on one node (a bound, as ctl's, so a
+# daemon saying Upgrading on every connection cannot keep us for ever).
+MAX_UPGRADES = 16
 
 
 class NodeError(Exception):
@@ -433,6 +436,7 @@ class Cluster:
         self._sem = None
         self._following = {}  # host -> ids of the jobs whose events are wanted
         self._returning = {}  # Connection lost to an upgrade -> task bringing its node back
+        self._upgrades = {}  # host -> upgrades in place followed there
 
     async def __aenter__(self):
         await self.connect()
@@ -729,6 +733,11 @@ class Cluster:
         every job followed there (with backlog: unseen() drops what was
         seen; attaching also owns a kill-on-disconnect job again)."""
         await old.close()
+        self._upgrades[host] = self._upgrades.get(host, 0) + 1
+        if self._upgrades[host] > MAX_UPGRADES:
+            self._give_up(host, "%s: the daemon upgraded in place more than %d times while "
+                                "followed" % (host, MAX_UPGRADES))
+            return
         conn = await self._connect_again(host)
         if conn is None:
             return
@@ -759,10 +768,13 @@ class Cluster:
                 why = describe(e)
             await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
             pause = min(pause * 2, 1.0)
-        self.conns.pop(host, None)
-        self.errors[host] = ("%s: the daemon upgraded in place but the upgrade did not complete:"
-                             " not serving again within %g s (%s)" % (host, bound, why))
+        self._give_up(host, "%s: the daemon upgraded in place but the upgrade did not complete:"
+                            " not serving again within %g s (%s)" % (host, bound, why))
         return None
+
+    def _give_up(self, host, why):
+        self.conns.pop(host, None)
+        self.errors[host] = why
 
     # ------------------------------------------------------------ watches
     async def watch_port(self, port, addr="", timeout=None, nodes=None):
