@@ -309,22 +309,52 @@ class OffsetsTest(unittest.TestCase):
 
 @not_under_valgrind(VALGRIND_WHY)
 class SyncClientUpgradeTest(unittest.TestCase):
+    """ctld.Client's events() (run_and_wait, wait) follow an upgrade too;
+    a client made from a socket cannot connect again and says why."""
 
-    def test_wait_says_the_daemon_upgrades(self):
-        d = Daemon()
-        self.addCleanup(d.cleanup)
-        with d.client(keep_jobs=True) as c:
-            job = c.run(["sleep", "60"], detach=True)
-            c.attach(job)
-            upgrade = threading.Thread(target=d.upgrade, kwargs=dict(timeout=scaled(20)))
-            upgrade.start()
-            try:
-                with self.assertRaises(EOFError) as cm:
-                    list(c.events(job, timeout=scaled(20)))
-            finally:
-                upgrade.join(scaled(30))
+    def setUp(self):
+        self.marks = tempfile.mkdtemp(prefix="ctld-pyup-")
+        self.addCleanup(shutil.rmtree, self.marks, True)
+        self.d = Daemon()
+        self.addCleanup(self.d.cleanup)
+
+    def in_thread(self, fn):
+        t = threading.Thread(target=fn)
+        t.start()
+        self.addCleanup(t.join, scaled(30))  # before the daemon's cleanup
+
+    def run_and_wait_across_an_upgrade(self, client):
+        def go():
+            wait_for(lambda: os.path.exists(os.path.join(self.marks, "started")),
+                     timeout=scaled(20), what="the job's first half")
+            self.d.upgrade(timeout=scaled(20))
+            open(os.path.join(self.marks, "go"), "w").close()
+        with client() as c:
+            self.in_thread(go)
+            out, err, ev = c.run_and_wait(["sh", "-c", script(self.marks)], timeout=scaled(20))
+            self.assertEqual(c.upgrades, 1)
+        self.assertEqual(out.decode(), numbered("line", 0, 2 * LINES))
+        self.assertEqual(err.decode(), numbered("err", 0, 2 * LINES))
+        self.assertEqual(ev.exited.exit_code, 7)
+
+    def test_run_and_wait_across_an_upgrade_unix(self):
+        self.run_and_wait_across_an_upgrade(self.d.client)
+
+    def test_run_and_wait_across_an_upgrade_tcp(self):
+        self.run_and_wait_across_an_upgrade(self.d.tcp_client)
+
+    def test_given_socket_says_the_daemon_upgrades(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(self.d.socket)
+        with ctld.Client(sock=sock, timeout=scaled(10), keep_jobs=True) as c:
+            job = c.run(["sleep", "60"])
+            self.in_thread(lambda: self.d.upgrade(timeout=scaled(20)))
+            with self.assertRaises(EOFError) as cm:
+                list(c.events(job, timeout=scaled(20)))
         self.assertIn("upgrading in place", str(cm.exception))
-        with d.client() as c:
+        wait_for(lambda: os.path.exists(self.d.ready_file), timeout=scaled(20),
+                 what="the new image's ready file")
+        with self.d.client() as c:
             c.signal(job, 9)
 
 
