@@ -209,6 +209,8 @@ class Client:
                 yield ev
             if ev.WhichOneof("kind") in TERMINAL:
                 self.resumed.discard(job)
+                self.seen.pop((job, pb.STDOUT), None)
+                self.seen.pop((job, pb.STDERR), None)
                 return
 
     def _unseen(self, job, ev):
