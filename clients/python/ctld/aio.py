@@ -11,7 +11,13 @@
     asyncio.run(main())
 
 A node that cannot be reached, whose command cannot run or whose daemon goes
-silent is a Result with `error` set; the other nodes carry on. Leaving the
+silent is a Result with `error` set; the other nodes carry on. A daemon that
+upgrades in place (SIGUSR2: it says Upgrading, closes the connection and
+serves the same addresses and jobs from its new image) is followed: the
+Cluster connects to it again, attaches to its jobs again and drops the
+output it already has (by Output.offset), so results are whole. A connection
+lost without Upgrading (a crash) stays an error: the jobs' state is unknown
+then. Leaving the
 `async with` block SIGKILLs the tree of every job the cluster started and
 has not seen end (unless keep_jobs=True), then closes the connections.
 """
@@ -26,6 +32,14 @@ from .proto import (TERMINAL, CtldError, ProtocolError, event_job, event_watch, 
                     hello_request, parse_frame, pb, ready_conditions, split_host, tls_context)
 from . import files
 from .timeline import Timeline
+
+# How long a node that said Upgrading may take to serve again, in
+# connect_timeouts (its new image loads its handover and kernel programs
+# first; connections made meanwhile wait in the listen queue).
+UPGRADE_BOUND = 4
+# Upgrades in place a Cluster follows on one node (a bound, as ctl's, so a
+# daemon saying Upgrading on every connection cannot keep us for ever).
+MAX_UPGRADES = 16
 
 
 class NodeError(Exception):
@@ -85,6 +99,9 @@ class Job:
     error: Optional[str] = None
     ready: Optional[object] = None
     result: Result = None
+    # stream -> where the output seen ends (Output.offset + length): what an
+    # attach again replays is dropped up to there
+    seen: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         if self.result is None:
@@ -123,6 +140,11 @@ def describe(exc):
     if isinstance(exc, OSError) and exc.errno:
         return "connect: " + os.strerror(exc.errno)
     return "%s: %s" % (type(exc).__name__, exc)
+
+
+# What connecting to a node and saying Hello can fail with (describe() words it).
+CONNECT_ERRORS = (OSError, ssl.SSLError, asyncio.TimeoutError, CtldError, NodeError,
+                  ProtocolError, ValueError)
 
 
 class _Lost:
@@ -194,8 +216,7 @@ class Connection:
                 data = await self.reader.read(1 << 16)
                 if not data:
                     raise NodeError("%s: the daemon closed the connection%s" % (
-                        self.host, "; it is upgrading in place: its jobs run on, attach "
-                                   "to them again (same ids)" if self.upgrading else ""))
+                        self.host, "; it is upgrading in place" if self.upgrading else ""))
                 self.heard = time.monotonic()
                 buf += data
                 while True:
@@ -310,6 +331,10 @@ class Connection:
         timeline.add_clock(self.host, 0, 0, 0)  # the node has a row even without samples
         self.tasks.append(asyncio.ensure_future(self._sample_clock_every(period)))
 
+    def fail_job(self, job, exc):
+        """The job's events end with exc (after those already queued)."""
+        self._queue(("job", job)).put_nowait(_Lost(exc))
+
     async def next_event(self, kind, ident):
         """The next event of a job (kind "job") or watch ("watch"). Raises
         NodeError once the connection is gone and the queue is empty."""
@@ -371,6 +396,21 @@ def absorb(result, ev):
     return kind
 
 
+def unseen(job, ev):
+    """ev without the output job has already seen (Output.offset: attaching
+    again replays the backlog), or None when it saw all of it."""
+    if ev.WhichOneof("kind") != "output":
+        return ev
+    out = ev.output
+    end = job.seen.get(out.stream, 0)
+    if out.offset + len(out.data) <= end:
+        return None
+    if out.offset < end:  # partly seen: the rest only
+        out.data, out.offset = out.data[end - out.offset:], end
+    job.seen[out.stream] = out.offset + len(out.data)
+    return ev
+
+
 class Cluster:
     """Many daemons at once. hosts: a ClusterShell node set string or an
     iterable of names ("name", "name:port", "unix:/path"). tls: (cert, key,
@@ -378,7 +418,9 @@ class Cluster:
     worked on at once (connects and requests; as clush's fanout; jobs once
     started run on all nodes together). connect_timeout: per node, connect
     and Hello. liveness: a node silent this long is given up (0: never).
-    keep_jobs: leave running what the cluster started when it is left."""
+    keep_jobs: leave running what the cluster started when it is left.
+    A node upgrading in place is connected to again within
+    UPGRADE_BOUND * connect_timeout s; its jobs are attached to again."""
 
     def __init__(self, hosts, tls=None, fanout=64, connect_timeout=5.0, liveness=30.0,
                  keep_jobs=False, name="ctld.aio", timeline=False):
@@ -392,6 +434,9 @@ class Cluster:
         self.conns = {}  # host -> Connection
         self.errors = {}  # host -> why it has no connection
         self._sem = None
+        self._following = {}  # host -> ids of the jobs whose events are wanted
+        self._returning = {}  # Connection lost to an upgrade -> task bringing its node back
+        self._upgrades = {}  # host -> upgrades in place followed there
 
     async def __aenter__(self):
         await self.connect()
@@ -426,13 +471,14 @@ class Cluster:
                 if self._timeline is not None:
                     conn.follow_timeline(self._timeline)
                     await conn.sample_clock(4)  # back to back: the tightest bound
-            except (OSError, ssl.SSLError, asyncio.TimeoutError, CtldError, NodeError,
-                    ProtocolError, ValueError) as e:
+            except CONNECT_ERRORS as e:
                 self.errors[host] = describe(e)
         await self._each([h for h in self.hosts if h not in self.conns], one)
         return dict(self.errors)
 
     async def close(self):
+        for task in self._returning.values():
+            task.cancel()
         conns, self.conns = list(self.conns.values()), {}
         await asyncio.gather(*(c.close() for c in conns))
 
@@ -519,15 +565,16 @@ class Cluster:
             job.result.timings.sent = time.monotonic()
             try:
                 job.job = job.result.job = await conn.run(argv, ready=conds, **kw)
+                self._follow(job)
                 if self._timeline is not None:
                     self._timeline.name_job(host, job.job, " ".join(argv)[:60])
-                await self._until_started(conn, job, bool(conds), ready_timeout)
+                await self._until_started(job, bool(conds), ready_timeout)
             except (CtldError, NodeError) as e:
                 job.error = job.result.error = str(e)
             return job
         return await self._each(self._targets(nodes), one)
 
-    async def _until_started(self, conn, job, wants_ready, ready_timeout):
+    async def _until_started(self, job, wants_ready, ready_timeout):
         """Consumes the job's events into its result until Launched (and
         Ready or NotReady when asked) or its end. The daemon decides
         readiness within ready_timeout; waiting here is bounded too (with
@@ -538,7 +585,7 @@ class Cluster:
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                ev = await asyncio.wait_for(conn.next_event("job", job.job), left)
+                ev = await asyncio.wait_for(self._next_event(job), left)
             except asyncio.TimeoutError:
                 job.error = job.result.error = (
                     "no Ready or NotReady within %g s (does the daemon know readiness?)" % bound)
@@ -557,10 +604,12 @@ class Cluster:
     async def wait(self, jobs):
         """Waits for every job to end; returns their Results, in order."""
         async def one(job):
-            conn = self.conns.get(job.host)
-            while job.job and job.result.terminal is None and conn is not None:
+            # a node lost before has nothing more to say; one lost from now
+            # on raises (_next_event)
+            lost_before = job.host not in self.conns
+            while job.job and job.result.terminal is None and not lost_before:
                 try:
-                    absorb(job.result, await conn.next_event("job", job.job))
+                    absorb(job.result, await self._next_event(job))
                 except NodeError as e:
                     job.result.error = "%s; job %d's state is unknown" % (e, job.job)
                     break
@@ -608,6 +657,7 @@ class Cluster:
             return j
         try:
             await conn.request(attach=pb.Attach(job=job, no_backlog=not backlog))
+            self._follow(j)
         except (CtldError, NodeError) as e:
             j.error = j.result.error = str(e)
         return j
@@ -618,10 +668,10 @@ class Cluster:
         merged = asyncio.Queue()
 
         async def pump(job):
-            conn = self.conns.get(job.host)
+            lost_before = job.host not in self.conns
             try:
-                while conn is not None and job.job and job.result.terminal is None:
-                    ev = await conn.next_event("job", job.job)
+                while job.job and job.result.terminal is None and not lost_before:
+                    ev = await self._next_event(job)
                     absorb(job.result, ev)
                     await merged.put((job, ev))
             except NodeError as e:
@@ -641,6 +691,90 @@ class Cluster:
         finally:
             for p in pumps:
                 p.cancel()
+
+    # ------------------------------------------------------------ upgrades
+    def _follow(self, job):
+        self._following.setdefault(job.host, set()).add(job.job)
+
+    async def _next_event(self, job):
+        """The job's next event from its node. A node upgrading in place is
+        followed (_come_back): the events go on from its new connection,
+        without the output the job has seen. Raises NodeError when the
+        node is lost (a connection that ends without Upgrading included)."""
+        while True:
+            conn = self.conns.get(job.host)
+            if conn is None:
+                raise NodeError(self.errors.get(job.host, "%s: not connected" % job.host))
+            try:
+                ev = unseen(job, await conn.next_event("job", job.job))
+            except NodeError:
+                if not conn.upgrading:
+                    raise
+                await self._come_back(job.host, conn)
+                continue
+            if ev is None:
+                continue
+            if ev.WhichOneof("kind") in TERMINAL:
+                self._following.get(job.host, set()).discard(job.job)
+            return ev
+
+    async def _come_back(self, host, old):
+        """Waits until host, whose connection old ended after Upgrading, is
+        connected again (or given up: then self.errors says why). One
+        reconnect per lost connection, whichever job notices first."""
+        task = self._returning.get(old)
+        if task is None:
+            task = self._returning[old] = asyncio.ensure_future(self._reconnect(host, old))
+        await asyncio.shield(task)
+
+    async def _reconnect(self, host, old):
+        """Connects to host again after its upgrade in place, retrying with
+        backoff for UPGRADE_BOUND * connect_timeout s, and attaches to
+        every job followed there (with backlog: unseen() drops what was
+        seen; attaching also owns a kill-on-disconnect job again)."""
+        await old.close()
+        self._upgrades[host] = self._upgrades.get(host, 0) + 1
+        if self._upgrades[host] > MAX_UPGRADES:
+            self._give_up(host, "%s: the daemon upgraded in place more than %d times while "
+                                "followed" % (host, MAX_UPGRADES))
+            return
+        conn = await self._connect_again(host)
+        if conn is None:
+            return
+        conn.started = set(old.started)  # still ours: kill_started kills them
+        if self._timeline is not None:
+            conn.follow_timeline(self._timeline)
+        self.conns[host] = conn
+        for job in sorted(self._following.get(host, ())):
+            try:
+                await conn.request(attach=pb.Attach(job=job))
+            except CtldError as e:
+                conn.fail_job(job, NodeError("%s: job %d after the upgrade: %s" % (host, job, e)))
+            except NodeError:
+                return  # lost again: its queues say so
+
+    async def _connect_again(self, host):
+        """A new Connection to host within the upgrade's bound, or None
+        (host then leaves self.conns, self.errors says why)."""
+        bound = UPGRADE_BOUND * self.connect_timeout
+        deadline = time.monotonic() + bound
+        pause, why = 0.05, "no time left"
+        while time.monotonic() < deadline:
+            left = deadline - time.monotonic()
+            try:
+                return await Connection.open(host, self.tls, min(self.connect_timeout, left),
+                                             self.liveness, self.name)
+            except CONNECT_ERRORS as e:
+                why = describe(e)
+            await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            pause = min(pause * 2, 1.0)
+        self._give_up(host, "%s: the daemon upgraded in place but the upgrade did not complete:"
+                            " not serving again within %g s (%s)" % (host, bound, why))
+        return None
+
+    def _give_up(self, host, why):
+        self.conns.pop(host, None)
+        self.errors[host] = why
 
     # ------------------------------------------------------------ watches
     async def watch_port(self, port, addr="", timeout=None, nodes=None):

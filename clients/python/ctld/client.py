@@ -10,14 +10,24 @@
 Replies are matched by request id; events that arrive while waiting for a
 reply are kept, in order, for events()/next_event(). Leaving the `with`
 block kills (SIGKILL, the whole tree) every job this client started and has
-not seen end, unless keep_jobs=True. Use /usr/bin/python3 (Debian's
+not seen end, unless keep_jobs=True. A daemon upgrading in place (Upgrading,
+then the connection closes) is followed by events() (and so wait(),
+run_and_wait(), wait_ready()) as ctl does: the client connects again,
+attaches to its jobs again and skips the output events() gave (by
+Output.offset). Other calls, and a client made from a socket, raise an
+EOFError saying the daemon is upgrading. Use /usr/bin/python3 (Debian's
 python3-protobuf).
 """
 import socket
 import time
 
-from .proto import (TERMINAL, CtldError, event_job, frame, hello_request, parse_frame, pb,
-                    ready_conditions, split_host, tls_context)
+from .proto import (TERMINAL, CtldError, ProtocolError, event_job, frame, hello_request,
+                    parse_frame, pb, ready_conditions, split_host, tls_context)
+
+# After Upgrading: how long (in timeouts) the daemon may take to serve again,
+# and how many upgrades one client follows (bounds, as ctl's).
+UPGRADE_BOUND = 4
+MAX_UPGRADES = 16
 
 
 class Client:
@@ -29,28 +39,21 @@ class Client:
 
     def __init__(self, unix=None, tcp=None, timeout=10.0, name="ctld.client",
                  tls=None, hello=True, sock=None, keep_jobs=False):
-        if sock is not None:
-            self.sock = sock
-            self.sock.settimeout(timeout)
-        elif unix:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.settimeout(timeout)
-            try:
-                self.sock.connect(unix)
-            except BaseException:
-                self.sock.close()
-                raise
-        else:
-            self.sock = socket.create_connection(split_host(tcp), timeout=timeout)
-        if tls and self.sock.family != socket.AF_UNIX:
-            self.sock = tls_context(tls).wrap_socket(self.sock)
+        # where to connect again after an upgrade in place (not a given socket)
+        self.where = None if sock is not None else (unix, tcp, tls)
+        self.sock = self._connect(sock, unix, tcp, tls, timeout)
         self.timeout = timeout
+        self.name = name
         self.keep_jobs = keep_jobs
         self.buf = b""
         self.next_id = 1
         self.pending_events = []
         self.pending_replies = {}  # replies that came while waiting for another id
         self.started = set()  # jobs this client ran and has not seen end
+        self.upgrading = False  # the daemon said Upgrading: it closes next
+        self.upgrades = 0  # upgrades in place followed
+        self.seen = {}  # (job, stream) -> where the output events() gave ends
+        self.resumed = set()  # jobs attached again after an upgrade: replays are skipped
         self.hello_reply = None
         if hello:
             try:
@@ -58,6 +61,27 @@ class Client:
             except BaseException:
                 self.close()  # refused (LIMIT, PERMISSION, ...) or closed: no leaked socket
                 raise
+
+    @staticmethod
+    def _connect(sock, unix, tcp, tls, timeout):
+        if sock is None and unix:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(unix)
+            except BaseException:
+                sock.close()
+                raise
+        elif sock is None:
+            sock = socket.create_connection(split_host(tcp), timeout=timeout)
+        try:
+            sock.settimeout(timeout)
+            if tls and sock.family != socket.AF_UNIX:
+                sock = tls_context(tls).wrap_socket(sock)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def __enter__(self):
         return self
@@ -100,8 +124,10 @@ class Client:
             msg, used = parse_frame(self.buf)
             if msg is not None:
                 self.buf = self.buf[used:]
-                if msg.HasField("event") and msg.event.WhichOneof("kind") in TERMINAL:
+                kind = msg.HasField("event") and msg.event.WhichOneof("kind")
+                if kind in TERMINAL:
                     self.started.discard(event_job(msg.event))
+                self.upgrading = self.upgrading or kind == "upgrading"
                 return msg
             left = deadline - time.monotonic()
             if left <= 0:
@@ -109,7 +135,10 @@ class Client:
             self.sock.settimeout(left)
             chunk = self.sock.recv(1 << 16)
             if not chunk:
-                raise EOFError("daemon closed the connection")
+                raise EOFError("daemon closed the connection" + (
+                    "; it is upgrading in place: its jobs run on, connect again and attach "
+                    "to them (same ids; Output.offset tells what was seen)"
+                    if self.upgrading else ""))
             self.buf += chunk
 
     # ------------------------------------------------------------ requests
@@ -169,10 +198,73 @@ class Client:
         event. Events of other jobs and watches stay queued, in order, for
         later events()/next_event() calls."""
         while True:
-            ev = self._next_event_of(job, timeout)
-            yield ev
+            try:
+                ev = self._next_event_of(job, timeout)
+            except EOFError:
+                if not self.upgrading or self.where is None:
+                    raise
+                self._follow_upgrade(job)
+                continue
+            if self._unseen(job, ev):
+                yield ev
             if ev.WhichOneof("kind") in TERMINAL:
+                self.resumed.discard(job)
+                self.seen.pop((job, pb.STDOUT), None)
+                self.seen.pop((job, pb.STDERR), None)
                 return
+
+    def _unseen(self, job, ev):
+        """False for output events() gave before (a job attached again after
+        an upgrade replays its backlog); a partly given chunk is cut."""
+        if not ev.HasField("output"):
+            return True
+        out, key = ev.output, (job, ev.output.stream)
+        end = self.seen.get(key, 0)
+        if job in self.resumed:
+            if out.offset + len(out.data) <= end:
+                return False
+            if out.offset < end:
+                out.data, out.offset = out.data[end - out.offset:], end
+        self.seen[key] = max(end, out.offset + len(out.data))
+        return True
+
+    def _follow_upgrade(self, job):
+        """The daemon upgraded in place and closed the connection: connect
+        again (its listeners wait for the new image), within UPGRADE_BOUND
+        timeouts, and attach again to job and to every job we started.
+        Raises EOFError when it does not serve again."""
+        self.upgrading = False
+        self.upgrades += 1
+        if self.upgrades > MAX_UPGRADES:
+            raise EOFError("daemon upgraded in place more than %d times" % MAX_UPGRADES)
+        self.close()
+        self._reconnect()
+        for j in sorted(self.started | self.resumed | {job}):
+            try:
+                self.attach(j)
+            except CtldError:
+                if j == job:
+                    raise
+            self.resumed.add(j)
+
+    def _reconnect(self):
+        """A new connection to where we were (Hello said), or EOFError."""
+        bound = UPGRADE_BOUND * self.timeout
+        deadline, pause, why = time.monotonic() + bound, 0.05, "no time left"
+        while time.monotonic() < deadline:
+            self.buf, self.pending_replies = b"", {}  # nothing of the old one is owed
+            try:
+                self.sock = self._connect(None, *self.where,
+                                          min(self.timeout, deadline - time.monotonic()))
+                self.hello_reply = self.request(**hello_request(self.name)).hello
+                return
+            except (OSError, CtldError, EOFError, ProtocolError, ValueError) as e:
+                why = str(e) or type(e).__name__
+                self.close()
+            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            pause = min(pause * 2, 1.0)
+        raise EOFError("daemon closed the connection; it upgraded in place but the upgrade did "
+                       "not complete: not serving again within %g s (%s)" % (bound, why))
 
     def _next_event_of(self, job, timeout):
         for i, ev in enumerate(self.pending_events):
