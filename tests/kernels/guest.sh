@@ -107,11 +107,14 @@ main() {
             (
                 echo "$BASHPID" > "$cg/cgroup.procs" 2>/dev/null
                 export CTLD_BUILD=$CTK_BUILD CTLD_TEST_MODE=$mode CTLD_TIME_FACTOR=$CTK_TIME_FACTOR
+                # A run still going at the suite timeout gets SIGABRT first:
+                # faulthandler then prints where every thread of it waits.
+                stop=(timeout --signal=ABRT --kill-after=30 "$CTK_SUITE_TIMEOUT")
                 case "$pat" in
-                *[*?[]*) exec timeout --kill-after=30 "$CTK_SUITE_TIMEOUT" \
-                    /usr/bin/python3 -m unittest discover -s tests/e2e -p "$pat" -v ;;
-                *) cd tests/e2e && exec timeout --kill-after=30 "$CTK_SUITE_TIMEOUT" \
-                    /usr/bin/python3 -m unittest -v ${pat//,/ } ;;
+                *[*?[]*) exec "${stop[@]}" /usr/bin/python3 -X faulthandler \
+                    -m unittest discover -s tests/e2e -p "$pat" -v ;;
+                *) cd tests/e2e && exec "${stop[@]}" /usr/bin/python3 -X faulthandler \
+                    -m unittest -v ${pat//,/ } ;;
                 esac
             ) > "$log" 2>&1
             r=$?
@@ -125,7 +128,7 @@ main() {
             rmdir "$cg" 2>/dev/null
             wall=$(echo "$(date +%s.%N) - $start" | bc)
             [ "$r" = 0 ] || rc=1
-            [ "$r" = 124 ] || [ "$r" = 137 ] && echo "CTK: TIMEOUT: the run was killed after ${CTK_SUITE_TIMEOUT}s" >> "$log"
+            [ "$r" = 124 ] || [ "$r" = 134 ] || [ "$r" = 137 ] && echo "CTK: TIMEOUT: the run was stopped after ${CTK_SUITE_TIMEOUT}s (the tracebacks above say where it waited)" >> "$log"
             echo "$mode $n $pat $r $wall" >> "$OUT/e2e.txt"
             echo "CTK: e2e mode=$mode pattern=$pat rc=$r wall=${wall}s: $(grep -E '^(Ran |OK|FAILED)' "$log" | tr '\n' ' ')"
         done
