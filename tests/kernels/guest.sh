@@ -22,6 +22,24 @@
 #   e2e-MODE-N.log    that run's unittest -v output (written as it runs)
 #   dmesg.txt         the guest kernel's log at the end
 # Exit status: 0 when every unittest run passed.
+
+# A unittest run that outlived its timeout: each process of its cgroup
+# (CG and below) with what it waits for in the kernel, and the last lines of
+# every test daemon's log (the daemons are part of the run).
+hang_report() {
+    echo "CTK: HANG: the run is still going after ${CTK_SUITE_TIMEOUT}s; its processes:"
+    for p in $(cat $(find "$1" -name cgroup.procs) 2>/dev/null); do
+        echo "--- pid $p: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-200)"
+        echo "    state $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null), wchan $(cat "/proc/$p/wchan" 2>/dev/null)"
+        sed 's/^/    /' "/proc/$p/stack" 2>/dev/null | head -n 16
+    done
+    for f in /tmp/ctld-*/daemon.log; do
+        [ -f "$f" ] || continue
+        echo "--- $f, last 30 lines"
+        tail -n 30 "$f"
+    done
+}
+
 main() {
     set -u
     OUT=${1:?usage: guest.sh OUT_DIR}
@@ -107,15 +125,29 @@ main() {
             (
                 echo "$BASHPID" > "$cg/cgroup.procs" 2>/dev/null
                 export CTLD_BUILD=$CTK_BUILD CTLD_TEST_MODE=$mode CTLD_TIME_FACTOR=$CTK_TIME_FACTOR
-                # A run still going at the suite timeout gets SIGABRT first:
-                # faulthandler then prints where every thread of it waits.
-                stop=(timeout --signal=ABRT --kill-after=30 "$CTK_SUITE_TIMEOUT")
                 case "$pat" in
-                *[*?[]*) exec "${stop[@]}" /usr/bin/python3 -X faulthandler \
-                    -m unittest discover -s tests/e2e -p "$pat" -v ;;
-                *) cd tests/e2e && exec "${stop[@]}" /usr/bin/python3 -X faulthandler \
-                    -m unittest -v ${pat//,/ } ;;
+                *[*?[]*) /usr/bin/python3 -X faulthandler \
+                    -m unittest discover -s tests/e2e -p "$pat" -v & ;;
+                *) (cd tests/e2e && exec /usr/bin/python3 -X faulthandler \
+                    -m unittest -v ${pat//,/ }) & ;;
                 esac
+                suite=$!
+                # A run still going at the suite timeout: what each of its
+                # processes waits for and the daemons' last words, then
+                # SIGABRT (faulthandler prints every thread's traceback),
+                # then SIGKILL.
+                (
+                    sleep "$CTK_SUITE_TIMEOUT"
+                    hang_report "$cg"
+                    kill -ABRT "$suite"
+                    sleep 30
+                    kill -KILL "$suite"
+                ) &
+                dog=$!
+                wait "$suite"
+                r=$?
+                kill "$dog" 2>/dev/null
+                exit "$r"
             ) > "$log" 2>&1
             r=$?
             for _ in $(seq 50); do
@@ -128,7 +160,7 @@ main() {
             rmdir "$cg" 2>/dev/null
             wall=$(echo "$(date +%s.%N) - $start" | bc)
             [ "$r" = 0 ] || rc=1
-            [ "$r" = 124 ] || [ "$r" = 134 ] || [ "$r" = 137 ] && echo "CTK: TIMEOUT: the run was stopped after ${CTK_SUITE_TIMEOUT}s (the tracebacks above say where it waited)" >> "$log"
+            [ "$r" = 134 ] || [ "$r" = 137 ] && echo "CTK: TIMEOUT: the run was stopped after ${CTK_SUITE_TIMEOUT}s (above: where it waited)" >> "$log"
             echo "$mode $n $pat $r $wall" >> "$OUT/e2e.txt"
             echo "CTK: e2e mode=$mode pattern=$pat rc=$r wall=${wall}s: $(grep -E '^(Ran |OK|FAILED)' "$log" | tr '\n' ' ')"
         done

@@ -169,7 +169,7 @@ def cmd_result(a):
         r.update(parse_unittest(log))
         r["ok"] = (r["rc"] == 0 and r["summary"] is not None and r["summary"].startswith("OK")
                    and (r["ran"] or 0) > 0)
-        if r["rc"] in (124, 137):
+        if r["rc"] in (124, 134, 137):  # 134: SIGABRT after the hang report
             problems.append("e2e mode=%s pattern=%s killed after %ss (CTK_SUITE_TIMEOUT), in %s"
                             % (mode, pattern, env.get("CTK_SUITE_TIMEOUT"),
                                r.get("interrupted_in") or "(no test had started)"))
