@@ -12,7 +12,10 @@
 - every file starts with an SPDX line and says what lives there;
 - the BPF programs ask for no kernel type ids (bpf_core_type_id_kernel):
   libbpf relocates them against a small copy of the kernel's BTF whose
-  type ids are not the kernel's (user/daemon/kernel/core_btf.h).
+  type ids are not the kernel's (user/daemon/kernel/core_btf.h);
+- in tests/e2e, harness.wait_for() is never given scaled(...): it scales
+  its timeout itself, and twice scaled is 144x in an emulated guest (a
+  failing wait then looks like a hang).
 
 Prints every violation and exits 1 when there is one.
 """
@@ -32,6 +35,32 @@ ALLOWED = {  # part -> parts it may include
 }
 INCLUDE = re.compile(r'^#include "([^"]+)"', re.M)
 KERNEL_TYPE_ID = re.compile(r"bpf_core_type_id_kernel|BPF_TYPE_ID_TARGET")
+WAIT_FOR_CALL = re.compile(r"(?<![.\w])wait_for\(")
+
+
+def scaled_wait_for(text):
+    """Line numbers of harness wait_for() calls with scaled() in them."""
+    found = []
+    for m in WAIT_FOR_CALL.finditer(text):
+        depth, j = 1, m.end()
+        while depth and j < len(text):
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            j += 1
+        if "scaled(" in text[m.end():j]:
+            found.append(text.count("\n", 0, m.start()) + 1)
+    return found
+
+
+def e2e_problems():
+    problems = []
+    e2e = os.path.join(ROOT, "tests", "e2e")
+    for f in sorted(os.listdir(e2e)):
+        if f.endswith(".py"):
+            with open(os.path.join(e2e, f)) as fh:
+                for line in scaled_wait_for(fh.read()):
+                    problems.append("tests/e2e/%s:%d: wait_for() scales its timeout itself; "
+                                    "no scaled() in it" % (f, line))
+    return problems
 
 
 def sources():
@@ -80,6 +109,7 @@ def main():
                 if dep != mod:
                     graph.setdefault(mod, set()).add(dep)
     problems += cycles(inline_private(graph))
+    problems += e2e_problems()
     for p in problems:
         print("layout: " + p)
     return 1 if problems else 0

@@ -76,7 +76,7 @@ class RedisExperimentTest(unittest.TestCase):
         # n8's daemon dies while its benchmark runs
         n8 = lab.node("n8").daemon
         with n8.client() as c:
-            wait_for(lambda: any(j.state == 0 for j in c.list()), timeout=scaled(20),
+            wait_for(lambda: any(j.state == 0 for j in c.list()), timeout=20,
                      what="n8's benchmark running")
             self.orphans += [j.pid for j in c.list() if j.state == 0]
         n8.kill9()

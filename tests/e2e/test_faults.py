@@ -782,8 +782,12 @@ class SigpipeTest(unittest.TestCase):
                 # all ten started (a dropped Run never does: then this times
                 # out and the assertion below names what is missing) and ended;
                 # "none running" alone held before the first was accepted
-                wait_for(lambda: len(c.list()) == 10 and c.stats().jobs_running == 0,
-                         harness.scaled(10), "the ten jobs to start and end")
+                try:
+                    wait_for(lambda: len(c.list()) == 10 and c.stats().jobs_running == 0,
+                             10, "the ten jobs to start and end")
+                except AssertionError:
+                    self.fail("started: %s\n%s" % (sorted(j.name for j in c.list()),
+                                                   d.log(12000)))
                 names = sorted(j.name for j in c.list())
                 self.assertTrue(d.alive())
             self.assertEqual(names, sorted("%s-%d" % (k, i) for k in ("tcp", "unix")

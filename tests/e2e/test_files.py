@@ -249,12 +249,12 @@ class FilesTest(DaemonTestCase):
                                stderr=subprocess.DEVNULL)
         try:
             wait_for(lambda: any(os.path.getsize(p) > 20 * MIB for p in temp_files(self.tmp)),
-                     timeout=scaled(60), what="the temporary file to grow")
+                     timeout=60, what="the temporary file to grow")
         finally:
             ctl.kill()
             ctl.wait()
         # the killed put waits, parked, for the same put to resume it
-        wait_for(lambda: len(temp_files(self.tmp)) == 1, timeout=scaled(10),
+        wait_for(lambda: len(temp_files(self.tmp)) == 1, timeout=10,
                  what="one temporary file")
         with open(dest, "rb") as f:
             self.assertEqual(f.read(), b"old contents\n")
@@ -282,7 +282,7 @@ class FilesTest(DaemonTestCase):
             t = c.request(put_file=pb.PutFile(path=dest, mode=0o644, size=100000, resume=True,
                                               mtime_ns=1_700_000_000_000_000_000)).put_file
             c.request(put_data=pb.PutData(transfer=t.transfer, data=b"b" * 32768))
-        wait_for(lambda: len(temp_files(self.tmp)) == 1, timeout=scaled(10),
+        wait_for(lambda: len(temp_files(self.tmp)) == 1, timeout=10,
                  what="the parked temporary file")
         p = self.d.ctl("put", src, dest, check=0)
         self.assertNotIn("resuming", p.stderr)
@@ -321,7 +321,7 @@ class FilesTest(DaemonTestCase):
                                           data=b"x" * 32768))
         self.assertEqual(len(temp_files(self.tmp)), 1)
         c.close()
-        wait_for(lambda: not temp_files(self.tmp), timeout=scaled(10),
+        wait_for(lambda: not temp_files(self.tmp), timeout=10,
                  what="the temporary file of a vanished client to go")
         self.assertFalse(os.path.exists(dest))
         # a get whose client goes: its descriptor is closed
@@ -330,7 +330,7 @@ class FilesTest(DaemonTestCase):
         c = self.d.client()
         c.request(get_file=pb.GetFile(path=self.path("src")))
         c.close()
-        wait_for(lambda: len(os.listdir("/proc/%d/fd" % self.d.pid)) <= fds, timeout=scaled(10),
+        wait_for(lambda: len(os.listdir("/proc/%d/fd" % self.d.pid)) <= fds, timeout=10,
                  what="the daemon to close the file of a vanished get")
         self.assertDaemonServes()
 
@@ -487,7 +487,7 @@ class FilesTest(DaemonTestCase):
                 c.request(put_file=pb.PutFile(path=self.path("t16"), mode=0o644, size=1))
             self.assertEqual(e.exception.code, pb.LIMIT)
             self.assertIn("too many file transfers at once (16 per connection)", e.exception.text)
-        wait_for(lambda: not temp_files(self.tmp), timeout=scaled(10),
+        wait_for(lambda: not temp_files(self.tmp), timeout=10,
                  what="the temporary files to go with their client")
         # gets: 64 in the daemon at most, whoever asks (each holds a window)
         random_file(self.path("src"), MIB)
@@ -510,7 +510,7 @@ class FilesTest(DaemonTestCase):
                 except CtldError as e:
                     self.assertEqual(e.code, pb.LIMIT)
                     return None
-            wait_for(get_again, timeout=scaled(10), what="the gets of closed clients to end")
+            wait_for(get_again, timeout=10, what="the gets of closed clients to end")
         self.assertEqual(sha256_of(self.path("again", "src")), sha256_of(self.path("src")))
 
 

@@ -70,7 +70,7 @@ class ClusterUpgradeTest(unittest.TestCase):
         the job write the rest."""
         def go():
             wait_for(lambda: os.path.exists(os.path.join(marks, "started")),
-                     timeout=scaled(20), what="the job's first half")
+                     timeout=20, what="the job's first half")
             d.upgrade(timeout=scaled(20))
             open(os.path.join(marks, "go"), "w").close()
         return asyncio.to_thread(go)
@@ -326,7 +326,7 @@ class SyncClientUpgradeTest(unittest.TestCase):
     def run_and_wait_across_an_upgrade(self, client):
         def go():
             wait_for(lambda: os.path.exists(os.path.join(self.marks, "started")),
-                     timeout=scaled(20), what="the job's first half")
+                     timeout=20, what="the job's first half")
             self.d.upgrade(timeout=scaled(20))
             open(os.path.join(self.marks, "go"), "w").close()
         with client() as c:
@@ -352,7 +352,7 @@ class SyncClientUpgradeTest(unittest.TestCase):
             with self.assertRaises(EOFError) as cm:
                 list(c.events(job, timeout=scaled(20)))
         self.assertIn("upgrading in place", str(cm.exception))
-        wait_for(lambda: os.path.exists(self.d.ready_file), timeout=scaled(20),
+        wait_for(lambda: os.path.exists(self.d.ready_file), timeout=20,
                  what="the new image's ready file")
         with self.d.client() as c:
             c.signal(job, 9)

@@ -156,7 +156,7 @@ class UpgradeTest(unittest.TestCase):
             timed = c.run(["sleep", "60"], timeout_ms=int(scaled(3) * 1000), detach=True)
             tree = c.run(["sh", "-c", "sleep 100 & sleep 100 & wait"], detach=True)
             root = next(j.pid for j in c.list() if j.job == tree)
-            wait_for(lambda: len(children(root)) >= 2, timeout=scaled(5),
+            wait_for(lambda: len(children(root)) >= 2, timeout=5,
                      what="the tree's two sleeps")
             tree_pids = {root} | set(children(root))
         self.upgrade()
@@ -171,7 +171,7 @@ class UpgradeTest(unittest.TestCase):
             self.assertEqual(out, b"before\nafter\n")
             self.assertEqual(last.exited.exit_code, 0)
             c.signal(tree, 9)
-            wait_for(lambda: not any(alive(p) for p in tree_pids), timeout=scaled(5),
+            wait_for(lambda: not any(alive(p) for p in tree_pids), timeout=5,
                      what="every process of the tree killed")
             c.attach(timed)
             ev = [e for e in c.events(timed, timeout=scaled(20))][-1]
@@ -187,7 +187,7 @@ class UpgradeTest(unittest.TestCase):
         # queue and is served by the new image
         with self.d.client(timeout=scaled(20)) as c:
             c.request(timeout=scaled(20), stats=pb.Stats())
-        wait_for(lambda: os.path.exists(self.d.ready_file), timeout=scaled(20),
+        wait_for(lambda: os.path.exists(self.d.ready_file), timeout=20,
                  what="the new image's ready file")
         with self.d.client() as c:
             st = c.stats()
@@ -209,10 +209,10 @@ class UpgradeTest(unittest.TestCase):
                         "the upgrade must not count as the owner leaving")
         with self.d.client() as c:
             c.attach(back)  # the owner again
-        wait_for(lambda: not alive(pids[back]), timeout=scaled(5),
+        wait_for(lambda: not alive(pids[back]), timeout=5,
                  what="the job killed when its new owner left")
         # nobody came back for the other one: killed after the reclaim window
-        wait_for(lambda: not alive(pids[gone]), timeout=scaled(20),
+        wait_for(lambda: not alive(pids[gone]), timeout=20,
                  what="the unclaimed kill-on-disconnect job killed")
 
     def test_refused_while_readiness_pending(self):
@@ -224,7 +224,7 @@ class UpgradeTest(unittest.TestCase):
             job = c.run(["sleep", "60"], detach=True, ready=[pb.ReadyCondition(
                 port=pb.PortCondition(port=free))], ready_timeout_ms=60000)
             os.kill(self.d.pid, signal.SIGUSR2)
-            wait_for(lambda: "upgrade refused" in self.d.log(), timeout=scaled(5),
+            wait_for(lambda: "upgrade refused" in self.d.log(), timeout=5,
                      what="the refusal in the log")
             self.assertEqual(c.stats().upgrades, 0)
             self.assertIn("waits for its readiness", self.d.log())
@@ -265,7 +265,7 @@ class NewBinaryTest(unittest.TestCase):
             job = c.run(["sleep", "60"], detach=True)
         os.unlink(self.exe)
         os.kill(self.d.pid, signal.SIGUSR2)
-        wait_for(lambda: "upgrade failed" in self.d.log(), timeout=scaled(10),
+        wait_for(lambda: "upgrade failed" in self.d.log(), timeout=10,
                  what="the failure in the log")
         with self.d.client(timeout=scaled(10)) as c:
             self.assertIn(job, [j.job for j in c.list(running_only=True)])
