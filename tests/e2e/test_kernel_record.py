@@ -111,6 +111,14 @@ def parse_record(text):
     return ok, failed, closes, exits
 
 
+def without_pid(counter):
+    """A Counter of (pid, ...) keys as one of the keys without their pid."""
+    out = collections.Counter()
+    for key, n in counter.items():
+        out[key[1:]] += n
+    return out
+
+
 class Recorder:
     """bpftrace running the script, its output collected."""
 
@@ -271,13 +279,27 @@ class KernelRecordTest(DaemonTestCase):
                 (pid, p, a, False) for pid, p, ns, a in ok
                 if p == port and ns == netns and (not addr or a == addr))
             got = collections.Counter(listening[w])
-            self.assertEqual(got, want, "watch of port %d%s: reported vs the kernel's record"
-                             % (port, "@" + addr if addr else ""))
+            what = "watch of port %d%s: reported vs the kernel's record" % (
+                port, "@" + addr if addr else "")
+            if MODE != "bpf":
+                # Polling learns a listener's owner from /proc after seeing
+                # it: one gone by then is reported with pid 0, unknown (never
+                # another pid). Every listen is still reported, once.
+                self.assertEqual(without_pid(got), without_pid(want), what)
+                self.assertLessEqual({k[0] for k in got} - {0}, {k[0] for k in want}, what)
+            else:
+                self.assertEqual(got, want, what)
             want_closed = collections.Counter(
                 (pid, p) for pid, p, ns, a in closes
                 if p == port and ns == netns and (not addr or a == addr))
-            self.assertEqual(collections.Counter(closed[w]), want_closed,
-                             "PortClosed of port %d" % port)
+            got_closed = collections.Counter(closed[w])
+            if MODE != "bpf":  # the same: who opened it may be unknown (0)
+                self.assertEqual(without_pid(got_closed), without_pid(want_closed),
+                                 "PortClosed of port %d" % port)
+                self.assertLessEqual({k[0] for k in got_closed} - {0},
+                                     {k[0] for k in want_closed}, "PortClosed of port %d" % port)
+            else:
+                self.assertEqual(got_closed, want_closed, "PortClosed of port %d" % port)
         for ev in exited.values():
             e = ev.exited
             status = exits.get(e.pid)
