@@ -763,11 +763,18 @@ class SigpipeTest(unittest.TestCase):
 
     def test_run_sent_just_before_close_is_executed(self):
         # Hello and Run in one write, then close without reading anything:
-        # the Run was delivered whole, so it runs, whatever the transport
-        # (as it does when the client read the Hello reply first, see
-        # test_protocol.test_client_vanishes_right_after_run).
+        # the Run was delivered whole, so it runs (as it does when the client
+        # read the Hello reply first, see
+        # test_protocol.test_client_vanishes_right_after_run). On the unix
+        # socket always. On plain loopback TCP the daemon must first learn
+        # which local user connected, from the client's socket: one that
+        # reached TIME_WAIT before the daemon looked (a busy or emulated
+        # machine) identifies nobody and is refused, with a warning naming
+        # it (docs/design.md, "A hole found on the way"). Never silently
+        # dropped, and never run as someone else.
         with Daemon() as d:
             hello = harness.ctld_client.frame(pb.Request(id=1, hello=pb.Hello(protocol_version=1)))
+            ports = {}  # the TCP clients' local ports -> their job names
             for kind in ("tcp", "unix"):
                 for i in range(5):
                     if kind == "unix":
@@ -775,25 +782,36 @@ class SigpipeTest(unittest.TestCase):
                         r.connect(d.socket)
                     else:
                         r = socket.create_connection(("127.0.0.1", d.tcp_port))
+                        ports[r.getsockname()[1]] = "tcp-%d" % i
                     r.sendall(hello + harness.ctld_client.frame(pb.Request(id=2, run=pb.Run(
                         argv=["yes"], timeout_ms=300, name="%s-%d" % (kind, i)))))
                     r.close()
-            with d.client() as c:
-                # all ten started (a dropped Run never does: then this times
-                # out and the assertion below names what is missing) and ended;
-                # "none running" alone held before the first was accepted
-                try:
-                    wait_for(lambda: len(c.list()) == 10 and c.stats().jobs_running == 0,
-                             10, "the ten jobs to start and end")
-                except AssertionError:
-                    self.fail("started: %s\n%s" % (sorted(j.name for j in c.list()),
-                                                   d.log(12000)))
-                names = sorted(j.name for j in c.list())
-                self.assertTrue(d.alive())
-            self.assertEqual(names, sorted("%s-%d" % (k, i) for k in ("tcp", "unix")
-                                           for i in range(5)),
-                             "complete Run requests of vanished clients were dropped")
 
+            def refused():
+                return {name for port, name in ports.items()
+                        if "refusing tcp 127.0.0.1:%d: cannot tell which local user connected: "
+                           "it closed its socket first" % port in d.log(1 << 20)}
+
+            with d.client() as c:
+                # all ten accounted for (a dropped Run is neither: then this
+                # times out and the failure names what is missing) and ended;
+                # "none running" alone held before the first was accepted
+                def accounted():
+                    names = {j.name for j in c.list()}
+                    return (len(names | refused()) == 10 and not names & refused()
+                            and c.stats().jobs_running == 0)
+                try:
+                    wait_for(accounted, 10, "the ten Runs to be run or refused, and to end")
+                except AssertionError:
+                    self.fail("started: %s, refused: %s\n%s" % (
+                        sorted(j.name for j in c.list()), sorted(refused()), d.log(12000)))
+                names = {j.name for j in c.list()}
+                self.assertTrue(d.alive())
+            self.assertEqual(sorted(names | refused()),
+                             sorted("%s-%d" % (k, i) for k in ("tcp", "unix") for i in range(5)),
+                             "complete Run requests of vanished clients were dropped")
+            self.assertEqual({"unix-%d" % i for i in range(5)} - names, set(),
+                             "the unix socket needs no lookup: every Run runs")
 
 if __name__ == "__main__":
     unittest.main()
