@@ -137,7 +137,10 @@ main() {
                 # SIGABRT (faulthandler prints every thread's traceback),
                 # then SIGKILL.
                 (
-                    sleep "$CTK_SUITE_TIMEOUT"
+                    sleep "$CTK_SUITE_TIMEOUT" &
+                    nap=$!
+                    trap 'kill "$nap"; exit 0' TERM # the run ended first
+                    wait "$nap"
                     hang_report "$cg"
                     kill -ABRT "$suite"
                     sleep 30
