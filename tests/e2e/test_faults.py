@@ -553,11 +553,14 @@ class DaemonOutOfProcessesTest(unittest.TestCase):
                         with open(os.path.join(root, "cgroup.procs"), "w") as f:
                             f.write(str(p))
                     for p in job_children(d):
-                        with open(os.path.join(root, "cgroup.procs"), "w") as f:
-                            try:
+                        # the write happens at close (buffered), so the try
+                        # is around the whole open: a job killed just now may
+                        # be gone by then (ESRCH)
+                        try:
+                            with open(os.path.join(root, "cgroup.procs"), "w") as f:
                                 f.write(str(p))
-                            except OSError:
-                                pass
+                        except OSError:
+                            pass
         finally:
             def empty():
                 with open(os.path.join(cg, "cgroup.procs")) as f:
