@@ -77,9 +77,25 @@ class UpgradeTest(unittest.TestCase):
 
     def upgrade(self):
         pid, port = self.d.upgrade(timeout=scaled(20))
+        return self.same_process(pid, port)
+
+    def same_process(self, pid, port):
         self.assertEqual(pid, self.d.pid, "the upgrade must keep the daemon's pid")
         self.assertEqual(port, self.d.tcp_port, "the TCP listener must be the same socket")
         return pid
+
+    def start_upgrade(self):
+        """SIGUSR2 while a client streams; finish_upgrade() then waits for
+        the new image (no second SIGUSR2: that would be a second upgrade)."""
+        os.unlink(self.d.ready_file)
+        os.kill(self.d.pid, signal.SIGUSR2)
+
+    def finish_upgrade(self):
+        wait_for(lambda: os.path.exists(self.d.ready_file), timeout=20,
+                 what="the new image's ready file")
+        with open(self.d.ready_file) as f:
+            pid, port = (int(x) for x in f.read().split())
+        return self.same_process(pid, port)
 
     def test_output_pid_id_and_status_survive(self):
         script = ("i=0; while [ $i -lt 60 ]; do echo line $i; i=$((i+1)); sleep 0.02; done; "
@@ -90,10 +106,10 @@ class UpgradeTest(unittest.TestCase):
             pid = next(j.pid for j in c.list() if j.job == job)
             first = next(c.events(job, timeout=scaled(10)))  # Launched
             self.assertTrue(first.HasField("launched"))
-            os.kill(self.d.pid, signal.SIGUSR2)
+            self.start_upgrade()
             self.assertTrue(stream_until_upgrade(c, job, chunks),
                             "no Upgrading event before the connection closed")
-        self.upgrade()
+        self.finish_upgrade()
         with self.d.client() as c:
             jobs = {j.job: j for j in c.list()}
             self.assertIn(job, jobs, "the job is gone after the upgrade")
@@ -202,9 +218,9 @@ class UpgradeTest(unittest.TestCase):
             back = c.run(["sleep", "60"], kill_on_disconnect=True, detach=True)
             gone = c.run(["sleep", "60"], kill_on_disconnect=True, detach=True)
             pids = {j.job: j.pid for j in c.list()}
-            os.kill(self.d.pid, signal.SIGUSR2)
+            self.start_upgrade()
             stream_until_upgrade(c, back, {})
-        self.upgrade()
+        self.finish_upgrade()
         self.assertTrue(alive(pids[back]) and alive(pids[gone]),
                         "the upgrade must not count as the owner leaving")
         with self.d.client() as c:
