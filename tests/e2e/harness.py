@@ -149,6 +149,14 @@ time.sleep(60)
 
 
 # ------------------------------------------------------------ /proc helpers
+def status_kib(pid, field):
+    """A KiB field of /proc/PID/status (VmRSS, RssAnon, ...)."""
+    for line in proc_text(pid, "status").splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError("no %s for pid %d" % (field, pid))
+
+
 def proc_text(pid, name):
     """/proc/PID/NAME as text ("" when the process is gone); the file is closed."""
     try:

@@ -21,7 +21,7 @@ import tempfile
 import unittest
 
 from harness import (BUILD, CTL, CTLD, Daemon, DaemonTestCase, make_certs, not_under_sanitizers,
-                     not_under_valgrind)
+                     not_under_valgrind, status_kib)
 
 OPENSSL = ("libssl.so", "libcrypto.so", "ctld-tls.so")
 LIBEXEC_MODULE = "/usr/libexec/ctld-bpf/ctld-tls.so"
@@ -53,11 +53,7 @@ IDLE_ANON_KIB = 640  # measured 388 KiB with eBPF (936 when a thread's arena kep
 
 
 def rss_anon_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon in /proc/%d/status" % pid)
+    return status_kib(pid, "RssAnon")
 
 
 class IdleDaemonWithoutTls(DaemonTestCase):

@@ -15,17 +15,14 @@ import socket
 import time
 import unittest
 
-from harness import DaemonTestCase, not_under_sanitizers, not_under_valgrind, pb, scaled
+from harness import (DaemonTestCase, not_under_sanitizers, not_under_valgrind, pb, scaled,
+                     status_kib)
 
 MIB = 1 << 20
 
 
 def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
+    return status_kib(pid, "VmRSS")
 
 
 @not_under_valgrind("1.8 GB through the daemon, and RSS would be valgrind's")
