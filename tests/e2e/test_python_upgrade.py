@@ -15,6 +15,7 @@ import asyncio
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -22,7 +23,7 @@ import unittest
 
 from google.protobuf.internal.decoder import _DecodeVarint
 
-from harness import Daemon, make_certs, not_under_valgrind, scaled, wait_for
+from harness import CTL, Daemon, make_certs, not_under_valgrind, scaled, wait_for
 from test_upgrade import VALGRIND_WHY
 
 import ctld
@@ -342,6 +343,65 @@ class SyncClientUpgradeTest(unittest.TestCase):
 
     def test_run_and_wait_across_an_upgrade_tcp(self):
         self.run_and_wait_across_an_upgrade(self.d.tcp_client)
+
+    def test_attached_without_backlog_stays_without_it(self):
+        """Attached without the backlog after the job's first half, then an
+        upgrade: ctl attach --no-backlog, ctld.Client.attach(no_backlog=True)
+        and Cluster.attach(backlog=False) each give the second half only
+        (attaching again after the upgrade replays the backlog: what lies
+        before the first attach is skipped by AttachReply's offsets), and
+        the job's own exit status. Before: all three also gave the first
+        half after the upgrade."""
+        second = numbered("line", LINES, 2 * LINES)
+        with self.d.client(keep_jobs=True) as c:
+            job = c.run(["sh", "-c", script(self.marks)])
+        wait_for(lambda: os.path.exists(os.path.join(self.marks, "started")),
+                 timeout=20, what="the job's first half")
+        ctl = subprocess.Popen([CTL, "-S", self.d.socket, "attach", "--no-backlog", str(job)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: ctl.poll() is None and (ctl.kill(), ctl.wait()))
+        sync_out = []
+
+        def sync_attach(c):
+            c.attach(job, no_backlog=True)
+            attached.set()
+            sync_out.extend(ev for ev in c.events(job, timeout=scaled(30)))
+
+        async def go():
+            async with ctld.Cluster([self.d.tcp], connect_timeout=scaled(5)) as cl:
+                j = await cl.attach(self.d.tcp, job, backlog=False)
+                # the Attach replies are in: ctl's by the time it says nothing
+                # (it has no output to show), the sync client's by the event
+                await asyncio.to_thread(attached.wait, scaled(10))
+                await asyncio.to_thread(wait_for, lambda: ctl_attached(), 20, "ctl attached")
+                await asyncio.to_thread(self.d.upgrade, scaled(20))
+                open(os.path.join(self.marks, "go"), "w").close()
+                [r] = await cl.wait([j])
+                return r
+
+        def ctl_attached():
+            with self.d.client() as q:
+                return [i.clients for i in q.list() if i.job == job] == [3]
+
+        attached = threading.Event()
+        with self.d.client() as sc:
+            t = threading.Thread(target=sync_attach, args=(sc,))
+            t.start()
+            try:
+                r = run_async(go())
+            finally:
+                t.join(scaled(30))
+            self.assertEqual(sc.upgrades, 1)
+        out, err = ctl.communicate(timeout=scaled(30))
+        self.assertEqual(out.decode(), second, err.decode())
+        self.assertEqual(ctl.returncode, 7)
+        self.assertEqual(r.stdout.decode(), second)
+        self.assertEqual(r.stderr.decode(), numbered("err", LINES, 2 * LINES))
+        self.assertEqual(r.exit_code, 7)
+        got = b"".join(ev.output.data for ev in sync_out
+                       if ev.HasField("output") and ev.output.stream == pb.STDOUT)
+        self.assertEqual(got.decode(), second)
+        self.assertEqual(sync_out[-1].exited.exit_code, 7)
 
     def test_given_socket_says_the_daemon_upgrades(self):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

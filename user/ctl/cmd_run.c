@@ -432,6 +432,12 @@ static void on_reply(struct host *h, enum req_kind kind, const ctld_Reply *r)
 		host_send(h, REQ_ATTACH);
 		break;
 	default: /* REQ_ATTACH: the events follow */
+		/* without the backlog, what came before never counts as unseen,
+		 * also not when an attach after an upgrade replays it */
+		if (G.args.no_backlog && !h->reconnects) {
+			h->seen[0] = r->result.attach.stdout_offset;
+			h->seen[1] = r->result.attach.stderr_offset;
+		}
 		break;
 	}
 }

@@ -656,7 +656,10 @@ class Cluster:
             j.error = j.result.error = self.errors.get(host, "not in this cluster")
             return j
         try:
-            await conn.request(attach=pb.Attach(job=job, no_backlog=not backlog))
+            reply = await conn.request(attach=pb.Attach(job=job, no_backlog=not backlog))
+            if not backlog:  # what came before stays unseen, also after an upgrade
+                j.seen = {pb.STDOUT: reply.attach.stdout_offset,
+                          pb.STDERR: reply.attach.stderr_offset}
             self._follow(j)
         except (CtldError, NodeError) as e:
             j.error = j.result.error = str(e)

@@ -339,9 +339,15 @@ class Client:
 
     def attach(self, job, no_output=False, no_backlog=False):
         """Attaches to a job; returns the AttachReply. The backlog (and, for a
-        finished job, its terminal event) follow as events."""
-        return self.request(attach=pb.Attach(job=job, no_output=no_output,
-                                             no_backlog=no_backlog)).attach
+        finished job, its terminal event) follow as events. Without the
+        backlog, what the job wrote before stays unseen by events() also
+        when an upgrade in place makes it attach again."""
+        reply = self.request(attach=pb.Attach(job=job, no_output=no_output,
+                                              no_backlog=no_backlog)).attach
+        if no_backlog:
+            self.seen[(job, pb.STDOUT)] = reply.stdout_offset
+            self.seen[(job, pb.STDERR)] = reply.stderr_offset
+        return reply
 
     def detach(self, job):
         return self.request(detach=pb.Detach(job=job))

@@ -385,6 +385,8 @@ void jobs_handle_attach(struct request_ctx *ctx, const ctld_Attach *req)
 	r->which_result = ctld_Reply_attach_tag;
 	r->result.attach.pid = (uint32_t)j->tree.pid;
 	r->result.attach.state = j->state;
+	r->result.attach.stdout_offset = j->out_offset[ctld_Stream_STDOUT];
+	r->result.attach.stderr_offset = j->out_offset[ctld_Stream_STDERR];
 	reply_send(ctx);
 	if (!req->no_output && !req->no_backlog)
 		job_backlog_send(j, ctx->session);
