@@ -642,6 +642,11 @@ static void cli_tls_options(void **state)
 			       "list"),
 			 0);
 	assert_string_equal(A.tls_ca, "ca");
+	assert_usage_error(PARSE("-H", "a:1", "--tls-session-cache", "none", "list"),
+			   "is for TLS connections");
+	assert_int_equal(PARSE("-H", "a:1", "--tls-cert", "c", "--tls-key", "k", "--tls-ca", "ca",
+			       "--tls-session-cache", "none", "list"),
+			 0);
 }
 
 /* ------------------------------------------------------------ help, mistakes */

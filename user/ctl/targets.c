@@ -82,5 +82,10 @@ int targets_settle(struct cli_args *a, struct target_opts *t, const struct cli_e
 		return errorf(err, errlen, -EINVAL, "TLS needs all of --tls-cert, --tls-key and --tls-ca");
 	if (a->tls_cert && a->targets[0].is_unix)
 		return errorf(err, errlen, -EINVAL, "TLS is for TCP daemons (-H), not the unix socket");
+	/* a cache that would silently never be used: the user meant TLS */
+	if (a->tls_session_cache && !a->tls_cert)
+		return errorf(err, errlen, -EINVAL,
+			      "--tls-session-cache is for TLS connections (--tls-cert, --tls-key, "
+			      "--tls-ca)");
 	return 0;
 }
