@@ -379,12 +379,30 @@ def footprint(cfg):
     out["bpf_phases_ms"] = {k: summary(v) for k, v in phases.items() if v}
     out["ctl_vs_true"] = ctl_vs_true(cfg)
     out["idle_rss_by_mapping_kib"] = by_mapping  # [rss, pss] of the last start
+    out["idle_rss_kib_sleep"], by_mapping["sleep"] = sleep_rss(cfg.starts)
     say("   binary %d bytes (stripped %d); ready eBPF %.1f ms, polling %.1f ms; "
         "idle RSS eBPF %d KiB (anon %d, file %d)"
         % (out["binary_bytes"], out["stripped_bytes"], out["ready_ms_ebpf"]["median"],
            out["ready_ms_polling"]["median"], out["idle_rss_kib_ebpf"]["median"],
            out["idle_rss_detail_kib_ebpf"]["RssAnon"], out["idle_rss_detail_kib_ebpf"]["RssFile"]))
     return out
+
+
+def sleep_rss(starts):
+    """/bin/sleep's RSS, measured as the daemon's: the floor under any
+    dynamically linked program on this machine that does nothing (libc's
+    pages it maps at start, by fault-around, count whether used or not)."""
+    rss, by_mapping = [], {}
+    for _ in range(starts):
+        p = subprocess.Popen(["/bin/sleep", "60"])
+        try:
+            time.sleep(0.2)
+            rss.append(proc_status(p.pid)["VmRSS"])
+            by_mapping = rss_by_mapping(p.pid)
+        finally:
+            p.kill()
+            p.wait()
+    return summary(rss), by_mapping
 
 
 # The daemon's own account of its eBPF start-up (bpf_setup.c's phases in

@@ -232,6 +232,13 @@ def table(res):
                 r, det["RssAnon"], det["RssFile"], det["Pss"]), "target < %d KiB" % T["idle_rss_kib"],
                 status(r < T["idle_rss_kib"], "%d KiB (%.2f×)" % (r - T["idle_rss_kib"],
                                                                   r / T["idle_rss_kib"]))))
+        if fp.get("idle_rss_kib_sleep"):
+            r = fp["idle_rss_kib_sleep"]["median"]
+            libc = fp["idle_rss_by_mapping_kib"].get("sleep", {}).get("libc.so.6", [0])[0]
+            rows.append(("RSS idle, `/bin/sleep` (what any dynamically linked program holds)",
+                         "%d KiB (libc.so.6 %d)" % (r, libc),
+                         "eBPF daemon ÷ sleep %.2f×" % (fp["idle_rss_kib_ebpf"]["median"] / r),
+                         "—"))
         rows.append(("binary size (ctld-bpf)", "%d KiB; stripped %d KiB (text %d KiB)" % (
             fp["binary_bytes"] // 1024, fp["stripped_bytes"] // 1024, fp["text_bytes"] // 1024),
             "—", "—"))
