@@ -39,6 +39,7 @@
 #include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/kernel/bpf_setup.h"
+#include "daemon/kernel/btf_scan.h"
 #include "daemon/kernel/core_btf.h"
 
 #define BPF_LOG_STATS_LEVEL 4 /* the kernel's BPF_LOG_STATS */
@@ -216,9 +217,9 @@ static double phase_ms(uint64_t *t)
 }
 
 /* The small BTF libbpf relocates against (core_btf.h), made from the
- * programs' own BTF (the skeleton just opened) and the kernel's; without
- * it libbpf searches the whole kernel BTF, as before. */
-static void make_core_btf(struct bpf_setup *b, const struct btf *kernel)
+ * programs' own BTF (the skeleton just opened) and the kernel's index;
+ * without it libbpf searches the whole kernel BTF, as before. */
+static void make_core_btf(struct bpf_setup *b, const struct btf_index *kernel)
 {
 	int err;
 
@@ -229,6 +230,17 @@ static void make_core_btf(struct bpf_setup *b, const struct btf *kernel)
 			 strerror(-err));
 	else
 		b->phases.core_types = b->core.ntypes;
+}
+
+/* Whether libbpf's load can take a placeholder for the kernel's BTF
+ * (kernel_btf.c says why): CO-RE has the small copy, and no ksym extern
+ * (libbpf would read the kernel's type of each from that BTF). */
+static bool placeholder_will_do(const struct bpf_setup *b)
+{
+	const struct btf *local = bpf_object__btf(b->skel->obj);
+
+	return b->placeholders_ok && b->core.fd >= 0 && local &&
+	       btf__find_by_name_kind(local, ".ksyms", BTF_KIND_DATASEC) < 0;
 }
 
 /* Opens the skeleton (pointed at the small CO-RE BTF once there is one)
@@ -264,6 +276,7 @@ static int open_and_load(struct bpf_setup *b, int listen_args, bool stats, uint6
 	b->listen_by_fexit = listen_args != 0;
 	if (stats)
 		ask_verifier_stats(b);
+	kernel_btf_use_placeholders(&b->kbtf, placeholder_will_do(b));
 	return ctld__load(b->skel);
 }
 
@@ -282,6 +295,12 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_arg
 	uint64_t t = now_monotonic_ns();
 	int err = open_and_load(b, listen_args, true, &t);
 
+	if (err < 0 && b->kbtf.handed_placeholders) {
+		log_warn("eBPF load with a placeholder for libbpf's kernel BTF failed (%s); once "
+			 "more with libbpf's parse of it", strerror(-err));
+		b->placeholders_ok = false; /* not again */
+		err = reload(b, listen_args, true, &t);
+	}
 	if (err < 0) {
 		/* With our statistics buffer libbpf neither fetches nor prints
 		 * the verifier's full log: load once more without it, so the
@@ -341,30 +360,30 @@ void bpf_setup_prefetch(struct bpf_setup *b)
 /* Newer kernels pass sched_process_exit group_dead: its BTF typedef
  * btf_trace_sched_process_exit then points to a FUNC_PROTO (ctx, p,
  * group_dead), a bool last. handle_exit needs it, else handle_exit_live. */
-static bool exit_tracepoint_has_group_dead(const struct btf *kernel)
+static bool exit_tracepoint_has_group_dead(const struct btf_index *kernel)
 {
-	int id = kernel ? btf__find_by_name_kind(kernel, "btf_trace_sched_process_exit",
-						 BTF_KIND_TYPEDEF)
+	int id = kernel ? btf_index_find(kernel, "btf_trace_sched_process_exit", BTF_KIND_TYPEDEF)
 			: -1;
-	const struct btf_type *t = id > 0 ? btf__type_by_id(kernel, (__u32)id) : NULL;
+	const struct btf_type *t = id > 0 ? btf_index_type(kernel, (uint32_t)id) : NULL;
 	const struct btf_type *last;
 
-	t = t ? btf__type_by_id(kernel, t->type) : NULL;
-	t = t && btf_is_ptr(t) ? btf__type_by_id(kernel, t->type) : NULL;
+	t = t ? btf_index_type(kernel, t->type) : NULL;
+	t = t && btf_is_ptr(t) ? btf_index_type(kernel, t->type) : NULL;
 	if (!t || !btf_is_func_proto(t) || btf_vlen(t) != 3)
 		return false;
-	last = btf__type_by_id(kernel, btf__resolve_type(kernel, btf_params(t)[2].type));
+	last = btf_index_resolve(kernel, btf_params(t)[2].type);
 	return last && btf_is_int(last) && last->size == 1;
 }
 
-/* The parse started by bpf_setup_prefetch(), waited for. */
-static void wait_for_parse(struct bpf_setup *b)
+/* The index started by bpf_setup_prefetch(), waited for. */
+static void wait_for_index(struct bpf_setup *b)
 {
 	uint64_t t0 = now_monotonic_ns();
 
-	b->kernel = kernel_btf_parsed(&b->kbtf);
-	b->phases.parse_wait_ms = (now_monotonic_ns() - t0) / 1e6;
-	b->phases.parse_ms = b->kbtf.parse_ms;
+	b->kernel = kernel_btf_index(&b->kbtf);
+	b->phases.index_wait_ms = (now_monotonic_ns() - t0) / 1e6;
+	b->phases.index_ms = b->kbtf.index_ms;
+	b->phases.kernel_types = b->kernel ? b->kernel->count - 1 : 0;
 	b->exit_group_dead = exit_tracepoint_has_group_dead(b->kernel);
 }
 
@@ -376,18 +395,21 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, i
 	b->skel = NULL;
 	b->pin_lock_fd = -1;
 	b->core.fd = -1;
+	b->placeholders_ok = true;
 	copy_str(b->pin_dir, sizeof(b->pin_dir), pin_dir);
-	wait_for_parse(b);
+	wait_for_index(b);
 	if (!(err = check_preconditions(why, whylen)) && (err = ensure_bpffs(b->pin_dir)))
 		err = errorf(why, whylen, err, "cannot mount bpffs: %s", strerror(-err));
 	if (!err && !(err = lock_pin_dir(b, why, whylen))) {
 		libbpf_set_print(libbpf_log);
 		err = load_and_attach(b, job_parent, listen_args, why, whylen);
 	}
-	/* whatever happened, the kernel BTF's ~11 MB are not kept */
+	/* whatever happened, the kernel BTF and its index are not kept */
 	core_btf_close(&b->core); /* libbpf read it at the load */
-	b->kernel = NULL;         /* libbpf's by now, or freed with kbtf */
-	b->phases.handed = b->kbtf.handed;
+	b->kernel = NULL;         /* freed with kbtf */
+	b->phases.placeholders = b->kbtf.handed_placeholders;
+	b->phases.parses = b->kbtf.handed_parses;
+	b->phases.lookups = b->kbtf.lookups;
 	kernel_btf_close(&b->kbtf);
 	if (err)
 		bpf_setup_close(b);
@@ -398,12 +420,15 @@ void bpf_setup_format_phases(const struct bpf_setup *b, char *out, size_t len)
 {
 	const struct bpf_setup_phases *p = &b->phases;
 
-	snprintf(out, len, "kernel BTF fetch %.1f by %s for the probe and %u load(s), parse ahead "
-			   "%.1f, probe %.1f, parse wait %.1f, open %.1f, CO-RE BTF %.1f of %u types, "
-			   "load %.1f of which verifier %.1f, attach %.1f, pin %.1f",
-		 p->fetch_ms, p->fetch_by ? p->fetch_by : "libbpf", p->handed, p->parse_ms,
-		 p->probe_ms, p->parse_wait_ms, p->open_ms, p->core_ms, p->core_types, p->load_ms,
-		 p->verify_ms, p->attach_ms, p->pin_ms);
+	snprintf(out, len, "kernel BTF fetch %.1f by %s for the probe and %u load(s), index ahead "
+			   "%.1f of %u types, probe %.1f, index wait %.1f, open %.1f, CO-RE BTF %.1f "
+			   "of %u types, load %.1f of which verifier %.1f, attach %.1f, pin %.1f; "
+			   "libbpf's kernel BTF: %u placeholder(s), %u lookup(s) by the index, %u "
+			   "parse(s)",
+		 p->fetch_ms, p->fetch_by ? p->fetch_by : "libbpf", p->placeholders + p->parses,
+		 p->index_ms, p->kernel_types, p->probe_ms, p->index_wait_ms, p->open_ms, p->core_ms,
+		 p->core_types, p->load_ms, p->verify_ms, p->attach_ms, p->pin_ms, p->placeholders,
+		 p->lookups, p->parses);
 }
 
 void bpf_setup_close(struct bpf_setup *b)

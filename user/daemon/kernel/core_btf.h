@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 struct btf;
+struct btf_index;
 
 struct core_btf {
 	int fd;          /* a memfd holding the raw copy; -1 when none */
@@ -32,9 +33,10 @@ struct core_btf {
 	unsigned ntypes; /* in the copy (for the log) */
 };
 
-/* The copy of what kernel has of the types named in local (the programs'
- * BTF), written to a memfd: 0 or -errno (nothing is left open then). */
-int core_btf_make(struct core_btf *c, const struct btf *local, const struct btf *kernel);
+/* The copy of what kernel (the index of its blob) has of the types named
+ * in local (the programs' BTF), written to a memfd: 0 or -errno (nothing
+ * is left open then; -EBADMSG: a reference past the kernel's types). */
+int core_btf_make(struct core_btf *c, const struct btf *local, const struct btf_index *kernel);
 void core_btf_close(struct core_btf *c);
 
 #endif
