@@ -388,14 +388,14 @@ def footprint(cfg):
 
 
 # The daemon's own account of its eBPF start-up (bpf_setup.c's phases in
-# bpf_events.c's log line); "index_ahead" ran in a start-up thread, and
-# "index_wait" is what of it the main thread waited for.
-BPF_PHASES = ("fetch", "index_ahead", "probe", "index_wait", "open", "core", "load", "verifier",
+# bpf_events.c's log line); "index_ahead" and "core" ran in a start-up
+# thread, and "index_wait" is what of them the main thread waited for.
+BPF_PHASES = ("fetch", "index_ahead", "core", "probe", "index_wait", "open", "load", "verifier",
               "attach", "pin")
 PHASES_RE = re.compile(r"attached in [0-9.]+ ms \(kernel BTF fetch ([0-9.]+) by [a-z_]+ for "
                        r"the probe and [0-9]+ load\(s\), index ahead ([0-9.]+) of [0-9]+ types, "
-                       r"probe ([0-9.]+), index wait ([0-9.]+), open ([0-9.]+), CO-RE BTF "
-                       r"([0-9.]+) of [0-9]+ types, load ([0-9.]+) of which "
+                       r"CO-RE BTF ahead ([0-9.]+) of [0-9]+ types, probe ([0-9.]+), index wait "
+                       r"([0-9.]+), open ([0-9.]+), load ([0-9.]+) of which "
                        r"verifier ([0-9.]+), attach ([0-9.]+), pin ([0-9.]+);")
 
 

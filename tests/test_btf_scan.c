@@ -9,7 +9,8 @@
  * truncated, a record past its section, a kind it does not know, strings
  * not terminated) so that the caller falls back to libbpf. And libbpf's
  * wrapped btf__load_vmlinux_btf() / btf__find_by_name_kind(): full
- * parses, or placeholders whose lookups the index answers.
+ * parses, or placeholders whose lookups the index answers; the ops
+ * kernel_btf_open() was given get the index before its users.
  */
 // TEST_SRCS: user/daemon/kernel/btf_scan.c user/daemon/kernel/kernel_btf.c user/common/util.c
 // TEST_WRAPS: btf__load_vmlinux_btf btf__find_by_name_kind
@@ -37,7 +38,7 @@ static void test_same_as_libbpf_on_this_kernel(void **state)
 
 	(void)state;
 	assert_non_null(btf); /* the daemon's eBPF mode needs it: so does this test */
-	assert_int_equal(kernel_btf_open(&k), 0);
+	assert_int_equal(kernel_btf_open(&k, NULL), 0);
 	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
 		int want = btf__find_by_name_kind(btf, funcs[i], BTF_KIND_FUNC), nargs = -1;
 		uint32_t id = 0;
@@ -59,6 +60,11 @@ static void test_same_as_libbpf_on_this_kernel(void **state)
 	btf__free(btf);
 }
 
+static void note_index(const struct btf_index *index, void *ctx)
+{
+	*(const struct btf_index **)ctx = index;
+}
+
 /* The index agrees with libbpf's parse: every type's record and name by
  * id, and lookups by name and kind (first match, or none). */
 static void test_index_same_as_libbpf_on_this_kernel(void **state)
@@ -72,13 +78,15 @@ static void test_index_same_as_libbpf_on_this_kernel(void **state)
 		{ "no_such_type_x", BTF_KIND_TYPEDEF },
 	};
 	struct btf *btf = btf__load_vmlinux_btf();
-	const struct btf_index *x;
+	const struct btf_index *x, *given = NULL;
+	struct kernel_btf_ops ops = { .indexed = note_index, .ctx = &given };
 	struct kernel_btf k;
 
 	(void)state;
 	assert_non_null(btf);
-	assert_int_equal(kernel_btf_open(&k), 0);
+	assert_int_equal(kernel_btf_open(&k, &ops), 0);
 	assert_non_null(x = kernel_btf_index(&k));
+	assert_ptr_equal(given, x); /* the ops had it before the wait ended */
 	assert_int_equal(x->count, btf__type_cnt(btf));
 	for (uint32_t id = 1; id < x->count; id++) {
 		const struct btf_type *t = btf__type_by_id(btf, id);
@@ -119,7 +127,7 @@ static void test_libbpf_gets_the_held_blob(void **state)
 
 	(void)state;
 	assert_non_null(own);
-	assert_int_equal(kernel_btf_open(&k), 0);
+	assert_int_equal(kernel_btf_open(&k, NULL), 0);
 	assert_non_null(k.how);
 	a = btf__load_vmlinux_btf();
 	b = btf__load_vmlinux_btf();

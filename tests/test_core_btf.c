@@ -7,8 +7,9 @@
  * of the kernel BTF: same kinds, names, sizes, members, offsets, ids);
  * every type the local BTF names is there with the kernel's size and
  * members, what those members embed is there too, pointers lead to void,
- * a type nobody names is not copied; a blob whose type names an id past
- * the last is refused.
+ * a type nobody names is not copied; the same for the daemon's own
+ * programs, their BTF found in the object the skeleton embeds; a blob
+ * whose type names an id past the last is refused.
  */
 // TEST_SRCS: user/daemon/kernel/core_btf.c user/daemon/kernel/btf_scan.c
 // TEST_WRAPS:
@@ -26,6 +27,8 @@
 
 #include <bpf/btf.h>
 #include <linux/btf.h>
+
+#include "ctld.skel.h"
 
 #include "daemon/kernel/btf_scan.h"
 #include "daemon/kernel/core_btf.h"
@@ -227,11 +230,13 @@ static void test_copies_what_is_named(void **state)
 	uint8_t *blob = read_vmlinux(&len);
 	struct btf_index index;
 	struct core_btf c;
+	__u32 local_len;
+	const void *raw = btf__raw_data(local, &local_len);
 
 	(void)state;
 	assert_non_null(kern);
 	assert_int_equal(btf_index_build(&index, blob, len), 0);
-	assert_int_equal(core_btf_make(&c, local, &index), 0);
+	assert_int_equal(core_btf_make(&c, raw, local_len, &index), 0);
 	assert_true(c.fd >= 0);
 	copy = btf__parse(c.path, NULL); /* what libbpf does with btf_custom_path */
 	assert_non_null(copy);
@@ -262,6 +267,39 @@ static void test_copies_what_is_named(void **state)
 	free(blob);
 }
 
+/* The daemon's own programs (the object the skeleton embeds, found as the
+ * start-up thread finds it): the copy equals the reference, id for id. */
+static void test_the_programs_copy_is_the_reference(void **state)
+{
+	size_t object_len, local_len, len;
+	const void *object = ctld__elf_bytes(&object_len);
+	const uint8_t *local_raw;
+	uint8_t *blob = read_vmlinux(&len);
+	struct btf *kern = btf__load_vmlinux_btf(), *local, *copy, *ref;
+	struct btf_index index;
+	struct core_btf c;
+
+	(void)state;
+	assert_int_equal(core_btf_of_object(object, object_len, &local_raw, &local_len), 0);
+	assert_non_null(local = btf__new(local_raw, (__u32)local_len));
+	assert_int_equal(btf_index_build(&index, blob, len), 0);
+	assert_int_equal(core_btf_make(&c, local_raw, local_len, &index), 0);
+	assert_non_null(copy = btf__parse(c.path, NULL));
+	assert_true(c.ntypes > 100); /* task_struct alone embeds that many */
+	ref = reference_copy(kern, local);
+	assert_same_copy(ref, copy);
+	/* not an ELF object, or cut short: no .BTF */
+	assert_int_equal(core_btf_of_object(blob, len, &local_raw, &local_len), -EBADMSG);
+	assert_int_equal(core_btf_of_object(object, 100, &local_raw, &local_len), -EBADMSG);
+	btf__free(ref);
+	btf__free(copy);
+	core_btf_close(&c);
+	btf_index_free(&index);
+	btf__free(local);
+	btf__free(kern);
+	free(blob);
+}
+
 /* A kernel type naming a type id past the last: refused, nothing left open. */
 static void test_bad_reference_is_refused(void **state)
 {
@@ -280,10 +318,12 @@ static void test_bad_reference_is_refused(void **state)
 	struct btf *local = local_btf();
 	struct btf_index index;
 	struct core_btf c;
+	__u32 local_len;
+	const void *raw = btf__raw_data(local, &local_len);
 
 	(void)state;
 	assert_int_equal(btf_index_build(&index, (const uint8_t *)&b, sizeof(b)), 0);
-	assert_int_equal(core_btf_make(&c, local, &index), -EBADMSG);
+	assert_int_equal(core_btf_make(&c, raw, local_len, &index), -EBADMSG);
 	assert_int_equal(c.fd, -1);
 	core_btf_close(&c);
 	btf_index_free(&index);
@@ -309,6 +349,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_copies_what_is_named),
+		cmocka_unit_test(test_the_programs_copy_is_the_reference),
 		cmocka_unit_test(test_bad_reference_is_refused),
 		cmocka_unit_test(test_zeroed_closes_nothing),
 	};

@@ -20,9 +20,10 @@ from harness import MODE, DaemonTestCase, expect_event, free_port, listening_soc
 
 PHASES = re.compile(r"programs attached in [0-9.]+ ms \(kernel BTF fetch [0-9.]+ by "
                     r"(mmap|bpf_obj_get_info|read) for the probe and ([0-9]+) load\(s\), "
-                    r"index ahead [0-9.]+ of ([0-9]+) types, probe [0-9.]+, index wait [0-9.]+, "
-                    r"open [0-9.]+, CO-RE BTF [0-9.]+ of ([0-9]+) types, load [0-9.]+ of which "
-                    r"verifier [0-9.]+, attach [0-9.]+, pin [0-9.]+; libbpf's kernel BTF: "
+                    r"index ahead [0-9.]+ of ([0-9]+) types, CO-RE BTF ahead [0-9.]+ of "
+                    r"([0-9]+) types, probe [0-9.]+, index wait [0-9.]+, open [0-9.]+, load "
+                    r"[0-9.]+ of which verifier [0-9.]+, attach [0-9.]+, pin [0-9.]+; libbpf's "
+                    r"kernel BTF: "
                     r"([0-9]+) placeholder\(s\), ([0-9]+) lookup\(s\) by the index, "
                     r"([0-9]+) parse\(s\)\)")
 # bpf/ctld.bpf.c's tp_btf programs: each load looks up at least these targets

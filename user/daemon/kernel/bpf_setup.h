@@ -32,9 +32,9 @@ struct bpf_setup_phases {
 	unsigned parses;       /* ... calls given a full parse (a load retried without one) */
 	unsigned core_types;  /* in the small CO-RE BTF (0: none) */
 	double probe_ms;      /* the feature probe (bpf_events.c) */
-	double index_wait_ms; /* what of the index the start did not hide */
-	double open_ms;   /* the embedded object parsed (twice with a small CO-RE BTF) */
-	double core_ms;   /* the small CO-RE BTF made (core_btf.h) */
+	double index_wait_ms; /* what of the thread's work the start did not hide */
+	double open_ms;   /* the embedded object parsed */
+	double core_ms;   /* the small CO-RE BTF made (core_btf.h), in the thread too */
 	double load_ms;   /* attach-target lookups, CO-RE relocations, maps, verification */
 	double verify_ms; /* of load_ms: the verifier, by its own count */
 	double attach_ms; /* the tracepoints attached */
@@ -49,15 +49,17 @@ struct bpf_setup {
 	struct kernel_btf kbtf;   /* from bpf_setup_prefetch() to the end of the load */
 	bool kbtf_fetched;
 	const struct btf_index *kernel; /* kbtf's index: during bpf_setup_open() */
-	struct core_btf core;     /* during bpf_setup_open() */
+	struct core_btf core;     /* made by the start-up thread; closed by bpf_setup_open() */
+	int core_err;             /* why there is none */
 	bool placeholders_ok; /* no load with a placeholder failed (kernel_btf.c) */
 	bool listen_by_fexit; /* the fexit variant was loaded and attached */
 	bool exit_group_dead; /* handle_exit (sched_process_exit has group_dead), not _live */
 	char pin_dir[256];
 };
 
-/* The kernel's BTF fetched and its index started (kernel_btf.h), once:
- * before the feature probe (which scans b->kbtf) and bpf_setup_open(). */
+/* The kernel's BTF fetched and its index started (kernel_btf.h), then in
+ * the same thread the small CO-RE copy made, once: before the feature
+ * probe (which scans b->kbtf) and bpf_setup_open(). */
 void bpf_setup_prefetch(struct bpf_setup *b);
 
 /* Brings the programs up with job_parent as the process whose children

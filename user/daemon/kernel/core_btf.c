@@ -4,6 +4,7 @@
  * index (btf_scan.h), which checked that each lies inside the type
  * section; every id they name is checked here before it is followed.
  */
+#include <elf.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,14 +73,12 @@ static bool root_kind(const struct btf_type *t)
 	       btf_is_typedef(t);
 }
 
-static int collect_names(const struct btf *local, struct names *out)
+static int collect_names(const struct btf_index *local, struct names *out)
 {
-	__u32 n = btf__type_cnt(local);
-
 	memset(out, 0, sizeof(*out));
-	for (__u32 id = 1; id < n; id++) {
-		const struct btf_type *t = btf__type_by_id(local, id);
-		const char *name = btf__name_by_offset(local, t->name_off);
+	for (uint32_t id = 1; id < local->count; id++) {
+		const struct btf_type *t = btf_index_type(local, id);
+		const char *name = btf_index_name(local, t->name_off);
 		size_t len, i;
 
 		if (!root_kind(t) || !name || !name[0])
@@ -298,21 +297,68 @@ static int write_copy(struct core_btf *out, const struct copy *c)
 	return err;
 }
 
-int core_btf_make(struct core_btf *out, const struct btf *local, const struct btf_index *kernel)
+int core_btf_make(struct core_btf *out, const uint8_t *local_btf, size_t local_len,
+		  const struct btf_index *kernel)
 {
 	struct names *w = malloc(sizeof(*w));
 	struct copy c = { .src = kernel, .new_id = calloc(kernel->count, sizeof(uint32_t)),
 			  .order = calloc(kernel->count, sizeof(uint32_t)) };
-	int err = !w || !c.new_id || !c.order ? -ENOMEM : 0;
+	uint8_t *own = malloc(local_len ?: 1); /* the index wants it 4-aligned */
+	struct btf_index local = { 0 };
+	int err = !w || !c.new_id || !c.order || !own ? -ENOMEM : 0;
 
 	*out = (struct core_btf){ .fd = -1 };
-	err = err ?: collect_names(local, w);
+	if (!err)
+		memcpy(own, local_btf, local_len);
+	err = err ?: btf_index_build(&local, own, local_len);
+	err = err ?: collect_names(&local, w);
 	err = err ?: copy_named(&c, w);
 	err = err ?: write_copy(out, &c);
+	btf_index_free(&local);
+	free(own);
 	free(c.order);
 	free(c.new_id);
 	free(w);
 	return err;
+}
+
+/* ------------------------------------------------------------ the programs' BTF */
+
+/* Section i's header into *sh, checked to lie inside elf[len]. The object
+ * is a string in the skeleton, not aligned: headers are copied out. */
+static bool section(const uint8_t *elf, size_t len, const Elf64_Ehdr *eh, size_t i,
+		    Elf64_Shdr *sh)
+{
+	if (eh->e_shentsize != sizeof(*sh) || i >= eh->e_shnum || eh->e_shoff > len ||
+	    (len - eh->e_shoff) / sizeof(*sh) <= i)
+		return false;
+	memcpy(sh, elf + eh->e_shoff + i * sizeof(*sh), sizeof(*sh));
+	return sh->sh_offset <= len && sh->sh_size <= len - sh->sh_offset;
+}
+
+int core_btf_of_object(const void *elf, size_t len, const uint8_t **btf, size_t *btf_len)
+{
+	const uint8_t *bytes = elf;
+	Elf64_Shdr names, sh;
+	Elf64_Ehdr eh;
+
+	if (len < sizeof(eh))
+		return -EBADMSG;
+	memcpy(&eh, elf, sizeof(eh));
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    !section(bytes, len, &eh, eh.e_shstrndx, &names))
+		return -EBADMSG;
+	for (size_t i = 1; i < eh.e_shnum; i++) {
+		if (!section(bytes, len, &eh, i, &sh) || sh.sh_name >= names.sh_size)
+			return -EBADMSG;
+		if (names.sh_size - sh.sh_name >= sizeof(".BTF") &&
+		    memcmp(bytes + names.sh_offset + sh.sh_name, ".BTF", sizeof(".BTF")) == 0) {
+			*btf = bytes + sh.sh_offset;
+			*btf_len = sh.sh_size;
+			return 0;
+		}
+	}
+	return -EBADMSG;
 }
 
 void core_btf_close(struct core_btf *c)

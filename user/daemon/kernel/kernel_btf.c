@@ -120,6 +120,8 @@ static void *build_index(void *arg)
 
 	k->index_err = btf_index_build(&k->index, k->data, k->len);
 	k->index_ms = (now_monotonic_ns() - t0) / 1e6;
+	if (!k->index_err && k->ops.indexed)
+		k->ops.indexed(&k->index, k->ops.ctx);
 	return NULL;
 }
 
@@ -244,7 +246,7 @@ static int read_file(int fd, struct kernel_btf *k)
 	return 0;
 }
 
-int kernel_btf_open(struct kernel_btf *k)
+int kernel_btf_open(struct kernel_btf *k, const struct kernel_btf_ops *ops)
 {
 	int fd = open(VMLINUX_BTF, O_RDONLY | O_CLOEXEC), err;
 
@@ -257,6 +259,8 @@ int kernel_btf_open(struct kernel_btf *k)
 	if (err)
 		return err;
 	held = k;
+	if (ops)
+		k->ops = *ops;
 	start_indexer(k);
 	return 0;
 }

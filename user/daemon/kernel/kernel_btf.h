@@ -11,10 +11,12 @@
  * mapped (kernels >= 6.16 allow mmap of it: no copy at all), else copied in
  * one BPF_OBJ_GET_INFO_BY_FD call (5.11+), else read().
  *
- * Its index (btf_scan.h: an offset per type, ~1 ms) is built in a thread
- * as soon as the blob is here, beside the rest of the start (the daemon's
- * set-up, the feature probe, the skeleton's open); its first user waits
- * for it. The thread touches nothing but the blob and the index.
+ * Its index (btf_scan.h: an offset per type, ~1.5 ms) is built in a
+ * thread as soon as the blob is here, beside the rest of the start (the
+ * daemon's set-up, the feature probe); then the same thread hands it to
+ * the opener's kernel_btf_ops (bpf_setup.c makes the CO-RE copy there).
+ * Its first user waits for both. The thread touches nothing but the blob,
+ * the index and what the ops were given.
  *
  * While a blob is held, libbpf's btf__load_vmlinux_btf() comes here (the
  * daemon links with -Wl,--wrap; see kernel_btf.c): with placeholders on,
@@ -31,12 +33,21 @@
 
 #include "daemon/kernel/btf_scan.h"
 
+/* What to do with the index once built, in the indexer thread: so it
+ * must not log nor touch anything but ctx and the index (valid until
+ * kernel_btf_close()). Not called when the index cannot be built. */
+struct kernel_btf_ops {
+	void (*indexed)(const struct btf_index *index, void *ctx);
+	void *ctx;
+};
+
 struct kernel_btf {
 	const uint8_t *data; /* the raw blob (struct btf_header first); NULL when none */
 	size_t len;
 	bool mapped;         /* munmap, not free */
 	const char *how;     /* "mmap", "bpf_obj_get_info" or "read": for the log */
-	pthread_t indexer;   /* building index */
+	pthread_t indexer;   /* building index, then calling ops */
+	struct kernel_btf_ops ops;
 	bool indexing;       /* indexer not joined yet */
 	struct btf_index index;
 	int index_err;       /* 0: index built */
@@ -47,12 +58,14 @@ struct kernel_btf {
 	unsigned lookups;    /* libbpf's lookups on a placeholder the index answered */
 };
 
-/* Fetches the blob into *k, starts its index and holds it for libbpf: 0
- * or -errno (then *k is empty and libbpf reads the file itself). One at a
- * time; *k must stay where it is until kernel_btf_close(). */
-int kernel_btf_open(struct kernel_btf *k);
-/* The index started by kernel_btf_open(), waited for; NULL when none is
- * held or it could not be built. Valid until kernel_btf_close(). */
+/* Fetches the blob into *k, starts its index (then ops, if any) and holds
+ * it for libbpf: 0 or -errno (then *k is empty, ops are not called and
+ * libbpf reads the file itself). One at a time; *k must stay where it is
+ * until kernel_btf_close(). */
+int kernel_btf_open(struct kernel_btf *k, const struct kernel_btf_ops *ops);
+/* The index started by kernel_btf_open(), waited for (and the ops given
+ * it); NULL when none is held or it could not be built. Valid until
+ * kernel_btf_close(). */
 const struct btf_index *kernel_btf_index(struct kernel_btf *k);
 /* Whether libbpf's next btf__load_vmlinux_btf() calls get placeholders
  * (on only with an index; a caller turns it on only where libbpf needs
