@@ -380,7 +380,10 @@ static void wait_for_index(struct bpf_setup *b)
 	b->phases.index_wait_ms = (now_monotonic_ns() - t0) / 1e6;
 	b->phases.index_ms = b->kbtf.index_ms;
 	b->phases.kernel_types = b->kernel ? b->kernel->count - 1 : 0;
-	if (b->kernel && b->core_err)
+	if (b->kbtf.data && !b->kernel)
+		log_info("kernel BTF: cannot index it (%s); libbpf parses it itself",
+			 strerror(-b->kbtf.index_err));
+	else if (b->kernel && b->core_err)
 		log_info("CO-RE against the whole kernel BTF: cannot make a small copy (%s)",
 			 strerror(-b->core_err));
 }
