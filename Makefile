@@ -78,9 +78,10 @@ SPAWNER_CFLAGS := $(CFLAGS)
 # call; the price is a rebuild for their security fixes.
 COMMON_LIBS := -lprotobuf-nanopb -lm
 BPF_LIBS    := -lbpf -lelf -lz
-# libbpf parses the kernel BTF the daemon fetched once (daemon/kernel/kernel_btf.h);
-# whatever links kernel_btf.c links with this (the fuzz target too)
-KERNEL_BTF_WRAP := -Wl,--wrap=btf__load_vmlinux_btf
+# libbpf's load gets the kernel BTF the daemon fetched once, as a placeholder
+# whose lookups its index answers (daemon/kernel/kernel_btf.c); whatever links
+# kernel_btf.c links with this (the fuzz target too)
+KERNEL_BTF_WRAP := -Wl,--wrap=btf__load_vmlinux_btf -Wl,--wrap=btf__find_by_name_kind
 DAEMON_LIBS := $(KERNEL_BTF_WRAP) -Wl,-Bstatic $(BPF_LIBS) -Wl,-Bdynamic $(COMMON_LIBS)
 CTL_LIBS    := $(COMMON_LIBS)
 TLS_LIBS    := -lssl -lcrypto

@@ -406,15 +406,15 @@ def sleep_rss(starts):
 
 
 # The daemon's own account of its eBPF start-up (bpf_setup.c's phases in
-# bpf_events.c's log line); "parse_ahead" ran in a start-up thread, and
-# "parse_wait" is what of it the main thread waited for.
-BPF_PHASES = ("fetch", "parse_ahead", "probe", "parse_wait", "open", "core", "load", "verifier",
+# bpf_events.c's log line); "index_ahead" and "core" ran in a start-up
+# thread, and "index_wait" is what of them the main thread waited for.
+BPF_PHASES = ("fetch", "index_ahead", "core", "probe", "index_wait", "open", "load", "verifier",
               "attach", "pin")
 PHASES_RE = re.compile(r"attached in [0-9.]+ ms \(kernel BTF fetch ([0-9.]+) by [a-z_]+ for "
-                       r"the probe and [0-9]+ load\(s\), parse ahead ([0-9.]+), probe ([0-9.]+), "
-                       r"parse wait ([0-9.]+), open ([0-9.]+), CO-RE BTF ([0-9.]+) of [0-9]+ "
-                       r"types, load ([0-9.]+) of which "
-                       r"verifier ([0-9.]+), attach ([0-9.]+), pin ([0-9.]+)\)")
+                       r"the probe and [0-9]+ load\(s\), index ahead ([0-9.]+) of [0-9]+ types, "
+                       r"CO-RE BTF ahead ([0-9.]+) of [0-9]+ types, probe ([0-9.]+), index wait "
+                       r"([0-9.]+), open ([0-9.]+), load ([0-9.]+) of which "
+                       r"verifier ([0-9.]+), attach ([0-9.]+), pin ([0-9.]+);")
 
 
 def bpf_phases(log):

@@ -39,10 +39,10 @@ def phase_median(fp, name):
 
 def phases_text(fp):
     """The eBPF start-up's phases, in the order they run on the main thread."""
-    p = {k: phase_median(fp, k) for k in ("fetch", "probe", "parse_wait", "open", "core", "load",
+    p = {k: phase_median(fp, k) for k in ("fetch", "probe", "index_wait", "open", "load",
                                           "verifier", "attach", "pin")}
-    return ("kernel BTF fetch %(fetch).1f, probe %(probe).1f, parse wait %(parse_wait).1f, "
-            "open %(open).1f, CO-RE BTF %(core).1f, load %(load).1f (verifier %(verifier).1f; "
+    return ("kernel BTF fetch %(fetch).1f, probe %(probe).1f, index wait %(index_wait).1f, "
+            "open %(open).1f, load %(load).1f (verifier %(verifier).1f; "
             "maps, relocations %(rest).1f), attach %(attach).1f, pin %(pin).1f ms"
             % dict(p, rest=p["load"] - p["verifier"]))
 
@@ -259,8 +259,9 @@ def table(res):
         ph = fp.get("bpf_phases_ms")
         if ph and ph.get("load", {}).get("n"):
             rows.append(("eBPF start-up by phase (medians, the daemon's own clock)",
-                         phases_text(fp) + "; kernel BTF parsed ahead in %.1f ms (a start-up "
-                         "thread, beside the set-up)" % phase_median(fp, "parse_ahead"),
+                         phases_text(fp) + "; kernel BTF indexed in %.1f ms and the CO-RE BTF "
+                         "made in %.1f ms ahead (a start-up thread, beside the set-up)"
+                         % (phase_median(fp, "index_ahead"), phase_median(fp, "core")),
                          "—", "—"))
         ct = fp.get("ctl_vs_true")
         if ct:

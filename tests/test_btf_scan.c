@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * test_btf_scan.c - finding one function's BTF id and argument count in a
- * raw BTF blob (daemon/kernel/btf_scan.c): against libbpf's own parse of
- * this machine's kernel BTF for several functions (the answer the daemon
- * relied on before), and on hand-made blobs: a FUNC and its FUNC_PROTO, a
- * missing name, and blobs it must refuse (bad magic, truncated, a kind it
- * does not know) so that the caller falls back to libbpf.
+ * test_btf_scan.c - reading a raw BTF blob (daemon/kernel/btf_scan.c) and
+ * handing it to libbpf (daemon/kernel/kernel_btf.c). Against libbpf's own
+ * parse of this machine's kernel BTF: one function's id and argument
+ * count, and the index (the same types, records and names by id, the same
+ * answers by name and kind). On hand-made blobs: a FUNC and its
+ * FUNC_PROTO, a missing name, and blobs both must refuse (bad magic,
+ * truncated, a record past its section, a kind it does not know, strings
+ * not terminated) so that the caller falls back to libbpf. And libbpf's
+ * wrapped btf__load_vmlinux_btf() / btf__find_by_name_kind(): full
+ * parses, or placeholders whose lookups the index answers; the ops
+ * kernel_btf_open() was given get the index before its users.
  */
 // TEST_SRCS: user/daemon/kernel/btf_scan.c user/daemon/kernel/kernel_btf.c user/common/util.c
-// TEST_WRAPS: btf__load_vmlinux_btf
+// TEST_WRAPS: btf__load_vmlinux_btf btf__find_by_name_kind
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,7 +38,7 @@ static void test_same_as_libbpf_on_this_kernel(void **state)
 
 	(void)state;
 	assert_non_null(btf); /* the daemon's eBPF mode needs it: so does this test */
-	assert_int_equal(kernel_btf_open(&k), 0);
+	assert_int_equal(kernel_btf_open(&k, NULL), 0);
 	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
 		int want = btf__find_by_name_kind(btf, funcs[i], BTF_KIND_FUNC), nargs = -1;
 		uint32_t id = 0;
@@ -55,25 +60,76 @@ static void test_same_as_libbpf_on_this_kernel(void **state)
 	btf__free(btf);
 }
 
+static void note_index(const struct btf_index *index, void *ctx)
+{
+	*(const struct btf_index **)ctx = index;
+}
+
+/* The index agrees with libbpf's parse: every type's record and name by
+ * id, and lookups by name and kind (first match, or none). */
+static void test_index_same_as_libbpf_on_this_kernel(void **state)
+{
+	static const struct { const char *name; unsigned kind; } finds[] = {
+		{ "btf_trace_sched_process_exit", BTF_KIND_TYPEDEF },
+		{ "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF },
+		{ "inet_csk_listen_start", BTF_KIND_FUNC },
+		{ "task_struct", BTF_KIND_STRUCT },
+		{ "task_struct", BTF_KIND_FWD },
+		{ "no_such_type_x", BTF_KIND_TYPEDEF },
+	};
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_index *x, *given = NULL;
+	struct kernel_btf_ops ops = { .indexed = note_index, .ctx = &given };
+	struct kernel_btf k;
+
+	(void)state;
+	assert_non_null(btf);
+	assert_int_equal(kernel_btf_open(&k, &ops), 0);
+	assert_non_null(x = kernel_btf_index(&k));
+	assert_ptr_equal(given, x); /* the ops had it before the wait ended */
+	assert_int_equal(x->count, btf__type_cnt(btf));
+	for (uint32_t id = 1; id < x->count; id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+
+		assert_int_equal(btf_index_record_len(x, id),
+				 (id + 1 < x->count ? (const char *)btf__type_by_id(btf, id + 1)
+						    : (const char *)t + btf_index_record_len(x, id)) -
+					 (const char *)t);
+		assert_memory_equal(btf_index_type(x, id), t, btf_index_record_len(x, id));
+		assert_string_equal(btf_index_name(x, t->name_off),
+				    btf__name_by_offset(btf, t->name_off));
+	}
+	assert_null(btf_index_type(x, 0));
+	assert_null(btf_index_type(x, x->count));
+	assert_null(btf_index_name(x, x->strs_len));
+	for (size_t i = 0; i < sizeof(finds) / sizeof(finds[0]); i++)
+		assert_int_equal(btf_index_find(x, finds[i].name, finds[i].kind),
+				 btf__find_by_name_kind(btf, finds[i].name, finds[i].kind));
+	for (uint32_t id = 1; id < x->count; id += 97) /* typedefs and modifiers skipped */
+		if (btf__resolve_type(btf, id) > 0)
+			assert_memory_equal(btf_index_resolve(x, id),
+					    btf__type_by_id(btf, btf__resolve_type(btf, id)),
+					    sizeof(struct btf_type));
+	kernel_btf_close(&k);
+	btf__free(btf);
+}
+
 /* While a blob is held, libbpf's btf__load_vmlinux_btf() (the daemon links
- * with the same wrap) gets it parsed: first the parse made ahead, then a
- * fresh one per call (libbpf frees each), the same types as its own read
- * of the file; after the close it reads the file again. */
+ * with the same wraps) gets a fresh parse of it per call (libbpf frees
+ * each), the same types as its own read of the file; with placeholders
+ * on, a placeholder whose TYPEDEF and FUNC lookups the index answers (the
+ * kernel's ids) and other kinds libbpf (-ENOENT on it). Other BTFs are
+ * libbpf's alone; after the close it reads the file again. */
 static void test_libbpf_gets_the_held_blob(void **state)
 {
-	struct btf *own = btf__load_vmlinux_btf(), *a, *b;
-	const struct btf *ahead;
+	struct btf *own = btf__load_vmlinux_btf(), *a, *b, *p;
 	struct kernel_btf k;
 
 	(void)state;
 	assert_non_null(own);
-	assert_int_equal(kernel_btf_open(&k), 0);
+	assert_int_equal(kernel_btf_open(&k, NULL), 0);
 	assert_non_null(k.how);
-	ahead = kernel_btf_parsed(&k);
-	assert_non_null(ahead);
 	a = btf__load_vmlinux_btf();
-	assert_ptr_equal(a, ahead);
-	assert_null(kernel_btf_parsed(&k)); /* libbpf's now */
 	b = btf__load_vmlinux_btf();
 	assert_non_null(a);
 	assert_non_null(b);
@@ -82,6 +138,23 @@ static void test_libbpf_gets_the_held_blob(void **state)
 	assert_int_equal(btf__find_by_name_kind(a, "task_struct", BTF_KIND_STRUCT),
 			 btf__find_by_name_kind(own, "task_struct", BTF_KIND_STRUCT));
 	assert_memory_equal(btf__raw_data(a, &(__u32){ 0 }), k.data, 64);
+	assert_int_equal(k.handed_parses, 2);
+	kernel_btf_use_placeholders(&k, true);
+	p = btf__load_vmlinux_btf();
+	assert_non_null(p);
+	assert_int_equal(btf__type_cnt(p), 2); /* void and its marker */
+	assert_int_equal(k.handed_placeholders, 1);
+	assert_int_equal(btf__find_by_name_kind(p, "btf_trace_sched_process_fork", BTF_KIND_TYPEDEF),
+			 btf__find_by_name_kind(own, "btf_trace_sched_process_fork", BTF_KIND_TYPEDEF));
+	assert_int_equal(btf__find_by_name_kind(p, "inet_csk_listen_start", BTF_KIND_FUNC),
+			 btf__find_by_name_kind(own, "inet_csk_listen_start", BTF_KIND_FUNC));
+	assert_int_equal(btf__find_by_name_kind(p, "no_such_function_x", BTF_KIND_FUNC), -ENOENT);
+	assert_int_equal(k.lookups, 3);
+	assert_int_equal(btf__find_by_name_kind(p, "task_struct", BTF_KIND_STRUCT), -ENOENT);
+	assert_int_equal(btf__find_by_name_kind(a, "btf_trace_sched_process_fork", BTF_KIND_TYPEDEF),
+			 btf__find_by_name_kind(own, "btf_trace_sched_process_fork", BTF_KIND_TYPEDEF));
+	assert_int_equal(k.lookups, 3); /* neither of those two by the index */
+	btf__free(p);
 	btf__free(a);
 	btf__free(b);
 	kernel_btf_close(&k);
@@ -89,6 +162,7 @@ static void test_libbpf_gets_the_held_blob(void **state)
 	assert_null(k.data);
 	a = btf__load_vmlinux_btf();
 	assert_non_null(a);
+	assert_int_equal(btf__type_cnt(a), btf__type_cnt(own));
 	btf__free(a);
 	btf__free(own);
 }
@@ -143,11 +217,58 @@ static void test_hand_made_blobs(void **state)
 	assert_int_equal(btf_scan_func((void *)&b, sizeof(b), "f", &id, &nargs), -EBADMSG);
 }
 
+static void test_hand_made_index(void **state)
+{
+	struct btf_index x;
+	struct blob b;
+
+	(void)state;
+	make_blob(&b);
+	assert_int_equal(btf_index_build(&x, (void *)&b, sizeof(b)), 0);
+	assert_int_equal(x.count, 4);
+	assert_int_equal(btf_index_record_len(&x, 1), 16);
+	assert_int_equal(btf_index_record_len(&x, 2), 12 + 2 * 8);
+	assert_int_equal(btf_index_record_len(&x, 3), 12);
+	assert_int_equal(btf_index_record_len(&x, 4), 0);
+	assert_ptr_equal(btf_index_type(&x, 3), (void *)&b.types[11]);
+	assert_int_equal(btf_index_find(&x, "f", BTF_KIND_FUNC), 3);
+	assert_int_equal(btf_index_find(&x, "f", BTF_KIND_TYPEDEF), -ENOENT);
+	assert_int_equal(btf_index_find(&x, "int", BTF_KIND_INT), 1);
+	assert_ptr_equal(btf_index_resolve(&x, 1), btf_index_type(&x, 1));
+	assert_null(btf_index_resolve(&x, 9));
+	btf_index_free(&x);
+	btf_index_free(&x); /* twice is safe */
+	/* the FUNC_PROTO says 3 params: its record runs past the type section */
+	b.types[5] = (BTF_KIND_FUNC_PROTO << 24) | 3;
+	b.h.type_len = sizeof(b.types) - 12 - 4; /* ... and stops before the FUNC */
+	assert_int_equal(btf_index_build(&x, (void *)&b, sizeof(b)), -EBADMSG);
+	assert_null(x.off);
+	/* a kind this code does not know (the FUNC's) */
+	make_blob(&b);
+	b.types[12] = 30u << 24;
+	assert_int_equal(btf_index_build(&x, (void *)&b, sizeof(b)), -EBADMSG);
+	/* strings not terminated at the end of their section */
+	make_blob(&b);
+	b.h.str_len = 6;
+	assert_int_equal(btf_index_build(&x, (void *)&b, sizeof(b)), -EBADMSG);
+	/* the type section not 4-aligned */
+	make_blob(&b);
+	b.h.type_off = 2;
+	assert_int_equal(btf_index_build(&x, (void *)&b, sizeof(b)), -EBADMSG);
+	/* truncated, not BTF */
+	make_blob(&b);
+	assert_int_equal(btf_index_build(&x, (void *)&b, sizeof(b) - 4), -EBADMSG);
+	b.h.magic = 0x1234;
+	assert_int_equal(btf_index_build(&x, (void *)&b, sizeof(b)), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_as_libbpf_on_this_kernel),
+		cmocka_unit_test(test_index_same_as_libbpf_on_this_kernel),
 		cmocka_unit_test(test_hand_made_blobs),
+		cmocka_unit_test(test_hand_made_index),
 		cmocka_unit_test(test_libbpf_gets_the_held_blob),
 	};
 

@@ -23,6 +23,9 @@ $(BUILD)/tests/test_%: tests/test_%.c $$(call obj,$$(call test_decl,tests/test_$
 		$(addprefix -Wl$(comma)--wrap=,$(call test_decl,$<,TEST_WRAPS)) \
 		$(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
+# test_core_btf reads the programs' BTF from the object the skeleton embeds.
+$(BUILD)/tests/test_core_btf: $(SKEL)
+
 # Helper programs the end-to-end tests run as jobs, and LD_PRELOAD
 # libraries (tests/progs/no_*.c) that take a kernel facility away.
 TEST_PRELOADS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%.so,$(wildcard tests/progs/no_*.c))

@@ -252,10 +252,10 @@ int main(int argc, char **argv)
 	 * (see spawner.h). */
 	spawner_start();
 	log_open(); /* stderr without blocking (see log.c) */
-	/* The kernel BTF's parse overlaps the set-up below (kernel_btf.h), in
-	 * the daemon's only other thread. One malloc arena for both: a thread's
-	 * own arena keeps ~0.5 MiB of its 11 MB resident after the free, which
-	 * malloc_trim() does not give back. */
+	/* The kernel BTF's index is built during the set-up below
+	 * (kernel_btf.h), in the daemon's only other thread. One malloc arena
+	 * for both: a thread's own arena keeps memory resident after the
+	 * free, which malloc_trim() does not give back. */
 	mallopt(M_ARENA_MAX, 1);
 	bpf_events_prefetch(&o.bpf);
 	keep_start_limits(&o.jobs);

@@ -39,6 +39,7 @@
 #include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/kernel/bpf_setup.h"
+#include "daemon/kernel/btf_scan.h"
 #include "daemon/kernel/core_btf.h"
 
 #define BPF_LOG_STATS_LEVEL 4 /* the kernel's BPF_LOG_STATS */
@@ -215,46 +216,32 @@ static double phase_ms(uint64_t *t)
 	return ms;
 }
 
-/* The small BTF libbpf relocates against (core_btf.h), made from the
- * programs' own BTF (the skeleton just opened) and the kernel's; without
- * it libbpf searches the whole kernel BTF, as before. */
-static void make_core_btf(struct bpf_setup *b, const struct btf *kernel)
+/* Whether libbpf's load can take a placeholder for the kernel's BTF
+ * (kernel_btf.c says why): CO-RE has the small copy, and no ksym extern
+ * (libbpf would read the kernel's type of each from that BTF). */
+static bool placeholder_will_do(const struct bpf_setup *b)
 {
-	int err;
+	const struct btf *local = bpf_object__btf(b->skel->obj);
 
-	if (!kernel || b->core.fd >= 0)
-		return;
-	if ((err = core_btf_make(&b->core, bpf_object__btf(b->skel->obj), kernel)))
-		log_info("CO-RE against the whole kernel BTF: cannot make a small copy (%s)",
-			 strerror(-err));
-	else
-		b->phases.core_types = b->core.ntypes;
+	return b->placeholders_ok && b->core.fd >= 0 && local &&
+	       btf__find_by_name_kind(local, ".ksyms", BTF_KIND_DATASEC) < 0;
 }
 
-/* Opens the skeleton (pointed at the small CO-RE BTF once there is one)
+/* Opens the skeleton (pointed at the small CO-RE BTF when there is one)
  * and loads it, with the fexit variant for listen_args arguments (0:
  * none); 1 when the open failed (errno says why). */
 static int open_and_load(struct bpf_setup *b, int listen_args, bool stats, uint64_t *t)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 
-	b->skel = ctld__open();
-	if (!b->skel)
+	if (b->core.fd >= 0) {
+		opts.btf_custom_path = b->core.path;
+		if (!(b->skel = ctld__open_opts(&opts)))
+			core_btf_close(&b->core); /* then without it */
+	}
+	if (!b->skel && !(b->skel = ctld__open()))
 		return 1;
 	b->phases.open_ms = phase_ms(t);
-	make_core_btf(b, b->kernel);
-	b->phases.core_ms = phase_ms(t);
-	if (b->core.fd >= 0) {
-		/* btf_custom_path is an open option: open once more with it */
-		ctld__destroy(b->skel);
-		opts.btf_custom_path = b->core.path;
-		if (!(b->skel = ctld__open_opts(&opts))) {
-			core_btf_close(&b->core); /* then without it */
-			if (!(b->skel = ctld__open()))
-				return 1;
-		}
-		b->phases.open_ms += phase_ms(t);
-	}
 	bpf_program__set_autoattach(b->skel->progs.handle_sock_state, false);
 	bpf_program__set_autoload(b->skel->progs.handle_exit, b->exit_group_dead);
 	bpf_program__set_autoload(b->skel->progs.handle_exit_live, !b->exit_group_dead);
@@ -264,6 +251,7 @@ static int open_and_load(struct bpf_setup *b, int listen_args, bool stats, uint6
 	b->listen_by_fexit = listen_args != 0;
 	if (stats)
 		ask_verifier_stats(b);
+	kernel_btf_use_placeholders(&b->kbtf, placeholder_will_do(b));
 	return ctld__load(b->skel);
 }
 
@@ -282,6 +270,12 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_arg
 	uint64_t t = now_monotonic_ns();
 	int err = open_and_load(b, listen_args, true, &t);
 
+	if (err < 0 && b->kbtf.handed_placeholders) {
+		log_warn("eBPF load with a placeholder for libbpf's kernel BTF failed (%s); once "
+			 "more with libbpf's parse of it", strerror(-err));
+		b->placeholders_ok = false; /* not again */
+		err = reload(b, listen_args, true, &t);
+	}
 	if (err < 0) {
 		/* With our statistics buffer libbpf neither fetches nor prints
 		 * the verifier's full log: load once more without it, so the
@@ -322,15 +316,54 @@ static int load_and_attach(struct bpf_setup *b, pid_t job_parent, int listen_arg
 	return 0;
 }
 
+/* Newer kernels pass sched_process_exit group_dead: its BTF typedef
+ * btf_trace_sched_process_exit then points to a FUNC_PROTO (ctx, p,
+ * group_dead), a bool last. handle_exit needs it, else handle_exit_live. */
+static bool exit_tracepoint_has_group_dead(const struct btf_index *kernel)
+{
+	int id = btf_index_find(kernel, "btf_trace_sched_process_exit", BTF_KIND_TYPEDEF);
+	const struct btf_type *t = id > 0 ? btf_index_type(kernel, (uint32_t)id) : NULL;
+	const struct btf_type *last;
+
+	t = t ? btf_index_type(kernel, t->type) : NULL;
+	t = t && btf_is_ptr(t) ? btf_index_type(kernel, t->type) : NULL;
+	if (!t || !btf_is_func_proto(t) || btf_vlen(t) != 3)
+		return false;
+	last = btf_index_resolve(kernel, btf_params(t)[2].type);
+	return last && btf_is_int(last) && last->size == 1;
+}
+
+/* In the start-up thread, once the kernel's index is built (kernel_btf.h):
+ * the small BTF libbpf relocates against (core_btf.h), from the programs'
+ * BTF in the object the skeleton embeds, and which exit program fits.
+ * Nothing here logs: wait_for_index() does, on the main thread. */
+static void kernel_indexed(const struct btf_index *kernel, void *ctx)
+{
+	struct bpf_setup *b = ctx;
+	uint64_t t0 = now_monotonic_ns();
+	size_t object_len, local_len;
+	const void *object = ctld__elf_bytes(&object_len);
+	const uint8_t *local;
+
+	b->exit_group_dead = exit_tracepoint_has_group_dead(kernel);
+	b->core_err = core_btf_of_object(object, object_len, &local, &local_len) ?:
+		      core_btf_make(&b->core, local, local_len, kernel);
+	b->phases.core_ms = (now_monotonic_ns() - t0) / 1e6;
+	b->phases.core_types = b->core_err ? 0 : b->core.ntypes;
+}
+
 void bpf_setup_prefetch(struct bpf_setup *b)
 {
+	const struct kernel_btf_ops ops = { .indexed = kernel_indexed, .ctx = b };
 	uint64_t t0 = now_monotonic_ns();
 	int err;
 
 	if (b->kbtf_fetched)
 		return;
 	b->kbtf_fetched = true;
-	err = kernel_btf_open(&b->kbtf);
+	b->core = (struct core_btf){ .fd = -1 };
+	b->core_err = -ENODATA; /* until the thread made it */
+	err = kernel_btf_open(&b->kbtf, &ops);
 	b->phases.fetch_ms = (now_monotonic_ns() - t0) / 1e6;
 	b->phases.fetch_by = err ? "libbpf" : b->kbtf.how;
 	if (err)
@@ -338,34 +371,21 @@ void bpf_setup_prefetch(struct bpf_setup *b)
 			 strerror(-err));
 }
 
-/* Newer kernels pass sched_process_exit group_dead: its BTF typedef
- * btf_trace_sched_process_exit then points to a FUNC_PROTO (ctx, p,
- * group_dead), a bool last. handle_exit needs it, else handle_exit_live. */
-static bool exit_tracepoint_has_group_dead(const struct btf *kernel)
-{
-	int id = kernel ? btf__find_by_name_kind(kernel, "btf_trace_sched_process_exit",
-						 BTF_KIND_TYPEDEF)
-			: -1;
-	const struct btf_type *t = id > 0 ? btf__type_by_id(kernel, (__u32)id) : NULL;
-	const struct btf_type *last;
-
-	t = t ? btf__type_by_id(kernel, t->type) : NULL;
-	t = t && btf_is_ptr(t) ? btf__type_by_id(kernel, t->type) : NULL;
-	if (!t || !btf_is_func_proto(t) || btf_vlen(t) != 3)
-		return false;
-	last = btf__type_by_id(kernel, btf__resolve_type(kernel, btf_params(t)[2].type));
-	return last && btf_is_int(last) && last->size == 1;
-}
-
-/* The parse started by bpf_setup_prefetch(), waited for. */
-static void wait_for_parse(struct bpf_setup *b)
+/* The index and the CO-RE copy started by bpf_setup_prefetch(), waited for. */
+static void wait_for_index(struct bpf_setup *b)
 {
 	uint64_t t0 = now_monotonic_ns();
 
-	b->kernel = kernel_btf_parsed(&b->kbtf);
-	b->phases.parse_wait_ms = (now_monotonic_ns() - t0) / 1e6;
-	b->phases.parse_ms = b->kbtf.parse_ms;
-	b->exit_group_dead = exit_tracepoint_has_group_dead(b->kernel);
+	b->kernel = kernel_btf_index(&b->kbtf);
+	b->phases.index_wait_ms = (now_monotonic_ns() - t0) / 1e6;
+	b->phases.index_ms = b->kbtf.index_ms;
+	b->phases.kernel_types = b->kernel ? b->kernel->count - 1 : 0;
+	if (b->kbtf.data && !b->kernel)
+		log_info("kernel BTF: cannot index it (%s); libbpf parses it itself",
+			 strerror(-b->kbtf.index_err));
+	else if (b->kernel && b->core_err)
+		log_info("CO-RE against the whole kernel BTF: cannot make a small copy (%s)",
+			 strerror(-b->core_err));
 }
 
 int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, int listen_args,
@@ -375,20 +395,24 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, i
 
 	b->skel = NULL;
 	b->pin_lock_fd = -1;
-	b->core.fd = -1;
+	if (!b->kbtf_fetched)
+		b->core = (struct core_btf){ .fd = -1 }; /* else the thread's */
+	b->placeholders_ok = true;
 	copy_str(b->pin_dir, sizeof(b->pin_dir), pin_dir);
-	wait_for_parse(b);
+	wait_for_index(b);
 	if (!(err = check_preconditions(why, whylen)) && (err = ensure_bpffs(b->pin_dir)))
 		err = errorf(why, whylen, err, "cannot mount bpffs: %s", strerror(-err));
 	if (!err && !(err = lock_pin_dir(b, why, whylen))) {
 		libbpf_set_print(libbpf_log);
 		err = load_and_attach(b, job_parent, listen_args, why, whylen);
 	}
-	/* whatever happened, the kernel BTF's ~11 MB are not kept */
-	core_btf_close(&b->core); /* libbpf read it at the load */
-	b->kernel = NULL;         /* libbpf's by now, or freed with kbtf */
-	b->phases.handed = b->kbtf.handed;
+	/* whatever happened, the kernel BTF and its index are not kept */
+	b->kernel = NULL; /* freed with kbtf */
+	b->phases.placeholders = b->kbtf.handed_placeholders;
+	b->phases.parses = b->kbtf.handed_parses;
+	b->phases.lookups = b->kbtf.lookups;
 	kernel_btf_close(&b->kbtf);
+	core_btf_close(&b->core); /* libbpf read it at the load */
 	if (err)
 		bpf_setup_close(b);
 	return err;
@@ -398,19 +422,22 @@ void bpf_setup_format_phases(const struct bpf_setup *b, char *out, size_t len)
 {
 	const struct bpf_setup_phases *p = &b->phases;
 
-	snprintf(out, len, "kernel BTF fetch %.1f by %s for the probe and %u load(s), parse ahead "
-			   "%.1f, probe %.1f, parse wait %.1f, open %.1f, CO-RE BTF %.1f of %u types, "
-			   "load %.1f of which verifier %.1f, attach %.1f, pin %.1f",
-		 p->fetch_ms, p->fetch_by ? p->fetch_by : "libbpf", p->handed, p->parse_ms,
-		 p->probe_ms, p->parse_wait_ms, p->open_ms, p->core_ms, p->core_types, p->load_ms,
-		 p->verify_ms, p->attach_ms, p->pin_ms);
+	snprintf(out, len, "kernel BTF fetch %.1f by %s for the probe and %u load(s), index ahead "
+			   "%.1f of %u types, CO-RE BTF ahead %.1f of %u types, probe %.1f, index wait "
+			   "%.1f, open %.1f, load %.1f of which verifier %.1f, attach %.1f, pin %.1f; "
+			   "libbpf's kernel BTF: %u placeholder(s), %u lookup(s) by the index, %u "
+			   "parse(s)",
+		 p->fetch_ms, p->fetch_by ? p->fetch_by : "libbpf", p->placeholders + p->parses,
+		 p->index_ms, p->kernel_types, p->core_ms, p->core_types, p->probe_ms,
+		 p->index_wait_ms, p->open_ms, p->load_ms, p->verify_ms, p->attach_ms, p->pin_ms,
+		 p->placeholders, p->lookups, p->parses);
 }
 
 void bpf_setup_close(struct bpf_setup *b)
 {
-	core_btf_close(&b->core);
 	b->kernel = NULL;
 	kernel_btf_close(&b->kbtf); /* a start that failed before bpf_setup_open() */
+	core_btf_close(&b->core);   /* after: the thread may have been making it */
 	if (b->skel) {
 		ctld__destroy(b->skel);
 		b->skel = NULL;

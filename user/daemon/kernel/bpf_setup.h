@@ -25,14 +25,17 @@ struct ctld; /* the generated skeleton */
 struct bpf_setup_phases {
 	double fetch_ms;      /* the kernel BTF fetched (kernel_btf.h), before the rest */
 	const char *fetch_by; /* kernel_btf.how, or "libbpf" (it read the file itself) */
-	double parse_ms;      /* its parse for libbpf, in the start-up thread */
-	unsigned handed;      /* loads it served (libbpf's btf__load_vmlinux_btf() calls) */
+	double index_ms;      /* its index built (btf_scan.h), in the start-up thread */
+	unsigned kernel_types; /* in it */
+	unsigned placeholders; /* libbpf's btf__load_vmlinux_btf() calls given a placeholder */
+	unsigned lookups;      /* its lookups by name on them, answered by the index */
+	unsigned parses;       /* ... calls given a full parse (a load retried without one) */
 	unsigned core_types;  /* in the small CO-RE BTF (0: none) */
 	double probe_ms;      /* the feature probe (bpf_events.c) */
-	double parse_wait_ms; /* what of the parse the start did not hide */
-	double open_ms;   /* the embedded object parsed (twice with a small CO-RE BTF) */
-	double core_ms;   /* the small CO-RE BTF made (core_btf.h) */
-	double load_ms;   /* kernel BTF, CO-RE relocations, maps, verification */
+	double index_wait_ms; /* what of the thread's work the start did not hide */
+	double open_ms;   /* the embedded object parsed */
+	double core_ms;   /* the small CO-RE BTF made (core_btf.h), in the thread too */
+	double load_ms;   /* attach-target lookups, CO-RE relocations, maps, verification */
 	double verify_ms; /* of load_ms: the verifier, by its own count */
 	double attach_ms; /* the tracepoints attached */
 	double pin_ms;    /* maps and programs pinned */
@@ -45,15 +48,18 @@ struct bpf_setup {
 	int pin_lock_fd;
 	struct kernel_btf kbtf;   /* from bpf_setup_prefetch() to the end of the load */
 	bool kbtf_fetched;
-	const struct btf *kernel; /* kbtf parsed: during bpf_setup_open() */
-	struct core_btf core;     /* during bpf_setup_open() */
+	const struct btf_index *kernel; /* kbtf's index: during bpf_setup_open() */
+	struct core_btf core;     /* made by the start-up thread; closed by bpf_setup_open() */
+	int core_err;             /* why there is none */
+	bool placeholders_ok; /* no load with a placeholder failed (kernel_btf.c) */
 	bool listen_by_fexit; /* the fexit variant was loaded and attached */
 	bool exit_group_dead; /* handle_exit (sched_process_exit has group_dead), not _live */
 	char pin_dir[256];
 };
 
-/* The kernel's BTF fetched and its parse started (kernel_btf.h), once:
- * before the feature probe (which scans b->kbtf) and bpf_setup_open(). */
+/* The kernel's BTF fetched and its index started (kernel_btf.h), then in
+ * the same thread the small CO-RE copy made, once: before the feature
+ * probe (which scans b->kbtf) and bpf_setup_open(). */
 void bpf_setup_prefetch(struct bpf_setup *b);
 
 /* Brings the programs up with job_parent as the process whose children
@@ -64,7 +70,8 @@ void bpf_setup_prefetch(struct bpf_setup *b);
  * on failure nothing is left behind. */
 int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, int listen_args,
 		   char *why, size_t whylen);
-/* "kernel BTF fetch 0.1 by mmap, parse ahead ..., pin 0.2": b->phases. */
+/* "kernel BTF fetch 0.1 by mmap ..., pin 0.2; libbpf's kernel BTF: 1
+ * placeholder(s), ...": b->phases. */
 void bpf_setup_format_phases(const struct bpf_setup *b, char *out, size_t len);
 /* Detaches, unpins, unlocks; safe on a setup that failed or never ran. */
 void bpf_setup_close(struct bpf_setup *b);

@@ -23,8 +23,9 @@
 #define CTLD_CORE_BTF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-struct btf;
+struct btf_index;
 
 struct core_btf {
 	int fd;          /* a memfd holding the raw copy; -1 when none */
@@ -32,9 +33,17 @@ struct core_btf {
 	unsigned ntypes; /* in the copy (for the log) */
 };
 
-/* The copy of what kernel has of the types named in local (the programs'
- * BTF), written to a memfd: 0 or -errno (nothing is left open then). */
-int core_btf_make(struct core_btf *c, const struct btf *local, const struct btf *kernel);
+/* The copy of what kernel (the index of its blob) has of the types named
+ * in local_btf[local_len] (the programs' raw BTF, their object's .BTF),
+ * written to a memfd: 0 or -errno (nothing is left open then; -EBADMSG:
+ * a blob that cannot be walked or a reference past its types). Touches
+ * nothing but its arguments: the start-up thread calls it. */
+int core_btf_make(struct core_btf *c, const uint8_t *local_btf, size_t local_len,
+		  const struct btf_index *kernel);
+/* The .BTF section of the ELF object elf[len] (the programs' object the
+ * skeleton embeds), found without libbpf or libelf (the start-up thread
+ * calls this too): 0 or -EBADMSG (not a 64-bit ELF with a .BTF inside). */
+int core_btf_of_object(const void *elf, size_t len, const uint8_t **btf, size_t *btf_len);
 void core_btf_close(struct core_btf *c);
 
 #endif
