@@ -54,6 +54,14 @@ def cmd_out(argv):
         return None
 
 
+def version_line(argv):
+    """A tool's first line of output, or None: a tool that is missing, says
+    nothing or takes over 10 s (clang --version under emulation, in the
+    kernel guests) leaves the field empty, not the bench failed."""
+    lines = (cmd_out(argv) or "").splitlines()
+    return lines[0] if lines else None
+
+
 def machine():
     def first(path, prefix):
         with open(path) as f:
@@ -80,10 +88,10 @@ def machine():
         "cpu_model": first("/proc/cpuinfo", "model name"), "nproc": os.cpu_count(),
         "hypervisor": "hypervisor" in (first("/proc/cpuinfo", "flags") or "").split(),
         "memory_kib": int(first("/proc/meminfo", "MemTotal").split()[0]),
-        "gcc": (cmd_out(["gcc", "--version"]) or "").splitlines()[0],
-        "clang": (cmd_out(["clang", "--version"]) or "").splitlines()[0],
+        "gcc": version_line(["gcc", "--version"]),
+        "clang": version_line(["clang", "--version"]),
         "libbpf": cmd_out(["pkg-config", "--modversion", "libbpf"]),
-        "bpftool": (cmd_out(["bpftool", "version"]) or "").splitlines()[0],
+        "bpftool": version_line(["bpftool", "version"]),
         "openssh": subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip(),
         "python": sys.version.split()[0],
         "bpf_stats_enabled_before": stats,
