@@ -298,7 +298,7 @@ bool bpf_events_init(struct loop *loop, const struct bpf_events_config *cfg,
 {
 	uint64_t t0 = now_monotonic_ns();
 	bool bpf = !cfg->disabled && geteuid() == 0;
-	char phases[300];
+	char phases[BPF_SETUP_PHASES_LEN];
 	char why[112];
 	int listen_args;
 

@@ -72,6 +72,10 @@ int bpf_setup_open(struct bpf_setup *b, const char *pin_dir, pid_t job_parent, i
 		   char *why, size_t whylen);
 /* "kernel BTF fetch 0.1 by mmap ..., pin 0.2; libbpf's kernel BTF: 1
  * placeholder(s), ...": b->phases. */
+/* Room for the longest: ~260 characters of text around 12 times and 7
+ * counts (a guest under emulation writes "675.2" where this machine writes
+ * "8.6"; 300 bytes cut the line's end there). */
+#define BPF_SETUP_PHASES_LEN 512
 void bpf_setup_format_phases(const struct bpf_setup *b, char *out, size_t len);
 /* Detaches, unpins, unlocks; safe on a setup that failed or never ran. */
 void bpf_setup_close(struct bpf_setup *b);
