@@ -329,7 +329,15 @@ class NetLab:
         (all by default; or hosts: a -H value such as a node set), under
         wrapper (e.g. ["timeout", "5"])."""
         return (["ip", "netns", "exec", self.member(where).ns] + list(wrapper)
-                + [CTL, "-H", hosts or self.targets(nodes)] + self.tls_args() + list(args))
+                + [CTL, "-H", hosts or self.targets(nodes)] + self.tls_args()
+                + self.slow_machine_args() + list(args))
+
+    @staticmethod
+    def slow_machine_args():
+        """Under emulation (CTLD_TIME_FACTOR > 1) ctl's Hello wait, 5 s, is
+        too short for eight TLS handshakes at once; a test's own
+        --connect-timeout comes later and wins."""
+        return ["--connect-timeout", "%gs" % scaled(5)] if scaled(1) > 1 else []
 
     def _ctl_env(self, env):
         full = {k: v for k, v in os.environ.items()

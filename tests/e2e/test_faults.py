@@ -689,7 +689,10 @@ class StormTest(unittest.TestCase):
                     self.assertGreater(st.exits_checked, 0)
             wait_for(lambda: zombies_of(d.pid) == [] and job_children(d) == [], 5,
                      "no zombie or leftover children")
-            self.assertLess(took, harness.scaled(60), "the storm took too long")
+            # a liveness bound (a few seconds here), not a speed target (the
+            # bench's): 10,000 fork+exec under emulation, with another guest
+            # beside it, took 920 s (CTLD_TIME_FACTOR 8: scaled(60) was 480)
+            self.assertLess(took, harness.scaled(150), "the storm took too long")
 
     @not_under_valgrind("valgrind needs descriptors of its own")
     def test_storm_short_of_descriptors(self):

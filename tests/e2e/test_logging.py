@@ -121,7 +121,9 @@ class ConnectLoopTest(DaemonTestCase):
         cpu1, t1 = cpu_seconds(self.d.pid), time.monotonic()
         self.assertEqual(p.returncode, 0, p.stderr)
         connections = int(p.stdout)
-        self.assertGreater(connections, 1000, "the loop hardly ran")
+        # ~10,000 here; under emulation the same seconds hold fewer (764 in the
+        # 5.10 guest), and what is checked, lines per connection, holds all the same
+        self.assertGreater(connections, 1000 / scaled(1), "the loop hardly ran")
         lines = self.d.log(tail=1 << 30).count("\n") - before_lines
         cpu = (cpu1 - cpu0) / (t1 - t0)
         print("\n  %d refused connections in %.1f s: %d log lines, daemon CPU %.2f s (%.0f%% of a "

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from harness import (MODE, PY, CtldError, DaemonTestCase, alive, free_port, listening_socket,
-                     pb, wait_for)
+                     pb, scaled, wait_for)
 from ctld_client import file_ready, log_ready, port_ready
 
 NR = pb.NotReadyReason
@@ -228,6 +228,32 @@ class PortReadyTest(ReadyTestCase):
             kind, r, _ = self.outcome(c, job)
             self.assertEqual((kind, r.conditions[0].addr), ("ready", "::1"))
             self.kill(c, job)
+
+
+class PortTakenGraceTest(ReadyTestCase):
+    """--port-taken-grace: a server that needs longer than the default 3 s
+    to listen beside a holder of its port (here on the other address) is
+    given it; ready when it listens, not PORT_TAKEN at 3 s. Before the
+    option: the daemon refused to start."""
+    daemon_args = ("--port-taken-grace", "%gs" % scaled(30))
+
+    def test_a_slow_server_beside_a_holder_is_waited_for(self):
+        port = free_port()
+        late = scaled(4)  # past the default grace
+        server = ("import socket,time; time.sleep(%g); s=socket.socket(); "
+                  "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                  "s.bind(('127.0.0.1', %d)); s.listen(); time.sleep(60)" % (late, port))
+        with socket.socket(socket.AF_INET6) as other, self.d.client() as c:
+            other.bind(("::1", port))
+            other.listen()
+            job = self.start(c, ["sh", "-c", "exec %s -c \"%s\"" % (PY, server)],
+                             [port_ready(port)])
+            try:
+                kind, ev, _ = self.outcome(c, job, timeout=late + 20)
+                self.assertEqual(kind, "ready", ev)
+                self.assertEqual(ev.conditions[0].addr, "127.0.0.1")
+            finally:
+                self.kill(c, job)
 
 
 class TimeoutAndEndTest(ReadyTestCase):

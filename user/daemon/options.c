@@ -58,6 +58,8 @@ static const char usage_text[] =
 	"      --tcp-keepalive DUR  drop TCP clients that acknowledge nothing for DUR\n"
 	"                           (keepalive probes, TCP_USER_TIMEOUT; 0: off; 60s)\n"
 	"      --poll-interval DUR  port polling period without BPF (20ms)\n"
+	"      --port-taken-grace DUR  a job not listening while another process\n"
+	"                           holds its --wait-port is NotReady after DUR (3s)\n"
 	"      --ready-file PATH    write 'pid tcp-port' here once serving\n"
 	"  -v, --verbose            debug logging\n"
 	"  -h, --help\n"
@@ -67,7 +69,7 @@ static const char usage_text[] =
 enum {
 	OPT_NO_BPF = 256, OPT_PIN_DIR, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_INSECURE,
 	OPT_MAX_CLIENTS, OPT_MAX_JOBS, OPT_MAX_FRAME, OPT_MAX_WATCHES, OPT_CLIENT_QUEUE,
-	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL,
+	OPT_BACKLOG, OPT_KEEP_FINISHED, OPT_HELLO_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_POLL, OPT_PORT_TAKEN_GRACE,
 	OPT_READY_FILE, OPT_MAX_PENDING, OPT_STATE_DIR, OPT_TCP_KEEPALIVE, OPT_MAX_UNAUTH,
 	OPT_MAX_UNAUTH_SOURCE, OPT_OUTPUT_BUDGET, OPT_JOB_CGROUPS, OPT_CGROUP_ROOT,
 	OPT_LISTEN_CONFIRM,
@@ -141,6 +143,7 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		{ "hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT },
 		{ "frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT },
 		{ "poll-interval", required_argument, NULL, OPT_POLL },
+		{ "port-taken-grace", required_argument, NULL, OPT_PORT_TAKEN_GRACE },
 		{ "ready-file", required_argument, NULL, OPT_READY_FILE },
 		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
 		{ "tcp-keepalive", required_argument, NULL, OPT_TCP_KEEPALIVE },
@@ -246,6 +249,10 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
 		case OPT_POLL:
 			err = parse_duration_opt("poll-interval", optarg, false,
 						 &o->poll_interval_ms);
+			break;
+		case OPT_PORT_TAKEN_GRACE:
+			err = parse_duration_opt("port-taken-grace", optarg, true,
+						 &o->jobs.port_taken_grace_ms);
 			break;
 		case OPT_TCP_KEEPALIVE:
 			err = parse_duration_opt("tcp-keepalive", optarg, true,

@@ -42,6 +42,7 @@ void jobs_config_defaults(struct jobs_config *cfg)
 		.keep_finished = 256,
 		.backlog_bytes = 64 * 1024,
 		.state_dir = "/var/lib/ctld-bpf",
+		.port_taken_grace_ms = 3000,
 	};
 }
 
@@ -68,7 +69,7 @@ int jobs_init(struct loop *loop, const struct jobs_config *cfg)
 						       .output = readiness_output };
 
 	job_output_init(loop, cfg->backlog_bytes, &hooks);
-	readiness_init(loop, job_tree_changed);
+	readiness_init(loop, cfg->port_taken_grace_ms, job_tree_changed);
 	proc_tree_init(&tree_ops);
 	spawn_init();
 	J.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -39,6 +39,9 @@ struct jobs_config {
 	struct spawn_rlimit start_limits[RUN_SPEC_MAX_START_LIMITS];
 	size_t nstart_limits;
 	enum jobs_cgroups cgroups;
+	/* a job that does not listen while someone else holds its port is
+	 * told NotReady{PORT_TAKEN} after this long */
+	uint32_t port_taken_grace_ms;
 };
 
 void jobs_config_defaults(struct jobs_config *cfg);

@@ -25,12 +25,19 @@
 static struct {
 	struct loop *loop;
 	void (*resolved)(struct job *j);
+	/* A port held by someone else while the job runs without listening:
+	 * the job gets --port-taken-grace (3 s: nginx retries bind for 2.5 s)
+	 * to show what it makes of it (exit, retry, listen elsewhere) before
+	 * NotReady{PORT_TAKEN}. */
+	uint64_t port_taken_grace_ns;
 } RD;
 
-void readiness_init(struct loop *loop, void (*resolved)(struct job *j))
+void readiness_init(struct loop *loop, uint32_t port_taken_grace_ms,
+		    void (*resolved)(struct job *j))
 {
 	RD.loop = loop;
 	RD.resolved = resolved;
+	RD.port_taken_grace_ns = (uint64_t)port_taken_grace_ms * NSEC_PER_MSEC;
 }
 
 bool ready_waiting(const struct readiness *r)
@@ -205,7 +212,7 @@ void ready_port_held(struct readiness *r, const struct tcp_listener *l)
 	r->holder = *l;
 	r->held_port = l->port;
 	if (r->exec_ns && !loop_timer_armed(&r->grace))
-		loop_timer_arm_in(RD.loop, &r->grace, READY_PORT_TAKEN_GRACE_MS * NSEC_PER_MSEC);
+		loop_timer_arm_in(RD.loop, &r->grace, RD.port_taken_grace_ns);
 }
 
 void ready_port_freed(struct readiness *r, const struct tcp_listener *l)
@@ -344,7 +351,7 @@ void readiness_launched(struct job *j)
 		loop_timer_arm(RD.loop, &r->timer,
 			       r->exec_ns + (uint64_t)r->timeout_ms * NSEC_PER_MSEC);
 	if (r->held)
-		loop_timer_arm_in(RD.loop, &r->grace, READY_PORT_TAKEN_GRACE_MS * NSEC_PER_MSEC);
+		loop_timer_arm_in(RD.loop, &r->grace, RD.port_taken_grace_ns);
 	for (size_t i = 0; i < r->ncond && ready_waiting(r); i++) {
 		if (r->cond[i].arm_err)
 			ready_file_error(r, -r->cond[i].arm_err, r->cond[i].path);

@@ -24,7 +24,8 @@ struct loop;
 
 /* resolved(j) is called once Ready or NotReady was sent (the job may then
  * end, if its main process is gone). */
-void readiness_init(struct loop *loop, void (*resolved)(struct job *j));
+void readiness_init(struct loop *loop, uint32_t port_taken_grace_ms,
+		    void (*resolved)(struct job *j));
 
 /* Checks Run.ready and starts watching ports and files, before the job is
  * spawned. 0 (j->ready set, or NULL without conditions), or -errno with a

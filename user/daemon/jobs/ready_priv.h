@@ -21,10 +21,6 @@
 #define READY_MAX_CONDS (sizeof(((ctld_Run *)0)->ready) / sizeof(((ctld_Run *)0)->ready[0]))
 #define READY_LINE_MAX 4096 /* longer lines are matched on their first 4096 bytes */
 #define READY_TAIL 2048     /* the stderr kept for NotReady{EXITED} */
-/* A port held by someone else while the job runs without listening: the
- * job gets this long to show what it makes of it (exit, retry, listen
- * elsewhere) before NotReady{PORT_TAKEN}; nginx retries bind for 2.5 s. */
-#define READY_PORT_TAKEN_GRACE_MS 3000
 
 enum cond_kind { COND_PORT, COND_LOG, COND_FILE };
 
