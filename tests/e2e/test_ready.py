@@ -41,12 +41,13 @@ class ReadyTestCase(DaemonTestCase):
         return c.run(argv, ready=ready, **kw)
 
     def outcome(self, c, job, timeout=20):
-        ev, out = c.wait_ready(job, timeout=timeout)
+        # scaled: under emulation the daemon's port-taken grace is too
+        ev, out = c.wait_ready(job, timeout=scaled(timeout))
         return ev.WhichOneof("kind"), getattr(ev, ev.WhichOneof("kind")), out
 
     def end_of(self, c, job, timeout=20):
         """The job's terminal event (it ends, or was killed)."""
-        for ev in c.events(job, timeout=timeout):
+        for ev in c.events(job, timeout=scaled(timeout)):
             last = ev
         return last
 
@@ -249,7 +250,7 @@ class PortTakenGraceTest(ReadyTestCase):
             job = self.start(c, ["sh", "-c", "exec %s -c \"%s\"" % (PY, server)],
                              [port_ready(port)])
             try:
-                kind, ev, _ = self.outcome(c, job, timeout=late + 20)
+                kind, ev, _ = self.outcome(c, job, timeout=4 + 20)
                 self.assertEqual(kind, "ready", ev)
                 self.assertEqual(ev.conditions[0].addr, "127.0.0.1")
             finally:
