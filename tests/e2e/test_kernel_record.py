@@ -47,10 +47,15 @@ tracepoint:sched:sched_process_exit /(uint64)args->pid == pid/
 }
 """
 
-# Where bpftrace cannot read struct sock (0.17 on 5.10's BTF: "unknown type
-# name 'pid_t'" in the definitions it generates), the same without the
-# socket's netns: it is then told by the listening process (the test knows
-# which of its jobs runs in the other namespace), and the test says so.
+# Where bpftrace cannot make C definitions from the kernel's BTF (0.17 on
+# 5.10: "unknown type name 'pid_t'", "'s64'", for the tracepoints' own
+# argument structs too), the same with those typedefs given in a header and
+# without struct sock: each listen's netns is then told by the listening
+# process (the test knows which of its jobs runs in the other namespace),
+# and the test says so.
+KERNEL_TYPEDEFS = "".join("typedef %s %s;\n" % t for t in (
+    ("int", "pid_t"), ("long long", "s64"), ("unsigned long long", "u64"), ("int", "s32"),
+    ("unsigned int", "u32"), ("short", "s16"), ("unsigned short", "u16")))
 SCRIPT_NO_SOCK = SCRIPT.replace(
     "  $sk = (struct sock *)args->skaddr;\n", "").replace(
     "$sk->__sk_common.skc_net.net->ns.inum", "(uint32)0").replace(
@@ -180,7 +185,13 @@ class Recorder:
                 raise
             sys.stderr.write("\n  note: %s\n  the netns of each listen is then that of the "
                              "process (bpftrace without struct sock)\n" % str(e).strip())
-            return cls(SCRIPT_NO_SOCK), False
+            header = tempfile.NamedTemporaryFile("w", suffix=".h", prefix="ctld-bpftrace-")
+            header.write(KERNEL_TYPEDEFS)
+            header.flush()
+            try:
+                return cls('#include "%s"\n%s' % (header.name, SCRIPT_NO_SOCK)), False
+            finally:
+                header.close()  # bpftrace has read it once it started
 
     def read(self):
         for line in self.proc.stdout:
