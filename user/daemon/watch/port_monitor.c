@@ -401,6 +401,12 @@ static bool needs_polling(void)
 	return !bpf_events_enabled() && M.interests.count > 0;
 }
 
+void port_monitor_poll_now(void)
+{
+	if (needs_polling())
+		port_monitor_resync();
+}
+
 /* Polling that falls behind misses short-lived listeners: say so. */
 static void poll_tick(struct loop *loop, void *ctx)
 {

@@ -71,5 +71,8 @@ void port_monitor_kernel_close(const struct tcp_listener *l);
 void port_monitor_kernel_listen_done(const struct tcp_listener *l, int err);
 /* Kernel records may have been lost: re-read every watched port. */
 void port_monitor_resync(void);
+/* Without the kernel programs: poll now, not at the next tick (a decision
+ * that must not depend on where the 20 ms period stands). */
+void port_monitor_poll_now(void);
 
 #endif
