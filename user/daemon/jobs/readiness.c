@@ -21,7 +21,6 @@
 #include "daemon/jobs/job.h"
 #include "daemon/jobs/ready_priv.h"
 #include "daemon/jobs/readiness.h"
-#include "daemon/watch/port_monitor.h"
 
 static struct {
 	struct loop *loop;
@@ -415,14 +414,6 @@ void readiness_output(struct job *j, int stream, const uint8_t *data, size_t len
 	feed_lines(r, stream, data, len, now_monotonic_ns());
 }
 
-static bool has_port_cond(const struct readiness *r)
-{
-	for (size_t i = 0; i < r->ncond; i++)
-		if (r->cond[i].kind == COND_PORT)
-			return true;
-	return false;
-}
-
 void readiness_job_ended(struct job *j)
 {
 	struct readiness *r = j->ready;
@@ -437,10 +428,8 @@ void readiness_job_ended(struct job *j)
 			feed_lines(r, s, (const uint8_t *)"\n", 1, now_monotonic_ns());
 	if (!ready_waiting(r))
 		return;
-	/* Polling may not have seen a holder yet that took the port a moment
-	 * before the job failed to (kernel records are here already): look. */
-	if (!r->held && has_port_cond(r)) {
-		port_monitor_poll_now();
+	if (!r->held) {
+		ready_conds_look_for_holders(r);
 		if (!ready_waiting(r))
 			return;
 	}

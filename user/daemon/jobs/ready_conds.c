@@ -266,3 +266,13 @@ void ready_cond_stop(struct ready_cond *c)
 		file_follow_stop(&c->follow);
 	c->following = false;
 }
+
+void ready_conds_look_for_holders(struct readiness *r)
+{
+	for (size_t i = 0; i < r->ncond; i++)
+		if (r->cond[i].kind == COND_PORT) {
+			/* the kernel's records are here already; polling is 20 ms behind */
+			port_monitor_poll_now();
+			return;
+		}
+}

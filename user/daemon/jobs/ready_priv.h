@@ -102,5 +102,9 @@ void ready_cond_launched(struct ready_cond *c);
 /* One line of output (NUL-terminated, without its newline). */
 void ready_cond_line(struct ready_cond *c, int stream, const char *line, uint64_t now_ns);
 void ready_cond_stop(struct ready_cond *c);
+/* Before a decision at the job's end: without the kernel programs, a holder
+ * of a condition's port may have come since the last poll; poll now
+ * (ready_port_held() then says so). */
+void ready_conds_look_for_holders(struct readiness *r);
 
 #endif
