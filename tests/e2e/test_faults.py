@@ -25,6 +25,7 @@
 Everything holds with and without eBPF (CTLD_TEST_MODE); pin checks are bpf-only.
 """
 import errno
+import fcntl
 import os
 import shutil
 import signal
@@ -571,16 +572,28 @@ class DaemonOutOfProcessesTest(unittest.TestCase):
 
 # ================================================================ job storm
 
-def storm(d, nclients, per_client, window=None, argv=("true",)):
+def storm(d, nclients, per_client, window=None, argv=("true",), all_replied=None):
     """nclients clients each pipeline per_client Run requests: all at once,
     or keeping up to `window` jobs unfinished. Each reads until every
     accepted job has had its terminal event (then a little longer, to catch
-    duplicates). Returns ([(replies, terminal, jobs, odd)], errors, seconds):
-    replies by request id, terminal events counted per job id, the accepted
-    job ids, and unexpected terminal events."""
+    duplicates). all_replied, if given, is called once every client has the
+    reply to each of its Runs. Returns ([(replies, terminal, jobs, odd)],
+    errors, seconds): replies by request id, terminal events counted per job
+    id, the accepted job ids, and unexpected terminal events."""
     results = [None] * nclients
     errors = []
     window = window or per_client
+    replied = {"clients": 0}
+    replied_lock = threading.Lock()
+
+    def count_replied():
+        """Called by each client once all its Runs have replies; the last one
+        calls all_replied."""
+        with replied_lock:
+            replied["clients"] += 1
+            last = replied["clients"] == nclients
+        if last and all_replied is not None:
+            all_replied()
     # Every client is connected before any sends a Run: a storm can exhaust
     # the daemon's descriptors, and a client that connects late would be
     # refused for that (a race of the test, not what it is about).
@@ -622,9 +635,13 @@ def storm(d, nclients, per_client, window=None, argv=("true",)):
                             odd.append(m.event)
 
                 send_more()
+                counted = False
                 while len(replies) < per_client or any(terminal.get(j, 0) == 0 for j in jobs):
                     note(c.recv_message(timeout=harness.scaled(60)))
                     send_more()
+                    if not counted and len(replies) == per_client:
+                        counted = True
+                        count_replied()
                 try:  # anything late (a second terminal event) would come now
                     while True:
                         note(c.recv_message(timeout=0.3))
@@ -696,15 +713,25 @@ class StormTest(unittest.TestCase):
 
     @not_under_valgrind("valgrind needs descriptors of its own")
     def test_storm_short_of_descriptors(self):
-        # 1200 jobs that stay alive a moment, against a daemon with 128
-        # descriptors: more jobs than descriptors are alive at once, so some
-        # Runs fail with SYSTEM/EMFILE (the daemon first reaps and retries,
-        # which is enough for jobs that already ended); every accepted job
-        # still ends exactly once, and the daemon recovers.
+        # 1200 Runs against a daemon with 128 descriptors, while every job it
+        # starts stays alive: more jobs than descriptors, so some Runs fail
+        # with SYSTEM/EMFILE (the daemon first reaps and retries, which is not
+        # enough here); every accepted job still ends exactly once, and the
+        # daemon recovers. The jobs wait for a lock the test holds until every
+        # Run has its reply, so the pressure does not depend on how fast the
+        # machine spawns (under emulation, `sleep 0.5` jobs ended about as fast
+        # as new ones started, and 128 descriptors were sometimes enough).
+        tmp = tempfile.mkdtemp(prefix="ctld-fdstorm-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        gate = os.path.join(tmp, "gate")
+        held = open(gate, "w")
+        self.addCleanup(held.close)
+        fcntl.flock(held, fcntl.LOCK_EX)
         d = Daemon(start=False)
         d.args = [sys.executable, "-c", WITH_NOFILE, "128"] + d.args
         with d.start():
-            results, errors, took = storm(d, 4, 300, argv=("sleep", "%g" % harness.scaled(0.5)))
+            results, errors, took = storm(d, 4, 300, argv=("flock", "-s", gate, "true"),
+                                          all_replied=lambda: fcntl.flock(held, fcntl.LOCK_UN))
             self.assertEqual(errors, [])
             accepted, refused = self.check_storm(results,
                                                  allowed_errors={(pb.SYSTEM, errno.EMFILE)})
