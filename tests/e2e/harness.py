@@ -271,7 +271,7 @@ def not_under_valgrind(why):
     return unittest.skipIf(VALGRIND, "under valgrind: " + why)
 
 
-def slow_machine_args():
+def slow_machine_daemon_args():
     """Under emulation (CTLD_TIME_FACTOR > 1) a server started through a
     shell takes longer than the daemon's 3 s to listen beside a holder of the
     other address (memcached took 3.4 s in the 5.10 guest): its grace is
@@ -288,7 +288,7 @@ class Daemon(ctld.testing.Daemon):
 
     def __init__(self, *extra, mode=None, start=True, env=None, pass_fds=(), stderr=None):
         self.mode = mode or MODE
-        super().__init__(CTLD, "-v", *slow_machine_args(), *extra, bpf=self.mode != "nobpf",
+        super().__init__(CTLD, "-v", *slow_machine_daemon_args(), *extra, bpf=self.mode != "nobpf",
                          env=env, start=False,
                          name="ctld-e2e", pass_fds=pass_fds, stderr=stderr)
         self.valgrind_log = os.path.join(self.dir, "valgrind.log") if VALGRIND else None

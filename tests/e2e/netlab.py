@@ -330,10 +330,10 @@ class NetLab:
         wrapper (e.g. ["timeout", "5"])."""
         return (["ip", "netns", "exec", self.member(where).ns] + list(wrapper)
                 + [CTL, "-H", hosts or self.targets(nodes)] + self.tls_args()
-                + self.slow_machine_args() + list(args))
+                + self.slow_machine_ctl_args() + list(args))
 
     @staticmethod
-    def slow_machine_args():
+    def slow_machine_ctl_args():
         """Under emulation (CTLD_TIME_FACTOR > 1) ctl's Hello wait, 5 s, is
         too short for eight TLS handshakes at once; a test's own
         --connect-timeout comes later and wins."""
