@@ -5,8 +5,8 @@
  * Why: ids used to start at 1 in every daemon instance, so after a restart
  * `ctl kill 1` reached a new job 1 while the old one (from the instance that
  * crashed) still ran. Each instance reserves blocks of ids from a counter in
- * the state directory (next-job-id, updated under flock and fsync'd before an
- * id of the block is used), so no two instances, consecutive or concurrent,
+ * the state directory (next-job-id, updated under flock and fsync'd before the
+ * first id of the block is used), so no two instances, consecutive or concurrent,
  * hand out the same id. A crash only skips the rest of a block.
  */
 #ifndef CTLD_JOB_IDS_H
