@@ -75,6 +75,15 @@ static struct {
 	/* read(): drain what the kernel queued, return this instead (once) */
 	const void *fake_data;
 	size_t fake_len;
+	/* inotify_add_watch(): when the kernel refuses race_path with ENOENT,
+	 * create the directories race_mkdir names right after (once), as a job's
+	 * `mkdir -p` racing the daemon would */
+	const char *race_path;
+	const char *race_mkdir[4];
+	/* a follower of our own (file_follow directly, as readiness uses it) */
+	int follow_reports;
+	bool follow_size_known;
+	uint64_t follow_size;
 } T;
 
 int __real_inotify_add_watch(int fd, const char *path, uint32_t mask);
@@ -82,12 +91,22 @@ int __wrap_inotify_add_watch(int fd, const char *path, uint32_t mask)
 {
 	size_t n = strlen(path), s = T.fail_suffix ? strlen(T.fail_suffix) : 0;
 
+	int wd, err;
+
 	if (T.fail_errno && n >= s &&
 	    strcmp(path + n - s, T.fail_suffix ? T.fail_suffix : "") == 0) {
 		errno = T.fail_errno;
 		return -1;
 	}
-	return __real_inotify_add_watch(fd, path, mask);
+	wd = __real_inotify_add_watch(fd, path, mask);
+	err = errno;
+	if (wd < 0 && err == ENOENT && T.race_path && strcmp(path, T.race_path) == 0) {
+		T.race_path = NULL;
+		for (int i = 0; i < 4 && T.race_mkdir[i]; i++)
+			assert_int_equal(mkdir(T.race_mkdir[i], 0755), 0);
+	}
+	errno = err;
+	return wd;
 }
 
 ssize_t __real_read(int fd, void *buf, size_t len);
@@ -527,6 +546,54 @@ static void module_malformed_batch(void **state)
 	watch_registry_client_gone(1);
 }
 
+static bool follow_changed(struct file_follow *f, ctld_FileEventKind kind, bool appeared,
+			   bool size_known, uint64_t size)
+{
+	(void)f;
+	(void)kind;
+	(void)appeared;
+	T.follow_reports++;
+	T.follow_size_known = size_known;
+	T.follow_size = size;
+	return true;
+}
+
+/* A path whose directories do not exist yet (walk_up, as a readiness
+ * condition follows it): the job creates them with `mkdir -p` while the
+ * daemon is anchoring. For each directory on the way, it is created right
+ * after the kernel refused its watch and before the ancestor's is added,
+ * so no record of it ever comes; the follower must still find the file. */
+static void module_directories_created_while_anchoring(void **state)
+{
+	static const struct file_follow_ops ops = { .changed = follow_changed };
+	const char *a = tmp_path("a"), *b = tmp_path("a/b"), *file = tmp_path("a/b/pid");
+	const char *races[][3] = { { b, a, b }, { a, a, b } }; /* refused path, then mkdirs */
+	char failed[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(races) / sizeof(races[0]); i++) {
+		struct file_follow f = { .ops = &ops };
+
+		T.follow_reports = 0;
+		T.race_path = races[i][0];
+		T.race_mkdir[0] = races[i][1];
+		T.race_mkdir[1] = races[i][2];
+		assert_int_equal(file_follow_start(&f, file, strlen(b), true, failed,
+						   sizeof(failed)), 0);
+		assert_null(T.race_path); /* the race happened */
+		touch(file, 12);
+		pump_for(100);
+		assert_true(T.follow_reports > 0);
+		assert_true(T.follow_size_known);
+		assert_int_equal(T.follow_size, 12);
+		file_follow_stop(&f);
+		assert_int_equal(kernel_wds(), 0);
+		assert_int_equal(unlink(file), 0);
+		assert_int_equal(rmdir(b), 0);
+		assert_int_equal(rmdir(a), 0);
+	}
+}
+
 #define MODULE_TEST(f) cmocka_unit_test_setup_teardown(f, module_setup, module_teardown)
 
 int main(void)
@@ -539,6 +606,7 @@ int main(void)
 		MODULE_TEST(module_timeout_once_threshold),
 		MODULE_TEST(module_overflow_rescan),
 		MODULE_TEST(module_malformed_batch),
+		MODULE_TEST(module_directories_created_while_anchoring),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

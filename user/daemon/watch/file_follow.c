@@ -56,6 +56,7 @@
 	 IN_CLOSE_WRITE | IN_ATTRIB)
 #define FILE_MASK (IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF)
 #define ENTRY_CONTENT (IN_CLOSE_WRITE | IN_ATTRIB)
+#define ANCHOR_TRIES 16 /* resolve_anchor(): looks again after a directory below appeared */
 
 #define K_NONE ctld_FileEventKind_FILE_NONE
 #define K_MODIFIED ctld_FileEventKind_FILE_MODIFIED
@@ -173,7 +174,7 @@ static int attach_file(struct file_follow *f, const struct stat *st)
 
 /* Anchors at the parent directory or, with walk_up, at the nearest existing
  * ancestor while the parent is missing. */
-static int resolve_anchor(struct file_follow *f, bool walk_up)
+static int anchor_nearest(struct file_follow *f, bool walk_up)
 {
 	char dir[FILE_FOLLOW_PATH_MAX];
 	size_t len = f->parent_len;
@@ -193,6 +194,34 @@ static int resolve_anchor(struct file_follow *f, bool walk_up)
 	f->anchor_wd = wd;
 	f->anchor_len = len;
 	return 0;
+}
+
+/* Is the directory one component below the anchor there? */
+static bool below_anchor_exists(const struct file_follow *f)
+{
+	char dir[FILE_FOLLOW_PATH_MAX];
+	const char *slash = strchr(f->path + f->anchor_len + 1, '/');
+	size_t len = slash ? (size_t)(slash - f->path) : f->parent_len;
+	struct stat st;
+
+	dir_prefix(f, len < f->parent_len ? len : f->parent_len, dir);
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* anchor_nearest(), again while the directory below an ancestor anchor
+ * exists: one created after its own watch was refused and before the
+ * ancestor's was added has no record in the ancestor (`mkdir -p run/sub`
+ * racing the daemon left a readiness condition anchored above run/sub for
+ * good). Bounded: a directory that keeps vanishing leaves the ancestor. */
+static int resolve_anchor(struct file_follow *f, bool walk_up)
+{
+	int err;
+
+	for (int tries = 0;; tries++) {
+		if ((err = anchor_nearest(f, walk_up)) || f->anchor_len == f->parent_len ||
+		    tries == ANCHOR_TRIES || !below_anchor_exists(f))
+			return err;
+	}
 }
 
 /* ------------------------------------------------------------ what happened */
