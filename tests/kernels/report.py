@@ -297,7 +297,7 @@ def cmd_docs(a):
     for path in glob.glob(os.path.join(a.results, "*.json")):
         with open(path) as f:
             results.append(json.load(f))
-    results.sort(key=lambda r: vkey(r["kernel"]))
+    results.sort(key=lambda r: (vkey(r["kernel"]), r.get("date", "")))  # two runs of a kernel: oldest first
     rows = ["| kernel | BTF | ringbuf | tp_btf | fentry / fexit / lsm | kprobe | inet_diag, tcp_diag (boot → end) "
             "| cgroup2 controllers | e2e bpf | e2e nobpf | guest total | date | commit |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
