@@ -97,6 +97,16 @@ static void open_ok(void)
 	assert_int_equal(job_ids_open(T.dir, why, sizeof(why)), 0);
 }
 
+/* Takes n ids; returns the last. */
+static uint64_t take_ids(int n)
+{
+	uint64_t id = 0;
+
+	while (n--)
+		id = job_ids_next();
+	return id;
+}
+
 static void test_a_new_directory_starts_at_one(void **state)
 {
 	(void)state;
@@ -123,13 +133,9 @@ static void test_the_next_instance_takes_the_next_block(void **state)
 
 static void test_a_used_up_block_is_followed_by_the_next_free_one(void **state)
 {
-	uint64_t id = 0;
-
 	(void)state;
 	open_ok();
-	for (int i = 0; i < JOB_IDS_BLOCK; i++)
-		id = job_ids_next();
-	assert_int_equal(id, JOB_IDS_BLOCK);
+	assert_int_equal(take_ids(JOB_IDS_BLOCK), JOB_IDS_BLOCK);
 	write_counter_file("5000\n"); /* another instance reserved up to here */
 	assert_int_equal(job_ids_next(), 5000);
 	assert_int_equal(job_ids_first(), 1);
@@ -143,8 +149,7 @@ static void test_the_disk_is_waited_for_at_a_block_first_id_not_at_start(void **
 	assert_int_equal(T.fsyncs, 0); /* start-up does not wait for the disk */
 	assert_int_equal(job_ids_next(), 1);
 	assert_int_equal(T.fsyncs, 1);
-	for (int i = 1; i < JOB_IDS_BLOCK; i++)
-		job_ids_next();
+	take_ids(JOB_IDS_BLOCK - 1);
 	assert_int_equal(T.fsyncs, 1);
 	assert_int_equal(job_ids_next(), 1 + JOB_IDS_BLOCK); /* a new block */
 	assert_int_equal(T.fsyncs, 2);

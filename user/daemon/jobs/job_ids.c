@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static struct {
 	int fd;              /* the counter file, -1 when closed */
 	uint64_t first;      /* this instance's first id */
 	uint64_t next, end;  /* the current block: [next, end) */
-	int durable;         /* the file's value is on disk (fsync'd) */
+	bool durable;        /* the file's value is on disk (fsync'd) */
 	char path[512];
 } I = { .fd = -1 };
 
@@ -73,7 +74,7 @@ static int make_durable(void)
 		return 0;
 	if (fsync(I.fd) < 0)
 		return -errno;
-	I.durable = 1;
+	I.durable = true;
 	return 0;
 }
 
@@ -94,7 +95,7 @@ static int reserve_block(void)
 		return err;
 	I.next = start;
 	I.end = start + JOB_IDS_BLOCK;
-	I.durable = 0;
+	I.durable = false;
 	return 0;
 }
 

@@ -426,13 +426,10 @@ void readiness_job_ended(struct job *j)
 	for (int s = 0; s < 2 && ready_waiting(r); s++)
 		if (r->line_len[s])
 			feed_lines(r, s, (const uint8_t *)"\n", 1, now_monotonic_ns());
+	if (!r->held)
+		ready_conds_look_for_holders(r); /* a holder it finds is told in r->held */
 	if (!ready_waiting(r))
 		return;
-	if (!r->held) {
-		ready_conds_look_for_holders(r);
-		if (!ready_waiting(r))
-			return;
-	}
 	if (r->held) {
 		port_taken(r);
 		return;

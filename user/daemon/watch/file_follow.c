@@ -200,11 +200,12 @@ static int anchor_nearest(struct file_follow *f, bool walk_up)
 static bool below_anchor_exists(const struct file_follow *f)
 {
 	char dir[FILE_FOLLOW_PATH_MAX];
+	/* anchor_len < parent_len: a '/' follows at parent_len at the latest */
 	const char *slash = strchr(f->path + f->anchor_len + 1, '/');
 	size_t len = slash ? (size_t)(slash - f->path) : f->parent_len;
 	struct stat st;
 
-	dir_prefix(f, len < f->parent_len ? len : f->parent_len, dir);
+	dir_prefix(f, len, dir);
 	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
